@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The two commands. Each sets everything up first (idempotent, fast when already done):
+#
+#   bash run.sh demo [ARGS...]        run `xinyong demo ARGS...` from the project venv
+#   bash run.sh test [PYTEST ARGS...] ruff, mypy, then pytest (-n 2 with pytest-xdist)
+#
+# Needs only Python 3.11 and the package registries (PyPI, Debian apt): uv is bootstrapped into
+# .tools/uv-venv with pip, the project venv (.venv) is synced from uv.lock, and `test`
+# installs the PostgreSQL server binaries with apt when none are found.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+
+UV_VERSION="0.13.8"
+UV_VENV="$ROOT/.tools/uv-venv"
+UV="$UV_VENV/bin/uv"
+VENV="$ROOT/.venv"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'run.sh: error: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+  cat >&2 <<'EOF'
+usage: bash run.sh demo [ARGS...]         set up, then run `xinyong demo ARGS...`
+       bash run.sh test [PYTEST ARGS...]  set up, then ruff, mypy and pytest
+EOF
+}
+
+# --- Python 3.11 -----------------------------------------------------------------------------
+find_python() {
+  local cand
+  for cand in python3.11 python3; do
+    if command -v "$cand" >/dev/null 2>&1 \
+      && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+      # The real interpreter, not a shim (pyenv) or a symlink that may change under us.
+      "$cand" -c 'import sys; print(sys.executable)'
+      return 0
+    fi
+  done
+  local found=""
+  command -v python3 >/dev/null 2>&1 && found=" (python3 is $(python3 --version 2>&1))"
+  die "Python 3.11 is required: found neither python3.11 nor a python3 that is 3.11${found}"
+}
+
+# --- uv and the project venv -----------------------------------------------------------------
+ensure_uv() {
+  if [[ -x "$UV" ]] && [[ "$("$UV" --version 2>/dev/null)" == "uv $UV_VERSION"* ]]; then
+    return 0
+  fi
+  say "bootstrapping uv $UV_VERSION into .tools/uv-venv"
+  rm -rf "$UV_VENV"
+  mkdir -p "$ROOT/.tools"
+  "$PY" -m venv "$UV_VENV"
+  "$UV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+}
+
+ensure_venv() {
+  # --frozen: install exactly uv.lock, never re-resolve (the lock is committed).
+  # Python downloads are off: only the registries are reachable; use the 3.11 found above.
+  unset VIRTUAL_ENV
+  UV_PROJECT_ENVIRONMENT="$VENV" UV_PYTHON_DOWNLOADS=never UV_LINK_MODE="${UV_LINK_MODE:-copy}" \
+    "$UV" sync --frozen --python "$PY" --quiet
+}
+
+setup() {
+  PY="$(find_python)"
+  ensure_uv
+  ensure_venv
+}
+
+# --- PostgreSQL server binaries (tests only) -------------------------------------------------
+have_initdb() {
+  # Same places tests/pgcluster.py looks: $XINYONG_PG_BIN, /usr/lib/postgresql/*/bin, PATH.
+  local f
+  [[ -n "${XINYONG_PG_BIN:-}" && -x "${XINYONG_PG_BIN}/initdb" ]] && return 0
+  for f in /usr/lib/postgresql/*/bin/initdb; do
+    [[ -x "$f" ]] && return 0
+  done
+  command -v initdb >/dev/null 2>&1
+}
+
+ensure_postgres() {
+  have_initdb && return 0
+  # Debian 12: `postgresql` pulls in postgresql-15, binaries in /usr/lib/postgresql/15/bin,
+  # and creates the `postgres` system user that tests/pgcluster.py runs the server as when
+  # we are root. (Its post-install may also create a `main` cluster; the tests never use it.)
+  local sudo=()
+  if [[ "$(id -u)" -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null \
+      || die "PostgreSQL server binaries not found and not root: install them with" \
+        "\`apt-get install -y postgresql\`, or set XINYONG_PG_BIN to their directory"
+    sudo=(sudo -n)
+  fi
+  command -v apt-get >/dev/null 2>&1 \
+    || die "PostgreSQL server binaries not found and apt-get is unavailable; install" \
+      "PostgreSQL 15 and set XINYONG_PG_BIN to the directory holding initdb"
+  say "installing PostgreSQL server binaries (apt-get install postgresql)"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    postgresql </dev/null
+  have_initdb || die "apt-get installed postgresql, but no initdb was found afterwards"
+}
+
+# --- commands --------------------------------------------------------------------------------
+cmd_demo() {
+  setup
+  exec "$VENV/bin/xinyong" demo "$@"
+}
+
+cmd_test() {
+  setup
+  ensure_postgres
+
+  say "ruff check"
+  "$VENV/bin/ruff" check src tests
+  say "ruff format --check"
+  "$VENV/bin/ruff" format --check src tests
+  say "mypy"
+  "$VENV/bin/mypy"
+
+  local xdist=()
+  if "$VENV/bin/python" -c 'import xdist' >/dev/null 2>&1; then
+    xdist=(-n 2)
+  fi
+  say "pytest ${xdist[*]} $*"
+  local rc=0
+  "$VENV/bin/python" -m pytest "${xdist[@]}" "$@" || rc=$?
+  if [[ $rc -eq 5 ]]; then
+    # We have tests: collecting none means something is broken (bad path, bad -k, ...).
+    die "pytest collected no tests (exit 5)"
+  fi
+  return "$rc"
+}
+
+main() {
+  [[ $# -ge 1 ]] || { usage; exit 2; }
+  local sub="$1"
+  shift
+  case "$sub" in
+    demo) cmd_demo "$@" ;;
+    test) cmd_test "$@" ;;
+    -h | --help | help) usage ;;
+    *) usage; die "unknown command: $sub" ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,65 @@
+"""Consent to scoring: a person's grant or withdrawal, per scheme, kept as subject events.
+
+Rongcheng's 2021 rules score residents only with their consent; a scheme says `consent: required`
+and then a person without consent on record has no score, grade, list or measure under it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select
+
+from xinyong import store as t
+from xinyong.clock import from_storage, local_day, to_storage
+from xinyong.errors import BadInput, Refused
+from xinyong.registry import get_subject, scheme_versions
+
+GRANTED = "consent_granted"
+WITHDRAWN = "consent_withdrawn"
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    scheme: str
+    kind: str
+    recorded_at: dt.datetime
+
+
+def consent_events(conn: Connection, subject_id: str) -> list[ConsentEvent]:
+    query = (
+        select(t.subject_events)
+        .where(t.subject_events.c.subject_id == subject_id)
+        .order_by(t.subject_events.c.recorded_at, t.subject_events.c.id)
+    )
+    return [ConsentEvent(row.scheme, row.kind, from_storage(row.recorded_at)) for row in conn.execute(query)]
+
+
+def has_consent(events: Sequence[ConsentEvent], scheme: str, day: dt.date, known_at: dt.datetime, timezone: str) -> bool:
+    """Consent is on record on `day` as known at `known_at` when the latest such event is a grant."""
+    latest = None
+    for event in events:
+        if event.scheme == scheme and event.recorded_at <= known_at and local_day(event.recorded_at, timezone) <= day:
+            latest = event
+    return latest is not None and latest.kind == GRANTED
+
+
+def record_consent(conn: Connection, subject_id: str, scheme_id: str, grant: bool, now: dt.datetime, actor: str) -> bool:
+    """Grant or withdraw; returns False when the consent was already in that state (nothing written)."""
+    subject = get_subject(conn, subject_id)
+    if subject.kind != "person":
+        raise Refused(f"subject {subject_id} is an organisation: consent applies to persons only")
+    if not scheme_versions(conn, scheme_id):
+        raise BadInput(f"--scheme: scheme {scheme_id} is not loaded")
+    current = [e for e in consent_events(conn, subject_id) if e.scheme == scheme_id]
+    if current and (current[-1].kind == GRANTED) == grant:
+        return False
+    conn.execute(
+        t.subject_events.insert().values(
+            subject_id=subject_id, scheme=scheme_id, kind=GRANTED if grant else WITHDRAWN,
+            recorded_at=to_storage(now), actor=actor,
+        )
+    )
+    return True

@@ -1,0 +1,54 @@
+"""Errors as values: every problem says where it is and why, shaped once, rendered by each interface."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, located precisely enough for a person to fix it."""
+
+    where: str
+    why: str
+    line: int | None = None
+    column: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.why}" if self.where else self.why
+
+
+class XinyongError(Exception):
+    """Base of all errors the library raises on purpose; exit status 1 unless a subclass says."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems: tuple[Problem, ...] = tuple(problems)
+
+    def render(self) -> str:
+        """The message followed by one line per problem, as the command line prints it."""
+        lines = [self.message]
+        lines.extend(f"  {problem}" for problem in self.problems)
+        return "\n".join(lines)
+
+
+class BadInput(XinyongError):
+    """The caller gave something invalid; nothing was changed (exit status 2)."""
+
+    exit_code = 2
+
+    @classmethod
+    def from_problems(cls, message: str, problems: Iterable[Problem]) -> BadInput:
+        return cls(message, list(problems))
+
+
+class NotFound(BadInput):
+    """A named thing (subject, record, scheme, objection) does not exist."""
+
+
+class Refused(BadInput):
+    """The input is well formed but a rule forbids it (a safeguard, an authorisation, a deadline)."""

@@ -1,0 +1,134 @@
+"""Reference data of the ledger: subjects, sources with their authorisations, scheme versions.
+
+Scheme versions are kept whole (the YAML as loaded and its validated form), because publishing a
+rule in full is a safeguard: the portal and the API serve exactly what the engine ran.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy import Connection, select
+
+from xinyong import store as t
+from xinyong.clock import from_storage, to_storage
+from xinyong.errors import BadInput, NotFound
+from xinyong.schemes import Scheme
+
+
+@dataclass(frozen=True)
+class Subject:
+    id: str
+    kind: str
+    name: str
+    legal_representative: str | None = None
+    division: str | None = None
+
+
+@dataclass(frozen=True)
+class SchemeVersion:
+    scheme: Scheme
+    loaded_at: dt.datetime
+    digest: str
+
+    @property
+    def id(self) -> str:
+        return self.scheme.scheme
+
+    @property
+    def version(self) -> str:
+        return self.scheme.version
+
+
+def get_subject(conn: Connection, subject_id: str) -> Subject:
+    row = conn.execute(select(t.subjects).where(t.subjects.c.id == subject_id)).first()
+    if row is None:
+        raise NotFound(f"subject {subject_id} is not registered")
+    return Subject(row.id, row.kind, row.name, row.legal_representative, row.division)
+
+
+def existing_subjects(conn: Connection, ids: Iterable[str]) -> dict[str, Subject]:
+    wanted = list(dict.fromkeys(ids))
+    found: dict[str, Subject] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for row in conn.execute(select(t.subjects).where(t.subjects.c.id.in_(chunk))):
+            found[row.id] = Subject(row.id, row.kind, row.name, row.legal_representative, row.division)
+    return found
+
+
+def add_source(conn: Connection, source_id: str, behaviours: Iterable[str], now: dt.datetime, title: str | None = None) -> list[str]:
+    """Register an agency (if new) and authorise it for behaviour codes; returns the codes added."""
+    if not source_id or not source_id.replace("-", "").replace("_", "").isalnum():
+        raise BadInput(f"source {source_id!r}: use letters, digits and dashes (e.g. court, civil-affairs)")
+    if conn.execute(select(t.sources.c.id).where(t.sources.c.id == source_id)).first() is None:
+        conn.execute(t.sources.insert().values(id=source_id, title=title, created_at=to_storage(now)))
+    have = authorised_behaviours(conn, source_id)
+    added = [code for code in dict.fromkeys(behaviours) if code not in have]
+    if added:
+        conn.execute(
+            t.source_behaviours.insert(),
+            [{"source_id": source_id, "behaviour": code, "granted_at": to_storage(now)} for code in added],
+        )
+    return added
+
+
+def authorised_behaviours(conn: Connection, source_id: str) -> set[str]:
+    rows = conn.execute(select(t.source_behaviours.c.behaviour).where(t.source_behaviours.c.source_id == source_id))
+    return {row.behaviour for row in rows}
+
+
+def list_sources(conn: Connection) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {row.id: set() for row in conn.execute(select(t.sources.c.id))}
+    for row in conn.execute(select(t.source_behaviours)):
+        found[row.source_id].add(row.behaviour)
+    return found
+
+
+def require_source(conn: Connection, source_id: str) -> set[str]:
+    if conn.execute(select(t.sources.c.id).where(t.sources.c.id == source_id)).first() is None:
+        raise NotFound(f"source {source_id} is not registered: add it with `xinyong sources add {source_id} --behaviours …`")
+    return authorised_behaviours(conn, source_id)
+
+
+@lru_cache(maxsize=256)
+def _parse_document(document: str) -> Scheme:
+    # Scheme versions are immutable, so the validated model can be cached by its JSON text.
+    return Scheme.model_validate_json(document)
+
+
+def scheme_versions(conn: Connection, scheme_id: str | None = None) -> list[SchemeVersion]:
+    """Every loaded version (of one scheme, or all), oldest first."""
+    query = select(t.scheme_versions).order_by(t.scheme_versions.c.scheme, t.scheme_versions.c.loaded_at)
+    if scheme_id is not None:
+        query = query.where(t.scheme_versions.c.scheme == scheme_id)
+    return [SchemeVersion(_parse_document(row.document), from_storage(row.loaded_at), row.digest) for row in conn.execute(query)]
+
+
+def scheme_ids(conn: Connection) -> list[str]:
+    return sorted({v.id for v in scheme_versions(conn)})
+
+
+def version_in_force(versions: Iterable[SchemeVersion], day: dt.date, known_at: dt.datetime) -> SchemeVersion | None:
+    """The version in force on `day` among those loaded by `known_at` (a version without
+    effective_from is in force from the beginning)."""
+    candidates = [
+        v for v in versions if v.loaded_at <= known_at and (v.scheme.effective_from is None or v.scheme.effective_from <= day)
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda v: (v.scheme.effective_from or dt.date.min, v.loaded_at))
+
+
+def source_text(conn: Connection, scheme_id: str, version: str) -> str:
+    row = conn.execute(
+        select(t.scheme_versions.c.source_text).where(
+            t.scheme_versions.c.scheme == scheme_id, t.scheme_versions.c.version == version
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"scheme {scheme_id} version {version} is not loaded")
+    return str(row.source_text)

@@ -1,0 +1,403 @@
+"""Schemes: the published, versioned rulebooks, read from YAML and validated before anything runs.
+
+A scheme file is the whole rule: behaviours with their points, validity, notice and legal basis,
+grades, lists and measures. Validation errors name the field path and the line of the file, and
+the safeguards of `xinyong.safeguards` run on every load, so a scheme that breaks the line we hold
+never reaches the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from xinyong.errors import BadInput, Problem, Refused
+from xinyong.identifiers import SubjectKind
+from xinyong.periods import Duration, Period
+from xinyong.safeguards import screen_behaviours
+
+Severity = Literal["minor", "general", "serious"]
+DataClass = Literal["public", "market", "restricted"]
+Polarity = Literal["negative", "positive"]
+
+# NDRC publicity periods: the shortest time after which a record of each severity may be repaired.
+REPAIR_AFTER_BY_SEVERITY: dict[str, Period] = {
+    "minor": Period(),
+    "general": Period(months=3),
+    "serious": Period(years=1),
+}
+DATA_CLASS_RANK: dict[str, int] = {"public": 0, "market": 1, "restricted": 2}
+
+_CODE = r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)*$"
+_ID = r"^[a-z0-9][a-z0-9-]*$"
+
+
+class _Strict(BaseModel):
+    """Unknown keys are refused: a misspelt `validty` must not silently mean "no expiry"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Behaviour(_Strict):
+    code: str = Field(pattern=_CODE, max_length=64)
+    title: str = Field(min_length=1)
+    title_zh: str | None = None
+    description: str | None = None
+    points: int
+    polarity: Polarity | None = None
+    validity: Duration
+    notice: Duration | None = None
+    severity: Severity = "general"
+    repair_after: Duration | None = None
+    cap: int | None = Field(default=None, gt=0)
+    data_class: DataClass = "market"
+    legal_basis: str
+
+    @field_validator("legal_basis")
+    @classmethod
+    def _basis_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("every behaviour must cite a non-empty legal basis")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _polarity_known(self) -> Behaviour:
+        inferred: Polarity | None = (
+            "negative" if self.points < 0 else "positive" if self.points > 0 else None
+        )
+        if self.polarity is None and inferred is None:
+            raise ValueError("a behaviour with 0 points must say its polarity (negative or positive)")
+        if self.polarity is not None and inferred is not None and self.polarity != inferred:
+            raise ValueError(f"polarity {self.polarity} contradicts points {self.points}")
+        if self.polarity is None:
+            object.__setattr__(self, "polarity", inferred)
+        return self
+
+    @property
+    def negative(self) -> bool:
+        return self.polarity == "negative"
+
+    def notice_in(self, scheme: Scheme) -> Period:
+        """Its own notice, else the scheme's default for negative behaviours and none for positive."""
+        if self.notice is not None:
+            return self.notice
+        return scheme.default_notice if self.negative else Period()
+
+    @property
+    def effective_repair_after(self) -> Period:
+        return self.repair_after if self.repair_after is not None else REPAIR_AFTER_BY_SEVERITY[self.severity]
+
+
+class Grade(_Strict):
+    grade: str = Field(min_length=1, max_length=16)
+    min: int
+
+
+class CountRule(_Strict):
+    codes: list[str] = Field(min_length=1)
+    at_least: int = Field(gt=0)
+    within: Duration
+
+
+class Rule(_Strict):
+    """One condition; exactly one key is set. Lists and measures use different subsets of keys."""
+
+    any_of: list[str] | None = None
+    count: CountRule | None = None
+    grade_in: list[str] | None = None
+    on_list: str | None = None
+    all: list[Rule] | None = None
+    any: list[Rule] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Rule:
+        keys = self.keys_set()
+        if len(keys) != 1:
+            raise ValueError(
+                "a rule has exactly one of any_of, count, grade_in, on_list, all, any; "
+                f"found {', '.join(keys) or 'none'}"
+            )
+        return self
+
+    def keys_set(self) -> list[str]:
+        return [name for name in type(self).model_fields if getattr(self, name) is not None]
+
+    def walk(self) -> Iterator[Rule]:
+        yield self
+        for child in (self.all or []) + (self.any or []):
+            yield from child.walk()
+
+
+class ListDef(_Strict):
+    id: str = Field(pattern=_ID)
+    kind: Literal["black", "red", "watch"]
+    title: str = Field(min_length=1)
+    title_zh: str | None = None
+    rule: Rule
+
+
+class Measure(_Strict):
+    id: str = Field(pattern=_ID)
+    kind: Literal["punishment", "reward"]
+    title: str = Field(min_length=1)
+    title_zh: str | None = None
+    implemented_by: str = Field(min_length=1)
+    applies_when: Rule
+    legal_basis: str
+
+    @field_validator("legal_basis")
+    @classmethod
+    def _basis_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("every measure must cite a non-empty legal basis")
+        return value.strip()
+
+
+_LIST_KEYS = {"any_of", "count", "grade_in", "all", "any"}
+_MEASURE_KEYS = {"on_list", "grade_in", "all", "any"}
+
+
+class Scheme(_Strict):
+    scheme: str = Field(pattern=_ID, max_length=64)
+    version: str = Field(min_length=1, max_length=32)
+    title: str = Field(min_length=1)
+    title_zh: str | None = None
+    description: str | None = None
+    jurisdiction: str = Field(min_length=1)
+    applies_to: list[SubjectKind] = Field(min_length=1)
+    initial: int = 0
+    floor: int | None = None
+    ceiling: int | None = None
+    default_notice: Duration = Field(default_factory=lambda: Period(days=10))
+    objection_deadline: int = Field(default=5, gt=0)
+    consent: Literal["required", "not_required"] = "not_required"
+    timezone: str = "Asia/Shanghai"
+    effective_from: dt.date | None = None
+    grades: list[Grade] = Field(default_factory=list)
+    behaviours: list[Behaviour] = Field(min_length=1)
+    lists: list[ListDef] = Field(default_factory=list)
+    measures: list[Measure] = Field(default_factory=list)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        # An unquoted `version: 2026.1` reads as a float in YAML; the author meant the text.
+        return str(value) if isinstance(value, int | float) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scheme:
+        problems: list[str] = []
+        codes = [b.code for b in self.behaviours]
+        problems += [f"behaviour code {c} appears twice" for c in _duplicates(codes)]
+        problems += [f"grade {g} appears twice" for g in _duplicates([g.grade for g in self.grades])]
+        problems += [f"list id {i} appears twice" for i in _duplicates([x.id for x in self.lists])]
+        problems += [f"measure id {i} appears twice" for i in _duplicates([m.id for m in self.measures])]
+        mins = [g.min for g in self.grades]
+        if any(a <= b for a, b in zip(mins, mins[1:], strict=False)):
+            problems.append("grades must be listed highest first, with strictly decreasing min")
+        if self.floor is not None and self.ceiling is not None and self.floor > self.ceiling:
+            problems.append("floor is above ceiling")
+        known_codes, known_grades = set(codes), {g.grade for g in self.grades}
+        list_ids = {x.id for x in self.lists}
+        for item in self.lists:
+            problems += _rule_problems(f"list {item.id}", item.rule, _LIST_KEYS, known_codes, known_grades, list_ids)
+        for measure in self.measures:
+            problems += _rule_problems(
+                f"measure {measure.id}", measure.applies_when, _MEASURE_KEYS, known_codes, known_grades, list_ids
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @cached_property
+    def behaviour_by_code(self) -> dict[str, Behaviour]:
+        return {b.code: b for b in self.behaviours}
+
+    @cached_property
+    def list_by_id(self) -> dict[str, ListDef]:
+        return {x.id: x for x in self.lists}
+
+    @cached_property
+    def measure_by_id(self) -> dict[str, Measure]:
+        return {m.id: m for m in self.measures}
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def applies_to_kind(self, kind: str) -> bool:
+        return kind in self.applies_to
+
+    def grade_for(self, score: int) -> str | None:
+        """The first band, highest first, whose min the score reaches."""
+        return next((g.grade for g in self.grades if g.min <= score), None)
+
+    def grade_above(self, grade: str | None) -> Grade | None:
+        """The next band up from `grade`, or the lowest band when there is no grade yet."""
+        names = [g.grade for g in self.grades]
+        if grade is None:
+            return self.grades[-1] if self.grades else None
+        index = names.index(grade)
+        return self.grades[index - 1] if index > 0 else None
+
+    def cross_scheme_lists(self) -> set[tuple[str, str]]:
+        """Lists of other schemes that this scheme's measures depend on, as (scheme, list)."""
+        found: set[tuple[str, str]] = set()
+        for measure in self.measures:
+            for rule in measure.applies_when.walk():
+                if rule.on_list and "/" in rule.on_list:
+                    other, list_id = rule.on_list.split("/", 1)
+                    found.add((other, list_id))
+        return found
+
+    def canonical_json(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+    def digest(self) -> str:
+        """A content hash, so that a published version can be shown to be the one that ran."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+def _duplicates(values: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    return sorted({v for v in values if v in seen or seen.add(v)})  # type: ignore[func-returns-value]
+
+
+def _rule_problems(
+    owner: str,
+    rule: Rule,
+    allowed: set[str],
+    codes: set[str],
+    grades: set[str],
+    lists: set[str],
+) -> list[str]:
+    problems: list[str] = []
+    for node in rule.walk():
+        key = node.keys_set()[0]
+        if key not in allowed:
+            problems.append(f"{owner}: {key} is not allowed here (use {', '.join(sorted(allowed))})")
+        for code in (node.any_of or []) + (node.count.codes if node.count else []):
+            if code not in codes:
+                problems.append(f"{owner}: behaviour {code} is not in this scheme's catalogue")
+        for grade in node.grade_in or []:
+            if grade not in grades:
+                problems.append(f"{owner}: grade {grade} is not one of this scheme's grades")
+        if node.on_list and "/" not in node.on_list and node.on_list not in lists:
+            problems.append(f"{owner}: list {node.on_list} is not one of this scheme's lists")
+    return problems
+
+
+# --- reading YAML with line numbers -------------------------------------------------------------
+
+
+def _node_line(root: yaml.Node, loc: Sequence[int | str]) -> int | None:
+    """The 1-based line of the YAML node at a pydantic error location, as deep as it resolves."""
+    node: yaml.Node = root
+    line = node.start_mark.line + 1
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            child = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+            if child is None:
+                key = next((k for k, _ in node.value if getattr(k, "value", None) == part), None)
+                child = key
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line
+
+
+def _path(loc: Sequence[int | str]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(scheme)"
+
+
+def _describe(data: Any, loc: Sequence[int | str]) -> str:
+    """A behaviour's code or a list's id beside the path, so that messages name the item."""
+    node = data
+    label = ""
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(node, dict):
+            for key in ("code", "id", "grade"):
+                if isinstance(node.get(key), str):
+                    label = f" ({node[key]})"
+    return label
+
+
+def parse_scheme(text: str, *, where: str = "scheme") -> Scheme:
+    """Validate scheme YAML; every mistake comes back at once with its field path and line."""
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise BadInput(
+            f"{where} is not valid YAML", [Problem(f"line {line}" if line else where, str(reason), line=line)]
+        ) from None
+    if not isinstance(data, dict) or root is None:
+        raise BadInput(f"{where} must be a YAML mapping with scheme, version, behaviours, …")
+    refusals = screen_behaviours(data.get("behaviours"), lambda index: _node_line(root, ["behaviours", index]))
+    problems: list[Problem] = []
+    try:
+        scheme = Scheme.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = [p for p in error["loc"] if not (isinstance(p, str) and p[0].isupper())]
+            line = _node_line(root, loc)
+            message = re.sub(r"^Value error, ", "", error["msg"])
+            problems.append(
+                Problem(f"{_path(loc)}{_describe(data, loc)} (line {line})", message, line=line, column=_path(loc))
+            )
+    if refusals:
+        raise Refused(f"{where} is refused: it would score what no scheme may score", refusals + problems)
+    if problems:
+        raise BadInput(f"{where} is not a valid scheme", problems)
+    return scheme
+
+
+def load_scheme_file(path: Path) -> Scheme:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot read scheme file {path}: {exc.strerror}") from None
+    return parse_scheme(text, where=str(path))

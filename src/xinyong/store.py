@@ -1,0 +1,259 @@
+"""Storage: SQLAlchemy Core tables and one `Store` that works the same on SQLite and PostgreSQL.
+
+The ledger tables (subjects, sources, scheme versions, records, record events, subject events) are
+append-only: rows are inserted, never updated. `effects` is derived and may be rebuilt at any time.
+Writes go through `Store.write()`, which on SQLite takes the write lock up front (BEGIN IMMEDIATE)
+so that two writers fail fast instead of deadlocking half-way through an import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    inspect,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from xinyong.errors import BadInput, XinyongError
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BigInteger ids are plain INTEGER on SQLite (so they stay rowid aliases) and BIGINT elsewhere.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+subjects = Table(
+    "subjects",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("legal_representative", Text),
+    Column("division", String(12)),
+    Column("registered_at", DateTime, nullable=False),
+    Index(None, "name"),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("title", Text),
+    Column("created_at", DateTime, nullable=False),
+)
+
+source_behaviours = Table(
+    "source_behaviours",
+    metadata,
+    Column("source_id", String(64), ForeignKey("sources.id"), primary_key=True),
+    Column("behaviour", String(64), primary_key=True),
+    Column("granted_at", DateTime, nullable=False),
+)
+
+scheme_versions = Table(
+    "scheme_versions",
+    metadata,
+    Column("scheme", String(64), primary_key=True),
+    Column("version", String(32), primary_key=True),
+    Column("effective_from", Date),
+    Column("loaded_at", DateTime, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("source_text", Text, nullable=False),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source_id", String(64), ForeignKey("sources.id"), nullable=False),
+    Column("document_ref", String(128), nullable=False),
+    Column("subject_id", String(32), ForeignKey("subjects.id"), nullable=False),
+    Column("behaviour", String(64), nullable=False),
+    Column("occurred_on", Date, nullable=False),
+    Column("amount", Numeric(18, 2, asdecimal=True)),
+    Column("note", Text),
+    Column("recorded_at", DateTime, nullable=False),
+    Column("recorded_by", String(128), nullable=False),
+    UniqueConstraint("source_id", "document_ref"),
+    Index(None, "subject_id"),
+)
+
+# One row per event after "recorded" (the records row is the recorded event). Columns that only
+# some kinds use are nullable; a wide table keeps "what happened to this record" a single query.
+record_events = Table(
+    "record_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("record_id", Id, ForeignKey("records.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text),
+    Column("behaviour", String(64)),
+    Column("occurred_on", Date),
+    Column("amount", Numeric(18, 2, asdecimal=True)),
+    Column("effective_on", Date),
+    Column("due_on", Date),
+    Column("outcome", String(16)),
+    Column("refers_to", Id),
+    Column("evidence", Text),
+    Index(None, "record_id"),
+    Index(None, "kind", "refers_to"),
+)
+
+subject_events = Table(
+    "subject_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subject_id", String(32), ForeignKey("subjects.id"), nullable=False),
+    Column("scheme", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Index(None, "subject_id", "scheme"),
+)
+
+effects = Table(
+    "effects",
+    metadata,
+    Column("scheme", String(64), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("record_id", Id, nullable=False),
+    Column("subject_id", String(32), nullable=False),
+    Column("behaviour", String(64), nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("occurred_on", Date, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_until", Date, nullable=False),
+    Column("known_from", DateTime, nullable=False),
+    Column("known_until", DateTime),
+    Index(None, "subject_id", "scheme", "version"),
+    Index(None, "record_id"),
+)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("source_id", String(64)),
+    Column("file_name", Text, nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("imported_at", DateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("lines", Integer, nullable=False),
+    Column("added", Integer, nullable=False),
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling is switched off so that Store decides how to BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("xinyong_write") else "BEGIN")
+
+
+class Store:
+    """One database, embedded (SQLite) or server (PostgreSQL), behind the same tables and calls."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise BadInput(f"--db: {url!r} is not a database URL (e.g. sqlite:///xinyong.db)") from None
+        self.url = url
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in {"sqlite", "postgresql"}:
+            raise BadInput(f"--db: {self.dialect} is not supported; use sqlite:/// or postgresql+psycopg://")
+        if self.dialect == "sqlite":
+            self.engine: Engine = create_engine(url)
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """The one door for writes: a transaction that commits whole or not at all."""
+        with self.engine.connect() as conn:
+            conn.info["xinyong_write"] = True
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info["xinyong_write"] = False
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot for everything a question needs."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def is_initialised(self) -> bool:
+        try:
+            return inspect(self.engine).has_table("records")
+        except OperationalError as exc:
+            raise XinyongError(f"cannot open the store {self.url}: {exc.orig}") from None
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision; safe to run on every start."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def require_initialised(self) -> None:
+        if not self.is_initialised():
+            raise BadInput(f"the store {self.url} is empty: run `xinyong init` first")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
