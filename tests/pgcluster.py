@@ -202,10 +202,7 @@ class ThrowawayCluster:
     def _check(self, args: Sequence[str], what: str) -> None:
         res = self._run(args)
         if res.returncode != 0:
-            raise RuntimeError(
-                f"{what} failed (exit {res.returncode}):\n{res.stdout}{res.stderr}"
-                + self._log_tail()
-            )
+            raise RuntimeError(f"{what} failed (exit {res.returncode}):\n{res.stdout}{res.stderr}" + self._log_tail())
 
     def _log_tail(self, lines: int = 30) -> str:
         try:
@@ -296,8 +293,7 @@ class ThrowawayCluster:
                 self._running = True
                 return
             last_error = RuntimeError(
-                f"pg_ctl start failed (exit {res.returncode}):\n{res.stdout}{res.stderr}"
-                + self._log_tail()
+                f"pg_ctl start failed (exit {res.returncode}):\n{res.stdout}{res.stderr}" + self._log_tail()
             )
             # Most likely lost the race for the port (another xdist worker); try another.
             time.sleep(0.2)

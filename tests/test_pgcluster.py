@@ -45,9 +45,7 @@ def test_initial_database_and_settings(pg_cluster: ThrowawayCluster) -> None:  #
     eng = sa.create_engine(pg_cluster.url)
     try:
         with eng.connect() as conn:
-            assert conn.execute(sa.text("select current_database()")).scalar_one() == (
-                pg_cluster.dbname
-            )
+            assert conn.execute(sa.text("select current_database()")).scalar_one() == (pg_cluster.dbname)
             assert conn.execute(sa.text("show fsync")).scalar_one() == "off"
             assert conn.execute(sa.text("show listen_addresses")).scalar_one() == "127.0.0.1"
             assert conn.execute(sa.text("show server_encoding")).scalar_one() == "UTF8"

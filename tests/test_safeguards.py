@@ -69,6 +69,18 @@ PROTECTED_WORDINGS: list[tuple[str, str]] = [
     ("family relations", "Failure to visit elderly parents"),
     ("family relations", "Lack of filial piety"),
     ("family relations", "不常回家看看父母"),
+    # wordings the first version of the patterns missed
+    ("political opinion", "Criticising the government on social platforms"),
+    ("political opinion", "妄议中央大政方针"),
+    ("religion", "Attending an unregistered church"),
+    ("religion", "参加地下教会"),
+    ("ethnicity", "Uyghur household"),
+    ("health or medical history", "HIV status"),
+    ("health or medical history", "乙肝病毒携带者"),
+    ("sexual life", "Extramarital affair"),
+    ("sexual life", "同性恋"),
+    ("family relations", "Failure to support elderly parents"),
+    ("family relations", "不赡养老人"),
 ]
 
 
@@ -108,9 +120,7 @@ def test_protected_wording_is_refused(category: str, wording: str) -> None:
 
 
 @pytest.mark.parametrize(("category", "wording"), PROTECTED_WORDINGS)
-def test_protected_wording_is_refused_in_title_zh_and_description(
-    category: str, wording: str
-) -> None:
+def test_protected_wording_is_refused_in_title_zh_and_description(category: str, wording: str) -> None:
     for key in ("title_zh", "description"):
         found = offending_category({"code": "CIVIL.TEST", "title": "Neutral", key: wording})
         assert found is not None, key
@@ -138,7 +148,10 @@ def test_every_offending_behaviour_is_reported() -> None:
         {"code": "A.THREE", "title": "信教"},
     ]
     problems = screen_behaviours(behaviours, lambda index: 100 + index)
-    assert [(p.column, p.line) for p in problems] == [("behaviours[0]", 100), ("behaviours[2]", 102)]
+    assert [(p.column, p.line) for p in problems] == [
+        ("behaviours[0]", 100),
+        ("behaviours[2]", 102),
+    ]
 
 
 def test_screen_ignores_what_is_not_a_list_of_mappings() -> None:
@@ -159,7 +172,7 @@ ORDINARY = [
     "Bad-faith trademark registration",
     "Illegal street race",
     "欺诈性行为",
-    "误导性宣传行为",
+    "误导性行为",
     "滥用市场支配地位的排他性行为",
     "Adulterated food products",
     "Tax evasion",

@@ -194,8 +194,7 @@ def test_record_rate_scales() -> None:
 def test_write_files_round_trip(city: City, tmp_path: pathlib.Path) -> None:
     paths = write_files(city, tmp_path)
     assert set(paths) == {"subjects.csv"} | {
-        f"records-{s}.csv"
-        for s in ("court", "tax", "market", "transport", "environment", "civil-affairs")
+        f"records-{s}.csv" for s in ("court", "tax", "market", "transport", "environment", "civil-affairs")
     }
 
     with paths["subjects.csv"].open(encoding="utf-8", newline="") as fh:

@@ -5,6 +5,7 @@ with yes or no, since when, the legal basis and how to contest, and nothing more
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -14,7 +15,7 @@ from xinyong.errors import BadInput, NotFound
 from xinyong.identifiers import mask
 from xinyong.objections import how_to_contest
 from xinyong.registry import version_in_force
-from xinyong.state import NoState, StateReader
+from xinyong.state import StateReader
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,14 @@ def check(conn: Connection, subject_id: str, measure_name: str, as_of: dt.date, 
     )
 
 
-def _since(reader: StateReader, scheme_id: str, as_of: dt.date, applies: object) -> dt.date | None:
+def _since(
+    reader: StateReader, scheme_id: str, as_of: dt.date, applies: Callable[[dt.date], State | None]
+) -> dt.date | None:
     """The first day of the unbroken run of days, ending on `as_of`, on which the measure applied.
 
     State only changes on a window edge, a count-rule edge, a version's effective day or a consent
     day, so we step back from one such day to the previous one rather than day by day.
     """
-    assert callable(applies)
     days: set[dt.date] = set()
     for version in reader.versions(scheme_id):
         days |= change_days(reader.effects(), version.scheme)

@@ -14,8 +14,8 @@ from sqlalchemy import Connection, select
 
 from xinyong import store as t
 from xinyong.clock import from_storage, local_day, to_storage
-from xinyong.errors import BadInput, Refused
-from xinyong.registry import get_subject, scheme_versions
+from xinyong.errors import BadInput, NotFound, Refused
+from xinyong.registry import existing_subjects, scheme_versions
 
 GRANTED = "consent_granted"
 WITHDRAWN = "consent_withdrawn"
@@ -37,7 +37,9 @@ def consent_events(conn: Connection, subject_id: str) -> list[ConsentEvent]:
     return [ConsentEvent(row.scheme, row.kind, from_storage(row.recorded_at)) for row in conn.execute(query)]
 
 
-def has_consent(events: Sequence[ConsentEvent], scheme: str, day: dt.date, known_at: dt.datetime, timezone: str) -> bool:
+def has_consent(
+    events: Sequence[ConsentEvent], scheme: str, day: dt.date, known_at: dt.datetime, timezone: str
+) -> bool:
     """Consent is on record on `day` as known at `known_at` when the latest such event is a grant."""
     latest = None
     for event in events:
@@ -46,20 +48,42 @@ def has_consent(events: Sequence[ConsentEvent], scheme: str, day: dt.date, known
     return latest is not None and latest.kind == GRANTED
 
 
-def record_consent(conn: Connection, subject_id: str, scheme_id: str, grant: bool, now: dt.datetime, actor: str) -> bool:
+def record_consent(
+    conn: Connection, subject_id: str, scheme_id: str, grant: bool, now: dt.datetime, actor: str
+) -> bool:
     """Grant or withdraw; returns False when the consent was already in that state (nothing written)."""
-    subject = get_subject(conn, subject_id)
-    if subject.kind != "person":
-        raise Refused(f"subject {subject_id} is an organisation: consent applies to persons only")
+    return record_consents(conn, [subject_id], scheme_id, grant, now, actor) == 1
+
+
+def record_consents(
+    conn: Connection, subject_ids: Sequence[str], scheme_id: str, grant: bool, now: dt.datetime, actor: str
+) -> int:
+    """Grant or withdraw for many persons at once (a consent campaign); returns how many changed."""
     if not scheme_versions(conn, scheme_id):
         raise BadInput(f"--scheme: scheme {scheme_id} is not loaded")
-    current = [e for e in consent_events(conn, subject_id) if e.scheme == scheme_id]
-    if current and (current[-1].kind == GRANTED) == grant:
-        return False
-    conn.execute(
-        t.subject_events.insert().values(
-            subject_id=subject_id, scheme=scheme_id, kind=GRANTED if grant else WITHDRAWN,
-            recorded_at=to_storage(now), actor=actor,
-        )
+    subjects = existing_subjects(conn, subject_ids)
+    for subject_id in subject_ids:
+        if subject_id not in subjects:
+            raise NotFound(f"subject {subject_id} is not registered")
+        if subjects[subject_id].kind != "person":
+            raise Refused(f"subject {subject_id} is an organisation: consent applies to persons only")
+    latest: dict[str, str] = {}
+    query = (
+        select(t.subject_events.c.subject_id, t.subject_events.c.kind)
+        .where(t.subject_events.c.scheme == scheme_id)
+        .order_by(t.subject_events.c.recorded_at, t.subject_events.c.id)
     )
-    return True
+    for row in conn.execute(query):
+        latest[row.subject_id] = row.kind
+    kind = GRANTED if grant else WITHDRAWN
+    changed = [s for s in dict.fromkeys(subject_ids) if latest.get(s, WITHDRAWN) != kind]
+    if changed:
+        stamp = to_storage(now)
+        conn.execute(
+            t.subject_events.insert(),
+            [
+                {"subject_id": s, "scheme": scheme_id, "kind": kind, "recorded_at": stamp, "actor": actor}
+                for s in changed
+            ],
+        )
+    return len(changed)

@@ -24,8 +24,8 @@ from sqlalchemy.engine import make_url
 
 from xinyong import consent, imports, ledger, objections, outputs, registry
 from xinyong.clock import DEFAULT_TIMEZONE, Clock
-from xinyong.errors import Refused
 from xinyong.engine import State
+from xinyong.errors import Refused
 from xinyong.schemes import load_scheme_file
 from xinyong.state import population
 from xinyong.store import Store
@@ -70,8 +70,16 @@ def _csv_bytes(rows: list[RecordRow]) -> bytes:
     writer = csv.writer(buffer)
     writer.writerow(imports.RECORD_COLUMNS + imports.RECORD_OPTIONAL)
     for r in rows:
-        writer.writerow([r.subject_id, r.behaviour, r.occurred_on.isoformat(), r.document_ref,
-                         "" if r.amount is None else str(r.amount), r.note or ""])
+        writer.writerow(
+            [
+                r.subject_id,
+                r.behaviour,
+                r.occurred_on.isoformat(),
+                r.document_ref,
+                "" if r.amount is None else str(r.amount),
+                r.note or "",
+            ]
+        )
     return buffer.getvalue().encode()
 
 
@@ -89,7 +97,12 @@ def plan(city: City, now: dt.datetime, seed: int) -> list[Step]:
         at = min(_moment(month_end + dt.timedelta(days=3)), now - dt.timedelta(minutes=30))
         steps.append(Step(at, order, "import", (source, month_end, rows)))
         for row in rows:
-            negative = row.source in {"court", "tax", "market", "environment"} or row.behaviour.startswith("TRAFFIC")
+            negative = row.source in {
+                "court",
+                "tax",
+                "market",
+                "environment",
+            } or row.behaviour.startswith("TRAFFIC")
             if negative and rng.random() < 0.01:
                 filed = at + dt.timedelta(days=2, hours=rng.randint(0, 6))
                 if filed >= now:
@@ -108,35 +121,59 @@ def plan(city: City, now: dt.datetime, seed: int) -> list[Step]:
 
 def _apply(conn: Any, step: Step, city: City, rng: random.Random, counts: Counter[str]) -> None:
     if step.kind == "consent":
-        for subject in city.subjects:
-            if subject.kind == "person" and rng.random() < 0.85:
-                consent.record_consent(conn, subject.subject_id, "city-points", True, step.at, "demo:resident")
-                counts["consents"] += 1
+        persons = [s.subject_id for s in city.subjects if s.kind == "person" and rng.random() < 0.85]
+        counts["consents"] += consent.record_consents(conn, persons, "city-points", True, step.at, "demo:resident")
     elif step.kind == "import":
         source, month_end, rows = step.payload
-        result = imports.import_records(conn, f"records-{source}-{month_end:%Y-%m}.csv", _csv_bytes(rows),
-                                        source=source, now=step.at, actor=f"source:{source}")
+        result = imports.import_records(
+            conn,
+            f"records-{source}-{month_end:%Y-%m}.csv",
+            _csv_bytes(rows),
+            source=source,
+            now=step.at,
+            actor=f"source:{source}",
+        )
         counts["records"] += result.imported
     elif step.kind == "object":
         row = step.payload
-        objections.file(conn, f"{row.source}:{row.document_ref}", reason="The facts are wrong: the decision was appealed.",
-                        now=step.at, actor="demo:subject")
+        objections.file(
+            conn,
+            f"{row.source}:{row.document_ref}",
+            reason="The facts are wrong: the decision was appealed.",
+            now=step.at,
+            actor="demo:subject",
+        )
         counts["objections"] += 1
     elif step.kind == "decide":
         row, outcome = step.payload
         record_id = ledger.resolve_record_id(conn, f"{row.source}:{row.document_ref}")
         pending = objections.listing(conn, record_id=record_id, undecided_only=True)
         if pending:
-            extra: dict[str, Any] = {"occurred_on": row.occurred_on - dt.timedelta(days=1)} if outcome == "corrected" else {}
-            objections.decide(conn, pending[0].id, outcome=outcome, reason="Checked against the source file.",
-                              now=step.at, actor="officer:demo", **extra)
+            extra: dict[str, Any] = (
+                {"occurred_on": row.occurred_on - dt.timedelta(days=1)} if outcome == "corrected" else {}
+            )
+            objections.decide(
+                conn,
+                pending[0].id,
+                outcome=outcome,
+                reason="Checked against the source file.",
+                now=step.at,
+                actor="officer:demo",
+                **extra,
+            )
             counts[f"decided_{outcome}"] += 1
     elif step.kind == "end":
         row = step.payload
         view = ledger.history(conn, f"{row.source}:{row.document_ref}").view()
         if not view.void and view.ended_on is None:
-            ledger.end(conn, f"{row.source}:{row.document_ref}", on=step.at.astimezone(ZONE).date(),
-                       reason="fulfilled", now=step.at, actor="source:court")
+            ledger.end(
+                conn,
+                f"{row.source}:{row.document_ref}",
+                on=step.at.astimezone(ZONE).date(),
+                reason="fulfilled",
+                now=step.at,
+                actor="source:court",
+            )
             counts["ended"] += 1
 
 
@@ -169,7 +206,9 @@ def _fresh_store(db: str) -> Store:
     return store
 
 
-def run(db: str, clock: Clock, *, persons: int, organisations: int, seed: int, console: Console | None) -> dict[str, Any]:
+def run(
+    db: str, clock: Clock, *, persons: int, organisations: int, seed: int, console: Console | None
+) -> dict[str, Any]:
     started = time.perf_counter()
     now = clock.now()
     today = now.astimezone(ZONE).date()
@@ -201,8 +240,12 @@ def run(db: str, clock: Clock, *, persons: int, organisations: int, seed: int, c
             progress.stop()
     summary = summarise(store, today, now)
     summary.update(
-        db=db, persons=persons, organisations=organisations, seed=seed,
-        events=dict(sorted(counts.items())), seconds=round(time.perf_counter() - started, 1),
+        db=db,
+        persons=persons,
+        organisations=organisations,
+        seed=seed,
+        events=dict(sorted(counts.items())),
+        seconds=round(time.perf_counter() - started, 1),
     )
     store.dispose()
     return summary

@@ -210,7 +210,12 @@ def derive_effects(record: Record, events: Sequence[RecordEvent], scheme: Scheme
     The derived window can only change at an event's time, so we evaluate once per distinct event
     time and merge neighbours that derive the same window.
     """
-    times = sorted({record.recorded_at, *(e.recorded_at for e in events if e.recorded_at >= record.recorded_at)})
+    times = sorted(
+        {
+            record.recorded_at,
+            *(e.recorded_at for e in events if e.recorded_at >= record.recorded_at),
+        }
+    )
     rows: list[Effect] = []
     previous: tuple[Window, dt.date] | None = None
     for index, instant in enumerate(times):

@@ -92,7 +92,9 @@ def score_of(scheme: Scheme, active: Sequence[Effect]) -> tuple[int, list[Contri
     return clamped, lines
 
 
-def _next_grade(scheme: Scheme, grade: str | None, score: int, active: Sequence[Effect], day: dt.date) -> NextGrade | None:
+def _next_grade(
+    scheme: Scheme, grade: str | None, score: int, active: Sequence[Effect], day: dt.date
+) -> NextGrade | None:
     target = scheme.grade_above(grade)
     if target is None or target.min <= score:
         return None

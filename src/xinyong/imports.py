@@ -24,7 +24,7 @@ from sqlalchemy import Connection, select
 from xinyong import derivation, identifiers, ledger
 from xinyong import store as t
 from xinyong.clock import local_day, to_storage
-from xinyong.effects import Record
+from xinyong.effects import Record, RecordEvent
 from xinyong.errors import BadInput, Problem
 from xinyong.registry import existing_subjects, require_source, scheme_versions
 
@@ -50,7 +50,9 @@ class Row:
     values: dict[str, str]
 
 
-def read_rows(name: str, data: bytes, required: tuple[str, ...], optional: tuple[str, ...]) -> tuple[list[Row], list[Problem]]:
+def read_rows(
+    name: str, data: bytes, required: tuple[str, ...], optional: tuple[str, ...]
+) -> tuple[list[Row], list[Problem]]:
     """Rows of a CSV or JSON Lines file, by its name's suffix, with problems of form and columns."""
     try:
         text = data.decode("utf-8-sig")
@@ -80,7 +82,13 @@ def _csv_rows(text: str, required: tuple[str, ...], optional: tuple[str, ...]) -
         if not any(f.strip() for f in fields):
             continue
         if len(fields) != len(header):
-            problems.append(Problem(f"line {start}", f"{len(fields)} fields, the header has {len(header)}", line=start))
+            problems.append(
+                Problem(
+                    f"line {start}",
+                    f"{len(fields)} fields, the header has {len(header)}",
+                    line=start,
+                )
+            )
             continue
         rows.append(Row(start, {k: v.strip() for k, v in zip(header, fields, strict=True)}))
     return rows, problems
@@ -112,7 +120,12 @@ def _jsonl_rows(text: str, required: tuple[str, ...], optional: tuple[str, ...])
 
 def _header_problems(header: list[str], required: tuple[str, ...], optional: tuple[str, ...]) -> list[Problem]:
     problems = [
-        Problem(f"line 1, column {name}", f"unknown column (expected {', '.join(required + optional)})", line=1, column=name)
+        Problem(
+            f"line 1, column {name}",
+            f"unknown column (expected {', '.join(required + optional)})",
+            line=1,
+            column=name,
+        )
         for name in header
         if name not in required + optional
     ]
@@ -170,11 +183,27 @@ def _raise(name: str, problems: list[Problem]) -> None:
     raise BadInput(f"{name}: {len(problems)} problem(s){more}; nothing was imported", shown)
 
 
-def _log(conn: Connection, kind: str, source: str | None, name: str, data: bytes, lines: int, added: int, now: dt.datetime, actor: str) -> None:
+def _log(
+    conn: Connection,
+    kind: str,
+    source: str | None,
+    name: str,
+    data: bytes,
+    lines: int,
+    added: int,
+    now: dt.datetime,
+    actor: str,
+) -> None:
     conn.execute(
         t.imports.insert().values(
-            kind=kind, source_id=source, file_name=name, file_sha256=hashlib.sha256(data).hexdigest(),
-            imported_at=to_storage(now), actor=actor, lines=lines, added=added,
+            kind=kind,
+            source_id=source,
+            file_name=name,
+            file_sha256=hashlib.sha256(data).hexdigest(),
+            imported_at=to_storage(now),
+            actor=actor,
+            lines=lines,
+            added=added,
         )
     )
 
@@ -205,8 +234,11 @@ def import_subjects(conn: Connection, name: str, data: bytes, *, now: dt.datetim
             continue
         first_line[subject_id] = row.line
         clean[subject_id] = {
-            "id": subject_id, "kind": kind, "name": values["name"],
-            "legal_representative": values.get("legal_representative") or None, "division": division,
+            "id": subject_id,
+            "kind": kind,
+            "name": values["name"],
+            "legal_representative": values.get("legal_representative") or None,
+            "division": division,
         }
     existing = existing_subjects(conn, clean)
     present = 0
@@ -215,10 +247,20 @@ def import_subjects(conn: Connection, name: str, data: bytes, *, now: dt.datetim
             continue
         have = existing[subject_id]
         if (have.kind, have.name, have.legal_representative, have.division) != (
-            values["kind"], values["name"], values["legal_representative"], values["division"]
+            values["kind"],
+            values["name"],
+            values["legal_representative"],
+            values["division"],
         ):
             line = first_line[subject_id]
-            problems.append(Problem(f"line {line}, column subject_id", f"{subject_id} is already registered with different details", line=line, column="subject_id"))
+            problems.append(
+                Problem(
+                    f"line {line}, column subject_id",
+                    f"{subject_id} is already registered with different details",
+                    line=line,
+                    column="subject_id",
+                )
+            )
         present += 1
         del clean[subject_id]
     if problems:
@@ -231,7 +273,14 @@ def import_subjects(conn: Connection, name: str, data: bytes, *, now: dt.datetim
 
 
 def import_records(
-    conn: Connection, name: str, data: bytes, *, source: str, now: dt.datetime, actor: str, progress: Progress | None = None
+    conn: Connection,
+    name: str,
+    data: bytes,
+    *,
+    source: str,
+    now: dt.datetime,
+    actor: str,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Check every line, then insert the new records and derive their effects, in one transaction."""
     authorised = require_source(conn, source)
@@ -253,12 +302,21 @@ def import_records(
                 except ValueError as exc:
                     reasons.append(str(exc))
             if len(reasons) == 2:
-                check.fail("subject_id", reasons[0] if len(subject_id) == 18 and subject_id[:17].isdigit() else reasons[1])
+                check.fail(
+                    "subject_id",
+                    reasons[0] if len(subject_id) == 18 and subject_id[:17].isdigit() else reasons[1],
+                )
             else:
-                check.fail("subject_id", f"subject {subject_id} is not registered: import it in a subjects file first")
+                check.fail(
+                    "subject_id",
+                    f"subject {subject_id} is not registered: import it in a subjects file first",
+                )
         behaviour = values["behaviour"]
         if behaviour not in known:
-            check.fail("behaviour", f"unknown behaviour {behaviour!r}: it is in no loaded scheme's catalogue")
+            check.fail(
+                "behaviour",
+                f"unknown behaviour {behaviour!r}: it is in no loaded scheme's catalogue",
+            )
         elif behaviour not in authorised:
             check.fail("behaviour", f"source {source} is not authorised to submit {behaviour}")
         occurred_on = _parse_day(values["occurred_on"], check, "occurred_on", today)
@@ -271,8 +329,12 @@ def import_records(
         else:
             first_line[document_ref] = row.line
             clean[document_ref] = {
-                "source_id": source, "document_ref": document_ref, "subject_id": subject_id,
-                "behaviour": behaviour, "occurred_on": occurred_on, "amount": amount,
+                "source_id": source,
+                "document_ref": document_ref,
+                "subject_id": subject_id,
+                "behaviour": behaviour,
+                "occurred_on": occurred_on,
+                "amount": amount,
                 "note": values.get("note") or None,
             }
     present = _drop_already_present(conn, source, clean, first_line, problems)
@@ -285,7 +347,11 @@ def import_records(
 
 
 def _drop_already_present(
-    conn: Connection, source: str, clean: dict[str, dict[str, Any]], first_line: dict[str, int], problems: list[Problem]
+    conn: Connection,
+    source: str,
+    clean: dict[str, dict[str, Any]],
+    first_line: dict[str, int],
+    problems: list[Problem],
 ) -> int:
     """Remove records this source already submitted; the same reference with other facts is an error."""
     present = 0
@@ -297,7 +363,11 @@ def _drop_already_present(
         for row in conn.execute(query):
             values = clean.pop(row.document_ref)
             same = (row.subject_id, row.behaviour, row.occurred_on, row.amount, row.note) == (
-                values["subject_id"], values["behaviour"], values["occurred_on"], values["amount"], values["note"]
+                values["subject_id"],
+                values["behaviour"],
+                values["occurred_on"],
+                values["amount"],
+                values["note"],
             )
             if not same:
                 line = first_line[row.document_ref]
@@ -306,7 +376,8 @@ def _drop_already_present(
                         f"line {line}, column document_ref",
                         f"{row.document_ref} is already record {row.id} with different facts; "
                         "change a record with `records correct`, not by sending it again",
-                        line=line, column="document_ref",
+                        line=line,
+                        column="document_ref",
                     )
                 )
             present += 1
@@ -318,7 +389,13 @@ def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, An
         yield rows[start : start + size]
 
 
-def _insert_records(conn: Connection, rows: list[dict[str, Any]], now: dt.datetime, actor: str, progress: Progress | None) -> None:
+def _insert_records(
+    conn: Connection,
+    rows: list[dict[str, Any]],
+    now: dt.datetime,
+    actor: str,
+    progress: Progress | None,
+) -> None:
     versions = scheme_versions(conn)
     stamp = to_storage(now)
     done = 0
@@ -328,7 +405,7 @@ def _insert_records(conn: Connection, rows: list[dict[str, Any]], now: dt.dateti
             [{**row, "recorded_at": stamp, "recorded_by": actor} for row in chunk],
         )
         # The rows just written are known in full, so their effects are derived without reading back.
-        fresh = {
+        fresh: dict[int, tuple[Record, list[RecordEvent]]] = {
             row.id: (Record(id=row.id, recorded_at=now, recorded_by=actor, **values), [])
             for row, values in zip(inserted, chunk, strict=True)
         }

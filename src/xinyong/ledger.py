@@ -97,8 +97,15 @@ def append_event(conn: Connection, record: Record, kind: str, now: dt.datetime, 
             f"record {record.id} was recorded at {record.recorded_at.isoformat()}, after the clock's "
             f"now ({now.isoformat()}); events cannot precede their record"
         )
-    values = {"record_id": record.id, "kind": kind, "recorded_at": to_storage(now), "actor": actor, **fields}
-    event_id = int(conn.execute(t.record_events.insert().values(**values)).inserted_primary_key[0])
+    values = {
+        "record_id": record.id,
+        "kind": kind,
+        "recorded_at": to_storage(now),
+        "actor": actor,
+        **fields,
+    }
+    inserted = conn.execute(t.record_events.insert().values(**values).returning(t.record_events.c.id))
+    event_id = int(inserted.scalar_one())
     derivation.refresh_records(conn, [record.id])
     return event_id
 
@@ -129,12 +136,25 @@ def correct(
         raise BadInput("records correct: give at least one of --behaviour, --occurred-on, --amount")
     check_correction(conn, found.record, behaviour, occurred_on, now)
     return append_event(
-        conn, found.record, CORRECTED, now, actor,
-        reason=_require_reason(reason), behaviour=behaviour, occurred_on=occurred_on, amount=amount,
+        conn,
+        found.record,
+        CORRECTED,
+        now,
+        actor,
+        reason=_require_reason(reason),
+        behaviour=behaviour,
+        occurred_on=occurred_on,
+        amount=amount,
     )
 
 
-def check_correction(conn: Connection, record: Record, behaviour: str | None, occurred_on: dt.date | None, now: dt.datetime) -> None:
+def check_correction(
+    conn: Connection,
+    record: Record,
+    behaviour: str | None,
+    occurred_on: dt.date | None,
+    now: dt.datetime,
+) -> None:
     """A correction may only use a behaviour some scheme knows and the record's source may submit."""
     if behaviour is not None:
         if behaviour not in known_behaviours(conn):
@@ -153,7 +173,16 @@ def revoke(conn: Connection, ref: str | int, *, now: dt.datetime, actor: str, re
     return append_event(conn, found.record, REVOKED, now, actor, reason=_require_reason(reason))
 
 
-def end(conn: Connection, ref: str | int, *, on: dt.date, reason: str, now: dt.datetime, actor: str, note: str | None = None) -> int:
+def end(
+    conn: Connection,
+    ref: str | int,
+    *,
+    on: dt.date,
+    reason: str,
+    now: dt.datetime,
+    actor: str,
+    note: str | None = None,
+) -> int:
     """End a record's effect from day `on`: the obligation was fulfilled, or a repair was approved."""
     if reason not in END_REASONS:
         raise BadInput(f"--reason: {reason!r} is not one of {', '.join(END_REASONS)}")
@@ -163,14 +192,33 @@ def end(conn: Connection, ref: str | int, *, on: dt.date, reason: str, now: dt.d
         raise Refused(f"record {found.record.id} is revoked; there is nothing to end")
     if on < view.occurred_on:
         raise BadInput(f"--on: {on} is before the record occurred ({view.occurred_on})")
-    return append_event(conn, found.record, ENDED, now, actor, effective_on=on, outcome=reason, reason=note or reason)
+    return append_event(
+        conn,
+        found.record,
+        ENDED,
+        now,
+        actor,
+        effective_on=on,
+        outcome=reason,
+        reason=note or reason,
+    )
 
 
 def decline(conn: Connection, ref: str | int, *, now: dt.datetime, actor: str) -> int:
     """The subject declines a positive record (Shenzhen 2023): it has no effect from now on."""
     found = history(conn, ref)
-    if found.view().declined:
+    view = found.view()
+    if view.declined:
         raise Refused(f"record {found.record.id} is already declined")
+    polarities = {
+        v.scheme.behaviour_by_code[view.behaviour].polarity
+        for v in scheme_versions(conn)
+        if view.behaviour in v.scheme.behaviour_by_code
+    }
+    if "positive" not in polarities:
+        raise Refused(
+            f"record {found.record.id} ({view.behaviour}) is not a positive record; only those can be declined"
+        )
     return append_event(conn, found.record, DECLINED, now, actor, reason="declined by the subject")
 
 

@@ -47,7 +47,10 @@ def evaluate(rule: Rule, ctx: RuleContext) -> Verdict:
         hits = frozenset(
             e.record_id for e in ctx.active if e.behaviour in codes and earliest < e.occurred_on <= ctx.day
         )
-        return Verdict(len(hits) >= rule.count.at_least, hits if len(hits) >= rule.count.at_least else frozenset())
+        return Verdict(
+            len(hits) >= rule.count.at_least,
+            hits if len(hits) >= rule.count.at_least else frozenset(),
+        )
     if rule.grade_in is not None:
         holds = ctx.grade is not None and ctx.grade in rule.grade_in
         return Verdict(holds, grade=ctx.grade if holds else None)

@@ -56,9 +56,7 @@ class ObjectionStatus:
 def deadline_for(conn: Connection, subject_behaviour: str, filed_on: dt.date) -> dt.date:
     """The decision deadline: the shortest objection_deadline among the schemes the record feeds."""
     days = [
-        v.scheme.objection_deadline
-        for v in scheme_versions(conn)
-        if subject_behaviour in v.scheme.behaviour_by_code
+        v.scheme.objection_deadline for v in scheme_versions(conn) if subject_behaviour in v.scheme.behaviour_by_code
     ]
     return add_working_days(filed_on, min(days) if days else DEFAULT_DEADLINE)
 
@@ -74,9 +72,7 @@ def file(conn: Connection, ref: str | int, *, reason: str, now: dt.datetime, act
     if not reason or not reason.strip():
         raise BadInput("--reason: say why the record is wrong")
     due_on = deadline_for(conn, view.behaviour, local_day(now))
-    objection_id = ledger.append_event(
-        conn, found.record, DISPUTED, now, actor, reason=reason.strip(), due_on=due_on
-    )
+    objection_id = ledger.append_event(conn, found.record, DISPUTED, now, actor, reason=reason.strip(), due_on=due_on)
     return get(conn, objection_id)
 
 
@@ -108,9 +104,17 @@ def decide(
     elif behaviour is not None or occurred_on is not None or amount is not None:
         raise BadInput(f"--behaviour, --occurred-on and --amount belong to a corrected outcome, not {outcome}")
     ledger.append_event(
-        conn, found.record, DECIDED, now, actor,
-        outcome=outcome, reason=reason.strip(), refers_to=objection_id,
-        behaviour=behaviour, occurred_on=occurred_on, amount=amount,
+        conn,
+        found.record,
+        DECIDED,
+        now,
+        actor,
+        outcome=outcome,
+        reason=reason.strip(),
+        refers_to=objection_id,
+        behaviour=behaviour,
+        occurred_on=occurred_on,
+        amount=amount,
     )
     return get(conn, objection_id)
 
@@ -130,7 +134,14 @@ def _status(row: object, decision: object | None, subject_id: str) -> ObjectionS
     )
 
 
-def listing(conn: Connection, *, subject_id: str | None = None, record_id: int | None = None, objection_id: int | None = None, undecided_only: bool = False) -> list[ObjectionStatus]:
+def listing(
+    conn: Connection,
+    *,
+    subject_id: str | None = None,
+    record_id: int | None = None,
+    objection_id: int | None = None,
+    undecided_only: bool = False,
+) -> list[ObjectionStatus]:
     """Objections with their decisions, newest first, filtered as asked."""
     events = t.record_events
     query = (
@@ -146,12 +157,16 @@ def listing(conn: Connection, *, subject_id: str | None = None, record_id: int |
     if objection_id is not None:
         query = query.where(events.c.id == objection_id)
     rows = list(conn.execute(query))
-    decisions = {
-        row.refers_to: row
-        for row in conn.execute(
-            select(events).where(events.c.kind == DECIDED, events.c.refers_to.in_([r.id for r in rows]))
-        )
-    } if rows else {}
+    decisions = (
+        {
+            row.refers_to: row
+            for row in conn.execute(
+                select(events).where(events.c.kind == DECIDED, events.c.refers_to.in_([r.id for r in rows]))
+            )
+        }
+        if rows
+        else {}
+    )
     found = [_status(row, decisions.get(row.id), row.subject_id) for row in rows]
     return [o for o in found if o.decided_at is None] if undecided_only else found
 

@@ -53,8 +53,15 @@ def state(result: State | NoState) -> dict[str, Any]:
     }
     if isinstance(result, NoState):
         return {
-            **base, "score": None, "grade": None, "initial": None, "contributions": [],
-            "lists": [], "measures": [], "next_grade": None, "no_state_reason": result.reason,
+            **base,
+            "score": None,
+            "grade": None,
+            "initial": None,
+            "contributions": [],
+            "lists": [],
+            "measures": [],
+            "next_grade": None,
+            "no_state_reason": result.reason,
         }
     return {
         **base,
@@ -79,7 +86,11 @@ def check(answer: CheckAnswer) -> dict[str, Any]:
         "known_at": plain(answer.known_at),
         "applies": answer.applies,
         "since": plain(answer.since),
-        "basis": {"lists": list(answer.lists), "grade": answer.grade, "records": list(answer.records)},
+        "basis": {
+            "lists": list(answer.lists),
+            "grade": answer.grade,
+            "records": list(answer.records),
+        },
         "legal_basis": answer.legal_basis,
         "contest": answer.contest,
     }
@@ -104,15 +115,33 @@ def history(found: History, known_at: dt.datetime | None = None) -> dict[str, An
         "declined": view.declined,
         "ended_on": plain(view.ended_on),
         "events": [
-            {"id": None, "kind": "recorded", "at": plain(record.recorded_at), "actor": record.recorded_by}
+            {
+                "id": None,
+                "kind": "recorded",
+                "at": plain(record.recorded_at),
+                "actor": record.recorded_by,
+            }
         ]
         + [
-            {k: v for k, v in {
-                "id": e.id, "kind": e.kind, "at": plain(e.recorded_at), "actor": e.actor, "reason": e.reason,
-                "behaviour": e.behaviour, "occurred_on": plain(e.occurred_on), "amount": plain(e.amount),
-                "effective_on": plain(e.effective_on), "due_on": plain(e.due_on), "outcome": e.outcome,
-                "refers_to": e.refers_to, "evidence": e.evidence,
-            }.items() if v is not None}
+            {
+                k: v
+                for k, v in {
+                    "id": e.id,
+                    "kind": e.kind,
+                    "at": plain(e.recorded_at),
+                    "actor": e.actor,
+                    "reason": e.reason,
+                    "behaviour": e.behaviour,
+                    "occurred_on": plain(e.occurred_on),
+                    "amount": plain(e.amount),
+                    "effective_on": plain(e.effective_on),
+                    "due_on": plain(e.due_on),
+                    "outcome": e.outcome,
+                    "refers_to": e.refers_to,
+                    "evidence": e.evidence,
+                }.items()
+                if v is not None
+            }
             for e in found.events
         ],
     }

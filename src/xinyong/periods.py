@@ -13,7 +13,7 @@ from pydantic import BeforeValidator, PlainSerializer
 _PATTERN = re.compile(r"^P(?:(?P<y>\d+)Y)?(?:(?P<m>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?$")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Period:
     """A date-only ISO 8601 duration; time parts are refused because schemes count in days."""
 

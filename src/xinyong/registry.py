@@ -60,7 +60,13 @@ def existing_subjects(conn: Connection, ids: Iterable[str]) -> dict[str, Subject
     return found
 
 
-def add_source(conn: Connection, source_id: str, behaviours: Iterable[str], now: dt.datetime, title: str | None = None) -> list[str]:
+def add_source(
+    conn: Connection,
+    source_id: str,
+    behaviours: Iterable[str],
+    now: dt.datetime,
+    title: str | None = None,
+) -> list[str]:
     """Register an agency (if new) and authorise it for behaviour codes; returns the codes added."""
     if not source_id or not source_id.replace("-", "").replace("_", "").isalnum():
         raise BadInput(f"source {source_id!r}: use letters, digits and dashes (e.g. court, civil-affairs)")
@@ -90,7 +96,9 @@ def list_sources(conn: Connection) -> dict[str, set[str]]:
 
 def require_source(conn: Connection, source_id: str) -> set[str]:
     if conn.execute(select(t.sources.c.id).where(t.sources.c.id == source_id)).first() is None:
-        raise NotFound(f"source {source_id} is not registered: add it with `xinyong sources add {source_id} --behaviours …`")
+        raise NotFound(
+            f"source {source_id} is not registered: add it with `xinyong sources add {source_id} --behaviours …`"
+        )
     return authorised_behaviours(conn, source_id)
 
 
@@ -105,7 +113,10 @@ def scheme_versions(conn: Connection, scheme_id: str | None = None) -> list[Sche
     query = select(t.scheme_versions).order_by(t.scheme_versions.c.scheme, t.scheme_versions.c.loaded_at)
     if scheme_id is not None:
         query = query.where(t.scheme_versions.c.scheme == scheme_id)
-    return [SchemeVersion(_parse_document(row.document), from_storage(row.loaded_at), row.digest) for row in conn.execute(query)]
+    return [
+        SchemeVersion(_parse_document(row.document), from_storage(row.loaded_at), row.digest)
+        for row in conn.execute(query)
+    ]
 
 
 def scheme_ids(conn: Connection) -> list[str]:
@@ -116,7 +127,9 @@ def version_in_force(versions: Iterable[SchemeVersion], day: dt.date, known_at: 
     """The version in force on `day` among those loaded by `known_at` (a version without
     effective_from is in force from the beginning)."""
     candidates = [
-        v for v in versions if v.loaded_at <= known_at and (v.scheme.effective_from is None or v.scheme.effective_from <= day)
+        v
+        for v in versions
+        if v.loaded_at <= known_at and (v.scheme.effective_from is None or v.scheme.effective_from <= day)
     ]
     if not candidates:
         return None

@@ -25,7 +25,12 @@ Audience = Literal["subject", "public"]
 
 
 def build_report(
-    conn: Connection, subject_id: str, *, as_of: dt.date, known_at: dt.datetime, audience: Audience = "subject"
+    conn: Connection,
+    subject_id: str,
+    *,
+    as_of: dt.date,
+    known_at: dt.datetime,
+    audience: Audience = "subject",
 ) -> dict[str, Any]:
     reader = StateReader.open(conn, subject_id, known_at)
     subject = reader.subject
@@ -44,13 +49,12 @@ def build_report(
             continue
         behaviour = _definition(in_force.values(), view.behaviour)
         data_class = behaviour.data_class if behaviour else "restricted"
-        windows = {}
-        for scheme_id, scheme in in_force.items():
-            window = active_window(view, scheme)
-            if window is not None:
-                windows[scheme_id] = {"points": window.points, "start": window.start, "until": window.until,
-                                      "active": window.active_on(as_of)}
-        expires_on = max((w["until"] for w in windows.values()), default=None)
+        windows = {
+            scheme_id: window
+            for scheme_id, scheme in in_force.items()
+            if (window := active_window(view, scheme)) is not None
+        }
+        expires_on = max((w.until for w in windows.values()), default=None)
         if audience == "public" and (
             DATA_CLASS_RANK[data_class] > 0 or view.void or expires_on is None or expires_on <= as_of
         ):
@@ -61,14 +65,35 @@ def build_report(
             title_zh=behaviour.title_zh if behaviour else None,
             legal_basis=behaviour.legal_basis if behaviour else None,
             data_class=data_class,
-            windows=outputs.plain(windows),
+            windows={
+                scheme_id: {
+                    "points": w.points,
+                    "start": w.start.isoformat(),
+                    "until": w.until.isoformat(),
+                    "active": w.active_on(as_of),
+                }
+                for scheme_id, w in windows.items()
+            },
             expires_on=outputs.plain(expires_on),
             repair_possible_from=outputs.plain(behaviour.effective_repair_after.after(view.occurred_on))
-            if behaviour and behaviour.negative else None,
+            if behaviour and behaviour.negative
+            else None,
         )
         if audience == "public":
-            entry = {k: entry[k] for k in ("ref", "source", "behaviour", "title", "title_zh", "occurred_on",
-                                           "legal_basis", "status", "expires_on")}
+            entry = {
+                k: entry[k]
+                for k in (
+                    "ref",
+                    "source",
+                    "behaviour",
+                    "title",
+                    "title_zh",
+                    "occurred_on",
+                    "legal_basis",
+                    "status",
+                    "expires_on",
+                )
+            }
         records.append(entry)
     schemes_out = []
     for scheme_id, result in states.items():
@@ -83,7 +108,9 @@ def build_report(
     report: dict[str, Any] = {
         "audience": audience,
         "subject": {
-            "id": subject.id if audience == "subject" or subject.kind == "organisation" else mask(subject.id, subject.kind),
+            "id": subject.id
+            if audience == "subject" or subject.kind == "organisation"
+            else mask(subject.id, subject.kind),
             "kind": subject.kind,
             "name": subject.name,
             "legal_representative": subject.legal_representative,
@@ -96,9 +123,7 @@ def build_report(
         "how_to_contest": objections.how_to_contest(),
     }
     if audience == "subject":
-        report["objections"] = [
-            outputs.objection(o, as_of) for o in objections.listing(conn, subject_id=subject_id)
-        ]
+        report["objections"] = [outputs.objection(o, as_of) for o in objections.listing(conn, subject_id=subject_id)]
     return report
 
 

@@ -100,9 +100,7 @@ PROTECTED_CATEGORIES: tuple[ProtectedCategory, ...] = (
         ),
         ("病史", "病历", "健康状况", "疾病", "患病", "怀孕", "艾滋", "乙肝", "精神病"),
     ),
-    ProtectedCategory(
-        "genetics", (r"\bgenetic\w*", r"\bgenes?\b", r"\bdna\b", r"\bgenom\w*"), ("基因", "遗传")
-    ),
+    ProtectedCategory("genetics", (r"\bgenetic\w*", r"\bgenes?\b", r"\bdna\b", r"\bgenom\w*"), ("基因", "遗传")),
     ProtectedCategory(
         "biometrics",
         (
@@ -162,9 +160,7 @@ def offending_category(behaviour: dict[str, Any]) -> tuple[ProtectedCategory, st
     file has other mistakes, and a behaviour cannot dodge the screen by failing validation first.
     """
     code_words = re.sub(r"[._]+", " ", str(behaviour.get("code") or ""))
-    texts = [code_words] + [
-        str(behaviour.get(key) or "") for key in ("title", "title_zh", "description")
-    ]
+    texts = [code_words] + [str(behaviour.get(key) or "") for key in ("title", "title_zh", "description")]
     for category in PROTECTED_CATEGORIES:
         for text in texts:
             wording = category.matches(text)

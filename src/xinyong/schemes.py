@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -78,9 +79,7 @@ class Behaviour(_Strict):
 
     @model_validator(mode="after")
     def _polarity_known(self) -> Behaviour:
-        inferred: Polarity | None = (
-            "negative" if self.points < 0 else "positive" if self.points > 0 else None
-        )
+        inferred: Polarity | None = "negative" if self.points < 0 else "positive" if self.points > 0 else None
         if self.polarity is None and inferred is None:
             raise ValueError("a behaviour with 0 points must say its polarity (negative or positive)")
         if self.polarity is not None and inferred is not None and self.polarity != inferred:
@@ -194,12 +193,6 @@ class Scheme(_Strict):
     lists: list[ListDef] = Field(default_factory=list)
     measures: list[Measure] = Field(default_factory=list)
 
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_as_text(cls, value: Any) -> Any:
-        # An unquoted `version: 2026.1` reads as a float in YAML; the author meant the text.
-        return str(value) if isinstance(value, int | float) else value
-
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -210,28 +203,12 @@ class Scheme(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> Scheme:
-        problems: list[str] = []
-        codes = [b.code for b in self.behaviours]
-        problems += [f"behaviour code {c} appears twice" for c in _duplicates(codes)]
-        problems += [f"grade {g} appears twice" for g in _duplicates([g.grade for g in self.grades])]
-        problems += [f"list id {i} appears twice" for i in _duplicates([x.id for x in self.lists])]
-        problems += [f"measure id {i} appears twice" for i in _duplicates([m.id for m in self.measures])]
-        mins = [g.min for g in self.grades]
-        if any(a <= b for a, b in zip(mins, mins[1:], strict=False)):
-            problems.append("grades must be listed highest first, with strictly decreasing min")
-        if self.floor is not None and self.ceiling is not None and self.floor > self.ceiling:
-            problems.append("floor is above ceiling")
-        known_codes, known_grades = set(codes), {g.grade for g in self.grades}
-        list_ids = {x.id for x in self.lists}
-        for item in self.lists:
-            problems += _rule_problems(f"list {item.id}", item.rule, _LIST_KEYS, known_codes, known_grades, list_ids)
-        for measure in self.measures:
-            problems += _rule_problems(
-                f"measure {measure.id}", measure.applies_when, _MEASURE_KEYS, known_codes, known_grades, list_ids
-            )
+    def _consistent(self, info: ValidationInfo) -> Scheme:
+        if info.context and info.context.get("defer_consistency"):
+            return self
+        problems = consistency_problems(self)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("; ".join(f"{_path(loc)}: {why}" for loc, why in problems))
         return self
 
     @cached_property
@@ -283,36 +260,82 @@ class Scheme(_Strict):
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
 
 
-def _duplicates(values: Sequence[str]) -> list[str]:
-    seen: set[str] = set()
-    return sorted({v for v in values if v in seen or seen.add(v)})  # type: ignore[func-returns-value]
+Loc = tuple[int | str, ...]
+
+
+def consistency_problems(scheme: Scheme) -> list[tuple[Loc, str]]:
+    """Checks across fields, each located at the field it concerns so the file's line can be named."""
+    problems: list[tuple[Loc, str]] = []
+    for field, items, key in (
+        ("behaviours", scheme.behaviours, "code"),
+        ("grades", scheme.grades, "grade"),
+        ("lists", scheme.lists, "id"),
+        ("measures", scheme.measures, "id"),
+    ):
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            value = getattr(item, key)
+            if value in seen:
+                problems.append(((field, index, key), f"{value} appears twice"))
+            seen.add(value)
+    for index, (upper, lower) in enumerate(zip(scheme.grades, scheme.grades[1:], strict=False)):
+        if upper.min <= lower.min:
+            problems.append(
+                (
+                    ("grades", index + 1, "min"),
+                    "grades must be listed highest first, with strictly decreasing min",
+                )
+            )
+    if scheme.floor is not None and scheme.ceiling is not None and scheme.floor > scheme.ceiling:
+        problems.append((("floor",), "floor is above ceiling"))
+    codes = {b.code for b in scheme.behaviours}
+    grades = {g.grade for g in scheme.grades}
+    list_ids = {x.id for x in scheme.lists}
+    for index, item in enumerate(scheme.lists):
+        problems += _rule_problems(("lists", index, "rule"), item.rule, _LIST_KEYS, codes, grades, list_ids)
+    for index, measure in enumerate(scheme.measures):
+        problems += _rule_problems(
+            ("measures", index, "applies_when"),
+            measure.applies_when,
+            _MEASURE_KEYS,
+            codes,
+            grades,
+            list_ids,
+        )
+    return problems
 
 
 def _rule_problems(
-    owner: str,
-    rule: Rule,
-    allowed: set[str],
-    codes: set[str],
-    grades: set[str],
-    lists: set[str],
-) -> list[str]:
-    problems: list[str] = []
-    for node in rule.walk():
-        key = node.keys_set()[0]
-        if key not in allowed:
-            problems.append(f"{owner}: {key} is not allowed here (use {', '.join(sorted(allowed))})")
-        for code in (node.any_of or []) + (node.count.codes if node.count else []):
-            if code not in codes:
-                problems.append(f"{owner}: behaviour {code} is not in this scheme's catalogue")
-        for grade in node.grade_in or []:
-            if grade not in grades:
-                problems.append(f"{owner}: grade {grade} is not one of this scheme's grades")
-        if node.on_list and "/" not in node.on_list and node.on_list not in lists:
-            problems.append(f"{owner}: list {node.on_list} is not one of this scheme's lists")
+    loc: Loc, rule: Rule, allowed: set[str], codes: set[str], grades: set[str], lists: set[str]
+) -> list[tuple[Loc, str]]:
+    key = rule.keys_set()[0]
+    problems: list[tuple[Loc, str]] = []
+    if key not in allowed:
+        problems.append(((*loc, key), f"{key} is not allowed here (use {', '.join(sorted(allowed))})"))
+    for code in rule.any_of or []:
+        if code not in codes:
+            problems.append(((*loc, "any_of"), f"behaviour {code} is not in this scheme's catalogue"))
+    for code in rule.count.codes if rule.count else []:
+        if code not in codes:
+            problems.append(((*loc, "count", "codes"), f"behaviour {code} is not in this scheme's catalogue"))
+    for grade in rule.grade_in or []:
+        if grade not in grades:
+            problems.append(((*loc, "grade_in"), f"grade {grade} is not one of this scheme's grades"))
+    if rule.on_list and "/" not in rule.on_list and rule.on_list not in lists:
+        problems.append(((*loc, "on_list"), f"list {rule.on_list} is not one of this scheme's lists"))
+    for combinator in ("all", "any"):
+        for index, child in enumerate(getattr(rule, combinator) or []):
+            problems += _rule_problems((*loc, combinator, index), child, allowed, codes, grades, lists)
     return problems
 
 
 # --- reading YAML with line numbers -------------------------------------------------------------
+
+
+def _child(node: yaml.Node, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        return next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+    return None
 
 
 def _node_line(root: yaml.Node, loc: Sequence[int | str]) -> int | None:
@@ -322,10 +345,7 @@ def _node_line(root: yaml.Node, loc: Sequence[int | str]) -> int | None:
     for part in loc:
         child: yaml.Node | None = None
         if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-            child = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
-            if child is None:
-                key = next((k for k, _ in node.value if getattr(k, "value", None) == part), None)
-                child = key
+            child = _child(node, part)
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             child = node.value[part]
         if child is None:
@@ -372,22 +392,36 @@ def parse_scheme(text: str, *, where: str = "scheme") -> Scheme:
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
         raise BadInput(
-            f"{where} is not valid YAML", [Problem(f"line {line}" if line else where, str(reason), line=line)]
+            f"{where} is not valid YAML",
+            [Problem(f"line {line}" if line else where, str(reason), line=line)],
         ) from None
     if not isinstance(data, dict) or root is None:
         raise BadInput(f"{where} must be a YAML mapping with scheme, version, behaviours, …")
     refusals = screen_behaviours(data.get("behaviours"), lambda index: _node_line(root, ["behaviours", index]))
+    version_node = _child(root, "version")
+    if isinstance(version_node, yaml.ScalarNode) and not isinstance(data.get("version"), str):
+        # `version: 2026.10` is a float to YAML; the author meant the text as written.
+        data["version"] = version_node.value
+
+    def located(loc: Sequence[int | str], message: str) -> Problem:
+        line = _node_line(root, loc)
+        return Problem(
+            f"{_path(loc)}{_describe(data, loc)} (line {line})",
+            message,
+            line=line,
+            column=_path(loc),
+        )
+
     problems: list[Problem] = []
     try:
-        scheme = Scheme.model_validate(data)
+        # Cross-field checks run below, separately, so that each is reported at its own line.
+        scheme = Scheme.model_validate(data, context={"defer_consistency": True})
     except ValidationError as exc:
         for error in exc.errors():
-            loc = [p for p in error["loc"] if not (isinstance(p, str) and p[0].isupper())]
-            line = _node_line(root, loc)
-            message = re.sub(r"^Value error, ", "", error["msg"])
-            problems.append(
-                Problem(f"{_path(loc)}{_describe(data, loc)} (line {line})", message, line=line, column=_path(loc))
-            )
+            loc = [p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or "(" in p))]
+            problems.append(located(loc, re.sub(r"^Value error, ", "", error["msg"])))
+    else:
+        problems += [located(loc, why) for loc, why in consistency_problems(scheme)]
     if refusals:
         raise Refused(f"{where} is refused: it would score what no scheme may score", refusals + problems)
     if problems:

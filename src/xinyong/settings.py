@@ -16,12 +16,21 @@ class Setting:
         return os.environ.get(self.name) or self.default
 
 
-DB = Setting("XINYONG_DB", "sqlite:///xinyong.db", "The store: a SQLAlchemy URL (sqlite:///FILE or postgresql+psycopg://…).")
+DB = Setting(
+    "XINYONG_DB",
+    "sqlite:///xinyong.db",
+    "The store: a SQLAlchemy URL (sqlite:///FILE or postgresql+psycopg://…).",
+)
 NOW = Setting(
     "XINYONG_NOW",
     None,
-    "An ISO timestamp that replaces the system clock for the command line, to replay scenarios; the HTTP server ignores it.",
+    "An ISO timestamp that replaces the system clock for the command line, to replay scenarios; "
+    "the HTTP server ignores it.",
 )
-ACTOR = Setting("XINYONG_ACTOR", "cli", "Who the command line acts as, written into every ledger event it appends.")
+ACTOR = Setting(
+    "XINYONG_ACTOR",
+    "cli",
+    "Who the command line acts as, written into every ledger event it appends.",
+)
 
 SETTINGS: tuple[Setting, ...] = (DB, NOW, ACTOR)

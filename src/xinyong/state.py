@@ -72,7 +72,14 @@ class StateReader:
             raise BadInput(f"--scheme: scheme {scheme_id} is not loaded")
         version = version_in_force(versions, as_of, self.known_at)
         if version is None:
-            return NoState(self.subject.id, scheme_id, None, as_of, self.known_at, "no version of the scheme was in force on that day as known then")
+            return NoState(
+                self.subject.id,
+                scheme_id,
+                None,
+                as_of,
+                self.known_at,
+                "no version of the scheme was in force on that day as known then",
+            )
         scheme = version.scheme
         no_state = NoState(self.subject.id, scheme_id, scheme.version, as_of, self.known_at, "")
         if not scheme.applies_to_kind(self.subject.kind):
@@ -82,7 +89,10 @@ class StateReader:
             and self.subject.kind == "person"
             and not has_consent(self.consent(), scheme_id, as_of, self.known_at, scheme.timezone)
         ):
-            return replace(no_state, reason="the scheme scores persons only with their consent, and none is on record")
+            return replace(
+                no_state,
+                reason="the scheme scores persons only with their consent, and none is on record",
+            )
 
         def other_list(other: str, list_id: str) -> Verdict:
             # Cross-scheme lists are evaluated under the other scheme's own version and rules; the
@@ -98,7 +108,9 @@ class StateReader:
         return evaluate_state(scheme, self.subject.id, rows, as_of, self.known_at, other_list)
 
 
-def subject_state(conn: Connection, subject_id: str, scheme_id: str, as_of: dt.date, known_at: dt.datetime) -> State | NoState:
+def subject_state(
+    conn: Connection, subject_id: str, scheme_id: str, as_of: dt.date, known_at: dt.datetime
+) -> State | NoState:
     return StateReader.open(conn, subject_id, known_at).state(scheme_id, as_of)
 
 
@@ -113,7 +125,9 @@ def population(
     effects = by_subject(e for e in all_effects(conn) if e.known_at(known_at))
     consents: dict[str, list[ConsentEvent]] = {}
     for row in conn.execute(select(t.subject_events).order_by(t.subject_events.c.recorded_at, t.subject_events.c.id)):
-        consents.setdefault(row.subject_id, []).append(ConsentEvent(row.scheme, row.kind, from_storage(row.recorded_at)))
+        consents.setdefault(row.subject_id, []).append(
+            ConsentEvent(row.scheme, row.kind, from_storage(row.recorded_at))
+        )
     query = select(t.subjects).order_by(t.subjects.c.id)
     for row in conn.execute(query):
         if subject_ids is not None and row.id not in subject_ids:

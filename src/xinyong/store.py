@@ -256,4 +256,3 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
-

@@ -107,9 +107,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
 _SOURCE_OF: dict[str, str] = {code: src for src, codes in SOURCES.items() for code in codes}
 
 BEHAVIOURS_BY_KIND: dict[str, frozenset[str]] = {
-    "person": frozenset(
-        [*SOURCES["transport"], *SOURCES["court"], *SOURCES["civil-affairs"], "TAX.ARREARS"]
-    ),
+    "person": frozenset([*SOURCES["transport"], *SOURCES["court"], *SOURCES["civil-affairs"], "TAX.ARREARS"]),
     "organisation": frozenset(
         [
             *SOURCES["court"],
@@ -131,9 +129,7 @@ DIVISIONS: dict[str, str] = {
     "371083": "乳山市",
 }
 # Rongcheng is the demo scheme's jurisdiction, so it gets the largest share of residents.
-_DIVISION_POOL: tuple[str, ...] = (
-    ("371082",) * 40 + ("371002",) * 30 + ("371003",) * 18 + ("371083",) * 12
-)
+_DIVISION_POOL: tuple[str, ...] = ("371082",) * 40 + ("371002",) * 30 + ("371003",) * 18 + ("371083",) * 12
 
 # A resident identity number carries the address code in force where the number was first
 # assigned, and stdnum's ric.validate checks that the code existed in the birth year. The four
@@ -325,9 +321,7 @@ def write_files(city: City, out_dir: pathlib.Path) -> dict[str, pathlib.Path]:
         writer = csv.writer(fh)
         writer.writerow(["subject_id", "kind", "name", "legal_representative", "division"])
         for s in city.subjects:
-            writer.writerow(
-                [s.subject_id, s.kind, s.name, s.legal_representative or "", s.division]
-            )
+            writer.writerow([s.subject_id, s.kind, s.name, s.legal_representative or "", s.division])
     paths[subjects_path.name] = subjects_path
 
     by_source: dict[str, list[RecordRow]] = {src: [] for src in SOURCES}
@@ -337,9 +331,7 @@ def write_files(city: City, out_dir: pathlib.Path) -> dict[str, pathlib.Path]:
         path = out_dir / f"records-{src}.csv"
         with path.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(
-                ["subject_id", "behaviour", "occurred_on", "document_ref", "amount", "note"]
-            )
+            writer.writerow(["subject_id", "behaviour", "occurred_on", "document_ref", "amount", "note"])
             for r in rows:
                 writer.writerow(
                     [
@@ -478,9 +470,7 @@ _ORG_TYPE_POOL: tuple[tuple[str, str], ...] = tuple(
 )
 
 
-def _organisation(
-    rng: random.Random, used_ids: set[str], used_names: set[str], people: list[_Person]
-) -> _Org:
+def _organisation(rng: random.Random, used_ids: set[str], used_names: set[str], people: list[_Person]) -> _Org:
     division = rng.choice(_DIVISION_POOL)
     kind, prefix = rng.choice(_ORG_TYPE_POOL)
     # Names should be unique in one city; after some clashes a two-word brand makes room, and a
@@ -616,9 +606,7 @@ def _poisson(rng: random.Random, mu: float) -> int:
     return k
 
 
-def _yuan(
-    rng: random.Random, median: float, sigma: float, lo: float, hi: float, cents: bool = False
-) -> Decimal:
+def _yuan(rng: random.Random, median: float, sigma: float, lo: float, hi: float, cents: bool = False) -> Decimal:
     value = min(hi, max(lo, rng.lognormvariate(math.log(median), sigma)))
     return Decimal(f"{value:.2f}") if cents else Decimal(round(value))
 
@@ -708,9 +696,7 @@ class _Sink:
             if rng.random() < p * follow_on_scale:
                 cases.append((code, min(self.days - 1, start + rng.randint(20, 300))))
         for code, day in cases:
-            self.drafts.append(
-                (day, code, row.subject_id, row.division, amount, _note(rng, code, person))
-            )
+            self.drafts.append((day, code, row.subject_id, row.division, amount, _note(rng, code, person)))
 
 
 def _rare(sink: _Sink, row: SubjectRow, table: tuple[tuple[str, float], ...]) -> None:

@@ -22,9 +22,7 @@ def upgrade() -> None:
         "effects",
         sa.Column("scheme", sa.String(length=64), nullable=False),
         sa.Column("version", sa.String(length=32), nullable=False),
-        sa.Column(
-            "record_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("record_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("subject_id", sa.String(length=32), nullable=False),
         sa.Column("behaviour", sa.String(length=64), nullable=False),
         sa.Column("points", sa.Integer(), nullable=False),
@@ -109,16 +107,10 @@ def upgrade() -> None:
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("recorded_at", sa.DateTime(), nullable=False),
         sa.Column("recorded_by", sa.String(length=128), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["source_id"], ["sources.id"], name=op.f("fk_records_source_id_sources")
-        ),
-        sa.ForeignKeyConstraint(
-            ["subject_id"], ["subjects.id"], name=op.f("fk_records_subject_id_subjects")
-        ),
+        sa.ForeignKeyConstraint(["source_id"], ["sources.id"], name=op.f("fk_records_source_id_sources")),
+        sa.ForeignKeyConstraint(["subject_id"], ["subjects.id"], name=op.f("fk_records_subject_id_subjects")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_records")),
-        sa.UniqueConstraint(
-            "source_id", "document_ref", name=op.f("uq_records_source_id_document_ref")
-        ),
+        sa.UniqueConstraint("source_id", "document_ref", name=op.f("uq_records_source_id_document_ref")),
     )
     with op.batch_alter_table("records", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_records_subject_id"), ["subject_id"], unique=False)
@@ -128,9 +120,7 @@ def upgrade() -> None:
         sa.Column("source_id", sa.String(length=64), nullable=False),
         sa.Column("behaviour", sa.String(length=64), nullable=False),
         sa.Column("granted_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["source_id"], ["sources.id"], name=op.f("fk_source_behaviours_source_id_sources")
-        ),
+        sa.ForeignKeyConstraint(["source_id"], ["sources.id"], name=op.f("fk_source_behaviours_source_id_sources")),
         sa.PrimaryKeyConstraint("source_id", "behaviour", name=op.f("pk_source_behaviours")),
     )
     op.create_table(
@@ -146,9 +136,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("recorded_at", sa.DateTime(), nullable=False),
         sa.Column("actor", sa.String(length=128), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["subject_id"], ["subjects.id"], name=op.f("fk_subject_events_subject_id_subjects")
-        ),
+        sa.ForeignKeyConstraint(["subject_id"], ["subjects.id"], name=op.f("fk_subject_events_subject_id_subjects")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subject_events")),
     )
     with op.batch_alter_table("subject_events", schema=None) as batch_op:
@@ -166,9 +154,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column(
-            "record_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("record_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("recorded_at", sa.DateTime(), nullable=False),
         sa.Column("actor", sa.String(length=128), nullable=False),
@@ -181,15 +167,11 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(length=16), nullable=True),
         sa.Column("refers_to", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("evidence", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["record_id"], ["records.id"], name=op.f("fk_record_events_record_id_records")
-        ),
+        sa.ForeignKeyConstraint(["record_id"], ["records.id"], name=op.f("fk_record_events_record_id_records")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_record_events")),
     )
     with op.batch_alter_table("record_events", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_record_events_kind_refers_to"), ["kind", "refers_to"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_record_events_kind_refers_to"), ["kind", "refers_to"], unique=False)
         batch_op.create_index(batch_op.f("ix_record_events_record_id"), ["record_id"], unique=False)
 
     # ### end Alembic commands ###
