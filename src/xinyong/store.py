@@ -175,6 +175,12 @@ imports = Table(
     Column("added", Integer, nullable=False),
 )
 
+# --- tables: access and audit (the API issue) ---------------------------------------------------
+
+# --- tables: notices, outbox and repairs (the due-process issue) ---------------------------------
+
+# --- tables: batch state (the scale issue) -------------------------------------------------------
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

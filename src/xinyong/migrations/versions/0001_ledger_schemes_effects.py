@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 07:56:54.779020
+Create Date: 2026-11-22 08:07:53.708396
 """
 
 from collections.abc import Sequence
@@ -35,19 +35,12 @@ def upgrade() -> None:
     with op.batch_alter_table("effects", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_effects_record_id"), ["record_id"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_effects_subject_id_scheme_version"),
-            ["subject_id", "scheme", "version"],
-            unique=False,
+            batch_op.f("ix_effects_subject_id_scheme_version"), ["subject_id", "scheme", "version"], unique=False
         )
 
     op.create_table(
         "imports",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("source_id", sa.String(length=64), nullable=True),
         sa.Column("file_name", sa.Text(), nullable=False),
@@ -92,12 +85,7 @@ def upgrade() -> None:
 
     op.create_table(
         "records",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("source_id", sa.String(length=64), nullable=False),
         sa.Column("document_ref", sa.String(length=128), nullable=False),
         sa.Column("subject_id", sa.String(length=32), nullable=False),
@@ -125,12 +113,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "subject_events",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("subject_id", sa.String(length=32), nullable=False),
         sa.Column("scheme", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
@@ -140,20 +123,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subject_events")),
     )
     with op.batch_alter_table("subject_events", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_subject_events_subject_id_scheme"),
-            ["subject_id", "scheme"],
-            unique=False,
-        )
+        batch_op.create_index(batch_op.f("ix_subject_events_subject_id_scheme"), ["subject_id", "scheme"], unique=False)
 
     op.create_table(
         "record_events",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("record_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("recorded_at", sa.DateTime(), nullable=False),
