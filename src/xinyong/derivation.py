@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Row, delete, select
 
 from xinyong import store as t
 from xinyong.clock import from_storage, to_storage
@@ -21,23 +22,23 @@ from xinyong.schemes import Scheme
 _CHUNK = 500
 
 
-def record_from_row(row: object) -> Record:
+def record_from_row(row: Row[Any]) -> Record:
     return Record(
-        id=row.id,  # type: ignore[attr-defined]
-        source_id=row.source_id,  # type: ignore[attr-defined]
-        document_ref=row.document_ref,  # type: ignore[attr-defined]
-        subject_id=row.subject_id,  # type: ignore[attr-defined]
-        behaviour=row.behaviour,  # type: ignore[attr-defined]
-        occurred_on=row.occurred_on,  # type: ignore[attr-defined]
-        recorded_at=from_storage(row.recorded_at),  # type: ignore[attr-defined]
-        recorded_by=row.recorded_by,  # type: ignore[attr-defined]
-        amount=row.amount,  # type: ignore[attr-defined]
-        note=row.note,  # type: ignore[attr-defined]
+        id=row.id,
+        source_id=row.source_id,
+        document_ref=row.document_ref,
+        subject_id=row.subject_id,
+        behaviour=row.behaviour,
+        occurred_on=row.occurred_on,
+        recorded_at=from_storage(row.recorded_at),
+        recorded_by=row.recorded_by,
+        amount=row.amount,
+        note=row.note,
     )
 
 
-def event_from_row(row: object) -> RecordEvent:
-    values = dict(row._mapping)  # type: ignore[attr-defined]
+def event_from_row(row: Row[Any]) -> RecordEvent:
+    values = dict(row._mapping)
     values["recorded_at"] = from_storage(values["recorded_at"])
     return RecordEvent(**values)
 
@@ -127,8 +128,8 @@ def rebuild(conn: Connection) -> int:
     return written
 
 
-def _effect_from_row(row: object) -> Effect:
-    values = dict(row._mapping)  # type: ignore[attr-defined]
+def _effect_from_row(row: Row[Any]) -> Effect:
+    values = dict(row._mapping)
     values["known_from"] = from_storage(values["known_from"])
     values["known_until"] = from_storage(values["known_until"]) if values["known_until"] else None
     return Effect(**values)

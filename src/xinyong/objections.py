@@ -8,8 +8,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Row, select
 
 from xinyong import ledger
 from xinyong import store as t
@@ -119,18 +120,18 @@ def decide(
     return get(conn, objection_id)
 
 
-def _status(row: object, decision: object | None, subject_id: str) -> ObjectionStatus:
+def _status(row: Row[Any], decision: Row[Any] | None, subject_id: str) -> ObjectionStatus:
     return ObjectionStatus(
-        id=row.id,  # type: ignore[attr-defined]
-        record_id=row.record_id,  # type: ignore[attr-defined]
+        id=row.id,
+        record_id=row.record_id,
         subject_id=subject_id,
-        filed_at=from_storage(row.recorded_at),  # type: ignore[attr-defined]
-        filed_by=row.actor,  # type: ignore[attr-defined]
-        reason=row.reason,  # type: ignore[attr-defined]
-        due_on=row.due_on,  # type: ignore[attr-defined]
-        decided_at=from_storage(decision.recorded_at) if decision is not None else None,  # type: ignore[attr-defined]
-        outcome=decision.outcome if decision is not None else None,  # type: ignore[attr-defined]
-        decision_reason=decision.reason if decision is not None else None,  # type: ignore[attr-defined]
+        filed_at=from_storage(row.recorded_at),
+        filed_by=row.actor,
+        reason=row.reason,
+        due_on=row.due_on,
+        decided_at=from_storage(decision.recorded_at) if decision is not None else None,
+        outcome=decision.outcome if decision is not None else None,
+        decision_reason=decision.reason if decision is not None else None,
     )
 
 
