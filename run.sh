@@ -24,6 +24,7 @@ usage() {
   cat >&2 <<'EOF'
 usage: bash run.sh demo [ARGS...]         set up, then run `xinyong demo ARGS...`
        bash run.sh test [PYTEST ARGS...]  set up, then ruff, mypy and pytest
+       bash run.sh bench [ARGS...]        set up, then the scale benchmarks (benchmarks/scale.py --help)
 EOF
 }
 
@@ -102,6 +103,52 @@ ensure_postgres() {
   have_initdb || die "apt-get installed postgresql, but no initdb was found afterwards"
 }
 
+# --- PDF reports: WeasyPrint's system libraries, CJK fonts, poppler (tests only) -------------
+have_pdf_tools() {
+  # WeasyPrint loads Pango through cffi (and HarfBuzz's subsetter: without it, fontTools subsets
+  # the large CJK font in pure Python, ~6x slower); Chinese needs a font with CJK glyphs; the report tests
+  # turn PDFs into pages and text with poppler's pdftoppm and pdftotext.
+  command -v pdftoppm >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 \
+    && ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0' \
+    && ldconfig -p 2>/dev/null | grep -q 'libharfbuzz-subset.so.0' \
+    && fc-list ':lang=zh' 2>/dev/null | grep -q .
+}
+
+ensure_pdf_tools() {
+  have_pdf_tools && return 0
+  local sudo=()
+  if [[ "$(id -u)" -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null \
+      || die "PDF report tools missing and not root: install them with \`apt-get install -y" \
+        "poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk\`"
+    sudo=(sudo -n)
+  fi
+  command -v apt-get >/dev/null 2>&1 \
+    || die "PDF report tools missing and apt-get is unavailable; install poppler, Pango and a CJK font"
+  say "installing PDF report tools (apt-get install poppler-utils Pango fonts-noto-cjk)"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-noto-cjk </dev/null
+  have_pdf_tools || die "apt-get installed the PDF report tools, but they are still not found"
+}
+
+# --- a browser for the end-to-end tests (tests/e2e) ------------------------------------------
+# Playwright drives Debian's chromium (its own browser downloads cannot be fetched here).
+ensure_chromium() {
+  [[ -x /usr/bin/chromium ]] && return 0
+  local sudo=()
+  if [[ "$(id -u)" -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null \
+      || die "chromium missing and not root: install it with \`apt-get install -y chromium\`"
+    sudo=(sudo -n)
+  fi
+  command -v apt-get >/dev/null 2>&1 || die "chromium missing and apt-get is unavailable; install chromium"
+  say "installing chromium for the browser tests (apt-get install chromium)"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium </dev/null
+  [[ -x /usr/bin/chromium ]] || die "apt-get installed chromium, but /usr/bin/chromium is still missing"
+}
+
 # --- commands --------------------------------------------------------------------------------
 cmd_demo() {
   setup
@@ -111,6 +158,8 @@ cmd_demo() {
 cmd_test() {
   setup
   ensure_postgres
+  ensure_pdf_tools
+  ensure_chromium
 
   say "ruff check"
   "$VENV/bin/ruff" check src tests
@@ -133,6 +182,15 @@ cmd_test() {
   return "$rc"
 }
 
+cmd_bench() {
+  # Scale benchmarks (issue 6): writes the "Scale" section of benchmarks/REPORT.md. PostgreSQL's
+  # server binaries are needed for the import benchmark, as for the tests.
+  setup
+  ensure_postgres
+  cd "$ROOT"
+  exec "$VENV/bin/python" -m benchmarks.scale "$@"
+}
+
 main() {
   [[ $# -ge 1 ]] || { usage; exit 2; }
   local sub="$1"
@@ -140,6 +198,7 @@ main() {
   case "$sub" in
     demo) cmd_demo "$@" ;;
     test) cmd_test "$@" ;;
+    bench) cmd_bench "$@" ;;
     -h | --help | help) usage ;;
     *) usage; die "unknown command: $sub" ;;
   esac

@@ -12,5 +12,6 @@ sqlalchemy.url = sqlite:///$tmp/gen.db
 INI
 rm -f src/xinyong/migrations/versions/0001_*.py
 .venv/bin/alembic -c "$tmp/alembic.ini" revision --autogenerate --rev-id 0001 -m "ledger, schemes, effects" >/dev/null
+.venv/bin/ruff check --fix -q src/xinyong/migrations || true
 .venv/bin/ruff format -q src/xinyong/migrations
 echo "regenerated: $(ls src/xinyong/migrations/versions/0001_*.py)"

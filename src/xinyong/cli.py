@@ -21,20 +21,24 @@ from rich.console import Console
 from rich.table import Table
 
 from xinyong import (
-    checks,
-    consent,
     derivation,
-    imports,
+    i18n,
     ledger,
+    notices,
     objections,
+    outbox,
     outputs,
     registry,
+    repairs,
     reports,
     settings,
 )
+from xinyong import tokens as tokens_module
+from xinyong.access import Principal, Role, parse_role
 from xinyong.clock import Clock, FixedClock, local_day, parse_day, parse_instant
 from xinyong.errors import BadInput, XinyongError
 from xinyong.schemes import load_scheme_file
+from xinyong.service import Service
 from xinyong.state import StateReader
 from xinyong.store import Store
 
@@ -49,6 +53,8 @@ subjects_app = typer.Typer(help="Persons and organisations.", no_args_is_help=Tr
 records_app = typer.Typer(help="Records and their events.", no_args_is_help=True)
 objections_app = typer.Typer(help="Objections: contest a record.", no_args_is_help=True)
 consent_app = typer.Typer(help="Consent to scoring, per scheme.", no_args_is_help=True)
+repairs_app = typer.Typer(help="Repair: end a record's effect early, with evidence.", no_args_is_help=True)
+notices_app = typer.Typer(help="Notices: the subject's inbox and their delivery.", no_args_is_help=True)
 for sub, name in (
     (scheme_app, "scheme"),
     (sources_app, "sources"),
@@ -56,11 +62,13 @@ for sub, name in (
     (records_app, "records"),
     (objections_app, "objections"),
     (consent_app, "consent"),
+    (repairs_app, "repairs"),
+    (notices_app, "notices"),
 ):
     app.add_typer(sub, name=name)
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="The day asked about (YYYY-MM-DD); default today.")]
@@ -98,6 +106,16 @@ class Context:
 
     def known_at(self, text: str | None) -> dt.datetime:
         return parse_instant(text, where="--known-at") if text else self.clock.now()
+
+    @property
+    def principal(self) -> Principal:
+        """The command line acts as the credit office's administrator: whoever can run it can
+        open the store anyway. Its acts are audited as "cli:<XINYONG_ACTOR>"."""
+        return Principal(Role.ADMIN, self.actor, channel="cli")
+
+    def service(self) -> Service:
+        """The same door the API uses: authorise, act, audit — with the command line's clock."""
+        return Service(self.ready_store(), self.clock)
 
 
 def ctx_of(typer_ctx: typer.Context) -> Context:
@@ -177,8 +195,7 @@ def scheme_load(typer_ctx: typer.Context, file: Path, as_json: JsonOpt = False) 
     """Validate and publish a scheme version; its effects are derived at once."""
     ctx = ctx_of(typer_ctx)
     scheme = load_scheme_file(file)
-    with ctx.ready_store().write() as conn:
-        version, added = ledger.load_scheme(conn, scheme, file.read_text(encoding="utf-8"), ctx.now())
+    version, added = ctx.service().load_scheme(ctx.principal, file.read_text(encoding="utf-8"), scheme=scheme)
     data = {
         "scheme": version.id,
         "version": version.version,
@@ -258,18 +275,7 @@ def sources_add(
 ) -> None:
     """Register a source agency and authorise it for behaviour codes."""
     ctx = ctx_of(typer_ctx)
-    codes = [c.strip() for c in behaviours.split(",") if c.strip()]
-    if not codes:
-        raise BadInput("--behaviours: give at least one behaviour code")
-    with ctx.ready_store().write() as conn:
-        known = ledger.known_behaviours(conn)
-        unknown = [c for c in codes if c not in known]
-        if unknown:
-            raise BadInput(
-                f"--behaviours: {', '.join(unknown)} is in no loaded scheme's catalogue (load the scheme first)"
-            )
-        added = registry.add_source(conn, agency, codes, ctx.now(), title)
-        have = sorted(registry.authorised_behaviours(conn, agency))
+    added, have = ctx.service().add_source(ctx.principal, agency, behaviours.split(","), title)
     emit(
         as_json,
         {"source": agency, "added": added, "behaviours": have},
@@ -299,8 +305,7 @@ def subjects_import(typer_ctx: typer.Context, file: Path, as_json: JsonOpt = Fal
     """Import persons and organisations from CSV or JSON Lines: the whole file or nothing."""
     ctx = ctx_of(typer_ctx)
     data = read_file(file)
-    with ctx.ready_store().write() as conn:
-        result = imports.import_subjects(conn, file.name, data, now=ctx.now(), actor=ctx.actor)
+    result = ctx.service().import_subjects(ctx.principal, file.name, data)
     emit(
         as_json,
         {"imported": result.imported, "already_present": result.already_present},
@@ -317,17 +322,32 @@ def records_import(
     file: Path,
     source: Annotated[str, typer.Option("--source", help="The submitting agency.")],
     as_json: JsonOpt = False,
+    bulk: Annotated[
+        bool | None,
+        typer.Option(
+            "--bulk/--no-bulk",
+            help="The column-wise path (Arrow/DuckDB); default: on for .parquet and files of 64 MiB or more.",
+        ),
+    ] = None,
 ) -> None:
-    """Import a source's records from CSV or JSON Lines: the whole file or nothing."""
+    """Import a source's records from CSV, JSON Lines or Parquet: the whole file or nothing."""
     ctx = ctx_of(typer_ctx)
-    data = read_file(file)
-    with (
-        progress_bar(f"importing {file.name}", not as_json) as progress,
-        ctx.ready_store().write() as conn,
-    ):
-        result = imports.import_records(
-            conn, file.name, data, source=source, now=ctx.now(), actor=ctx.actor, progress=progress
+    from xinyong import bulk as bulk_module
+
+    if bulk or (bulk is None and bulk_module.wants_bulk(file)):
+        if not file.is_file():
+            raise BadInput(f"cannot read {file}: no such file")
+        result = bulk_module.import_records(ctx.ready_store(), file, source=source, now=ctx.now(), actor=ctx.actor)
+        emit(
+            as_json,
+            {"imported": result.imported, "already_present": result.already_present},
+            lambda: console.print(f"{result.imported} records imported, {result.already_present} already present"),
         )
+        return
+    data = read_file(file)
+    service = ctx.service()
+    with progress_bar(f"importing {file.name}", not as_json) as progress:
+        result = service.import_records(ctx.principal, file.name, data, source, progress=progress)
     emit(
         as_json,
         {"imported": result.imported, "already_present": result.already_present},
@@ -387,17 +407,14 @@ def records_correct(
     """Correct a record's behaviour, date or amount (an appended event; nothing is overwritten)."""
     ctx = ctx_of(typer_ctx)
     day = parse_day(occurred_on, where="--occurred-on") if occurred_on else None
-    with ctx.ready_store().write() as conn:
-        event_id = ledger.correct(
-            conn,
-            record,
-            now=ctx.now(),
-            actor=ctx.actor,
-            reason=reason,
-            behaviour=behaviour,
-            occurred_on=day,
-            amount=_amount(amount),
-        )
+    event_id = ctx.service().correct(
+        ctx.principal,
+        record,
+        reason=reason,
+        behaviour=behaviour,
+        occurred_on=day,
+        amount=_amount(amount),
+    )
     _event_done(as_json, record, event_id, "corrected")
 
 
@@ -410,8 +427,7 @@ def records_revoke(
 ) -> None:
     """Revoke a record: it never had any effect."""
     ctx = ctx_of(typer_ctx)
-    with ctx.ready_store().write() as conn:
-        event_id = ledger.revoke(conn, record, now=ctx.now(), actor=ctx.actor, reason=reason)
+    event_id = ctx.service().revoke(ctx.principal, record, reason=reason)
     _event_done(as_json, record, event_id, "revoked")
 
 
@@ -425,15 +441,7 @@ def records_end(
 ) -> None:
     """End a record's effect: the obligation was fulfilled or a repair approved."""
     ctx = ctx_of(typer_ctx)
-    with ctx.ready_store().write() as conn:
-        event_id = ledger.end(
-            conn,
-            record,
-            on=parse_day(on, where="--on"),
-            reason=reason,
-            now=ctx.now(),
-            actor=ctx.actor,
-        )
+    event_id = ctx.service().end(ctx.principal, record, on=parse_day(on, where="--on"), reason=reason)
     _event_done(as_json, record, event_id, "ended")
 
 
@@ -441,8 +449,7 @@ def records_end(
 def records_decline(typer_ctx: typer.Context, record: str, as_json: JsonOpt = False) -> None:
     """The subject declines a positive record: it has no effect from now on."""
     ctx = ctx_of(typer_ctx)
-    with ctx.ready_store().write() as conn:
-        event_id = ledger.decline(conn, record, now=ctx.now(), actor=ctx.actor)
+    event_id = ctx.service().decline(ctx.principal, record)
     _event_done(as_json, record, event_id, "declined")
 
 
@@ -523,20 +530,26 @@ def check(
 ) -> None:
     """Does measure SCHEME/MEASURE apply to the subject on the day? Yes or no, and why."""
     ctx = ctx_of(typer_ctx)
-    with ctx.ready_store().read() as conn:
-        answer = checks.check(conn, subject, measure, ctx.as_of(as_of), ctx.known_at(known_at))
-    data = outputs.check(answer)
+    data = ctx.service().check(
+        ctx.principal,
+        subject,
+        measure,
+        as_of=ctx.as_of(as_of),
+        known_at=parse_instant(known_at, where="--known-at") if known_at else None,
+        purpose="command line",
+    )
 
     def human() -> None:
-        verdict = "[bold red]applies[/]" if answer.applies else "[bold green]does not apply[/]"
-        console.print(f"{answer.measure} ({answer.title}) {verdict} to {answer.subject} on {answer.as_of}")
-        if answer.applies:
+        basis = data["basis"]
+        verdict = "[bold red]applies[/]" if data["applies"] else "[bold green]does not apply[/]"
+        console.print(f"{data['measure']} ({data['title']}) {verdict} to {data['subject']} on {data['as_of']}")
+        if data["applies"]:
             console.print(
-                f"since {answer.since}; lists: {', '.join(answer.lists) or '—'}; grade: {answer.grade or '—'}; "
-                f"records: {', '.join(map(str, answer.records)) or '—'}"
+                f"since {data['since']}; lists: {', '.join(basis['lists']) or '—'}; grade: {basis['grade'] or '—'}; "
+                f"records: {', '.join(map(str, basis['records'])) or '—'}"
             )
-        console.print(f"legal basis: {answer.legal_basis}")
-        console.print(answer.contest)
+        console.print(f"legal basis: {data['legal_basis']}")
+        console.print(data["contest"])
 
     emit(as_json, data, human)
 
@@ -545,16 +558,24 @@ def check(
 def report(
     typer_ctx: typer.Context,
     subject: str,
-    format: Annotated[str, typer.Option("--format", help="json (html and pdf: see the report issue)")] = "json",
+    format: Annotated[str, typer.Option("--format", help="json, html or pdf.")] = "json",
     out: Annotated[Path | None, typer.Option("--out", help="Write to a file instead of standard output.")] = None,
     public: Annotated[bool, typer.Option("--public", help="The public report of an organisation.")] = False,
+    lang: Annotated[
+        str | None, typer.Option("--language", help="zh_Hans or en (html and pdf); default $XINYONG_LANGUAGE.")
+    ] = None,
     as_of: AsOfOpt = None,
     known_at: KnownAtOpt = None,
 ) -> None:
-    """A subject's full credit report."""
+    """A subject's full credit report, as JSON, HTML or PDF."""
+    from xinyong import rendering
+
     ctx = ctx_of(typer_ctx)
-    if format != "json":
-        raise BadInput(f"--format: {format!r} is not supported yet; use json")
+    if format not in ("json", "html", "pdf"):
+        raise BadInput(f"--format: {format!r} is not one of json, html, pdf")
+    if format == "pdf" and out is None:
+        raise BadInput("--format pdf: give --out FILE (a PDF is not for the terminal)")
+    chosen = i18n.language(lang)
     with ctx.ready_store().read() as conn:
         data = reports.build_report(
             conn,
@@ -563,12 +584,122 @@ def report(
             known_at=ctx.known_at(known_at),
             audience="public" if public else "subject",
         )
-    text = json.dumps(outputs.plain(data), ensure_ascii=False, indent=2) + "\n"
+    plain = outputs.plain(data)
+    if format == "pdf":
+        assert out is not None
+        out.write_bytes(rendering.pdf(plain, chosen))
+        errors.print(f"report written to {out}")
+        return
+    text = rendering.html(plain, chosen) if format == "html" else json.dumps(plain, ensure_ascii=False, indent=2) + "\n"
     if out is not None:
         out.write_text(text, encoding="utf-8")
         errors.print(f"report written to {out}")
     else:
         sys.stdout.write(text)
+
+
+# --- scale: batch state and synthetic populations (docs/scale.md) -------------------------------
+
+
+@app.command()
+def state(
+    typer_ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="The Parquet file (DuckDB) or folder (Spark) to write.")],
+    as_of: AsOfOpt = None,
+    known_at: KnownAtOpt = None,
+    scheme: Annotated[
+        list[str] | None, typer.Option("--scheme", help="A scheme; repeat for more; default all.")
+    ] = None,
+    engine: Annotated[str, typer.Option("--engine", help="duckdb (default) or spark.")] = "duckdb",
+    spark_master: Annotated[
+        str | None, typer.Option("--spark-master", help="Spark master URL; default local[2].")
+    ] = None,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Refresh the serving state from the result (default on).")
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score, grade, lists and measures of every subject under every scheme, in one batch."""
+    from xinyong import batch
+
+    ctx = ctx_of(typer_ctx)
+    if engine not in {"duckdb", "spark"}:
+        raise BadInput(f"--engine: {engine!r} is not an engine; use duckdb or spark")
+    result = batch.run(
+        ctx.ready_store(),
+        batch.engine_named(engine, spark_master),
+        as_of=ctx.as_of(as_of),
+        known_at=ctx.known_at(known_at),
+        out=out,
+        schemes=scheme or None,
+        refresh_serving=serve,
+        now=ctx.now(),
+    )
+    data = {
+        "out": str(result.out),
+        "engine": result.engine,
+        "as_of": result.as_of,
+        "known_at": result.known_at,
+        "versions": result.versions,
+        "rows": result.rows,
+        "served": result.served,
+    }
+    versions = ", ".join(f"{k} {v}" for k, v in result.versions.items()) or "no scheme in force"
+    emit(
+        as_json,
+        data,
+        lambda: console.print(
+            f"{result.rows:,} states ({versions}) on {result.as_of} written to {result.out} by {result.engine}; "
+            f"serving state: {result.served:,} rows"
+        ),
+    )
+
+
+@app.command()
+def synth(
+    typer_ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="The folder to write the Parquet files to.")],
+    persons: Annotated[int, typer.Option(help="Synthetic persons.")] = 1_000_000,
+    organisations: Annotated[int, typer.Option(help="Synthetic organisations.")] = 100_000,
+    records: Annotated[int, typer.Option(help="Synthetic records, spread over the sources.")] = 5_000_000,
+    years: Annotated[int, typer.Option(help="Records occurred in this many years before today.")] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same files.")] = 2014,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a synthetic population as Parquet: subjects.parquet and records-SOURCE.parquet."""
+    import time
+
+    from xinyong import synth as synth_module
+
+    ctx = ctx_of(typer_ctx)
+    if min(persons, organisations, records) < 0 or years < 1:
+        raise BadInput("--persons, --organisations and --records must not be negative; --years at least 1")
+    started = time.perf_counter()
+    paths = synth_module.write_parquet(
+        out,
+        persons=persons,
+        organisations=organisations,
+        records=records,
+        today=ctx.clock.today(),
+        seed=seed,
+        years=years,
+    )
+    data = {
+        "out": str(out),
+        "persons": persons,
+        "organisations": organisations,
+        "records": records,
+        "files": sorted(paths),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    emit(
+        as_json,
+        data,
+        lambda: console.print(
+            f"{persons:,} persons, {organisations:,} organisations and {records:,} records "
+            f"written to {out} in {data['seconds']} s"
+        ),
+    )
 
 
 # --- due process --------------------------------------------------------------------------------
@@ -579,12 +710,16 @@ def objections_file(
     typer_ctx: typer.Context,
     record: str,
     reason: Annotated[str, typer.Option("--reason")],
+    on_behalf: Annotated[
+        bool, typer.Option("--on-behalf", help="An officer files for the subject (XINYONG_ACTOR names the officer).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Object to a record: it shows as disputed at once; the decision is due in working days."""
     ctx = ctx_of(typer_ctx)
-    with ctx.ready_store().write() as conn:
-        status = objections.file(conn, record, reason=reason, now=ctx.now(), actor=ctx.actor)
+    status = ctx.service().file_objection(
+        ctx.principal, record, reason=reason, filed_as="officer" if on_behalf else "subject"
+    )
     data = outputs.objection(status, local_day(ctx.now()))
     emit(
         as_json,
@@ -607,18 +742,15 @@ def objections_decide(
     """Decide an objection with written reasons."""
     ctx = ctx_of(typer_ctx)
     day = parse_day(occurred_on, where="--occurred-on") if occurred_on else None
-    with ctx.ready_store().write() as conn:
-        status = objections.decide(
-            conn,
-            objection,
-            outcome=outcome,
-            reason=reason,
-            now=ctx.now(),
-            actor=ctx.actor,
-            behaviour=behaviour,
-            occurred_on=day,
-            amount=_amount(amount),
-        )
+    status = ctx.service().decide_objection(
+        ctx.principal,
+        objection,
+        outcome=outcome,
+        reason=reason,
+        behaviour=behaviour,
+        occurred_on=day,
+        amount=_amount(amount),
+    )
     data = outputs.objection(status, local_day(ctx.now()))
     emit(as_json, data, lambda: console.print(f"objection {status.id}: {status.outcome}"))
 
@@ -667,8 +799,7 @@ def objections_list(
 
 def _consent(typer_ctx: typer.Context, subject: str, scheme: str, grant: bool, as_json: bool) -> None:
     ctx = ctx_of(typer_ctx)
-    with ctx.ready_store().write() as conn:
-        changed = consent.record_consent(conn, subject, scheme, grant, ctx.now(), ctx.actor)
+    changed = ctx.service().change_consent(ctx.principal, subject, scheme, grant)
     state = "granted" if grant else "withdrawn"
     emit(
         as_json,
@@ -699,6 +830,391 @@ def consent_withdraw(
     _consent(typer_ctx, subject, scheme, False, as_json)
 
 
+# --- repairs ------------------------------------------------------------------------------------
+
+
+def _repair_table(data: list[dict[str, Any]]) -> None:
+    table = Table("repair", "record", "subject", "applied", "deadline", "outcome", "ended on", "overdue")
+    for r in data:
+        table.add_row(
+            str(r["id"]),
+            str(r["record"]),
+            r["subject"],
+            r["applied_at"][:10],
+            r["deadline"] or "",
+            r["outcome"] or "undecided",
+            r["ended_on"] or "",
+            "OVERDUE" if r["overdue"] else "",
+        )
+    console.print(table)
+
+
+@repairs_app.command("apply")
+def repairs_apply(
+    typer_ctx: typer.Context,
+    record: str,
+    evidence: Annotated[str, typer.Option("--evidence", help="What was done: obligation performed, a commitment.")],
+    on_behalf: Annotated[
+        bool, typer.Option("--on-behalf", help="An officer applies for the subject (XINYONG_ACTOR names the officer).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply to end a record's effect early; refused before its repair_after, with the day it is possible."""
+    ctx = ctx_of(typer_ctx)
+    with ctx.ready_store().write() as conn:
+        status = repairs.apply(
+            conn,
+            record,
+            evidence=evidence,
+            now=ctx.now(),
+            actor=ctx.actor,
+            filed_as="officer" if on_behalf else "subject",
+        )
+    data = status.as_dict(local_day(ctx.now()))
+    emit(as_json, data, lambda: console.print(f"repair application {status.id} filed; decision due by {status.due_on}"))
+
+
+@repairs_app.command("decide")
+def repairs_decide(
+    typer_ctx: typer.Context,
+    repair: int,
+    outcome: Annotated[str, typer.Option("--outcome", help="approved or refused")],
+    reason: Annotated[str, typer.Option("--reason")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve (the record's effect ends today) or refuse a repair, with written reasons."""
+    ctx = ctx_of(typer_ctx)
+    with ctx.ready_store().write() as conn:
+        status = repairs.decide(conn, repair, outcome=outcome, reason=reason, now=ctx.now(), actor=ctx.actor)
+    data = status.as_dict(local_day(ctx.now()))
+    ended = f"; the record's effect ends on {status.ended_on}" if status.ended_on else ""
+    emit(as_json, data, lambda: console.print(f"repair {status.id}: {status.outcome}{ended}"))
+
+
+@repairs_app.command("list")
+def repairs_list(
+    typer_ctx: typer.Context,
+    subject: Annotated[str | None, typer.Option("--subject")] = None,
+    undecided: Annotated[bool, typer.Option("--undecided", help="Only undecided applications.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Repair applications, newest first."""
+    ctx = ctx_of(typer_ctx)
+    today = ctx.clock.today()
+    with ctx.ready_store().read() as conn:
+        data = [r.as_dict(today) for r in repairs.listing(conn, subject_id=subject, undecided_only=undecided)]
+    emit(as_json, {"repairs": data}, lambda: _repair_table(data))
+
+
+@repairs_app.command("overdue")
+def repairs_overdue(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Undecided repair applications past their deadline."""
+    ctx = ctx_of(typer_ctx)
+    today = ctx.clock.today()
+    with ctx.ready_store().read() as conn:
+        data = [r.as_dict(today) for r in repairs.overdue(conn, today)]
+    emit(as_json, {"as_of": today, "overdue": data}, lambda: _repair_table(data))
+
+
+# --- notices ------------------------------------------------------------------------------------
+
+LanguageOpt = Annotated[
+    str | None, typer.Option("--language", help="zh_Hans or en; default the subject's, else $XINYONG_LANGUAGE.")
+]
+
+
+@notices_app.command("list")
+def notices_list(
+    typer_ctx: typer.Context,
+    subject: str,
+    unread: Annotated[bool, typer.Option("--unread", help="Only notices not yet read.")] = False,
+    lang: LanguageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A subject's inbox, newest first."""
+    ctx = ctx_of(typer_ctx)
+    with ctx.ready_store().read() as conn:
+        chosen = i18n.language(lang) if lang else notices.contact_of(conn, subject).language
+        found = notices.inbox(conn, subject, unread_only=unread)
+        data = [notices.to_dict(n, chosen) for n in found]
+
+    def human() -> None:
+        table = Table("notice", "created", "kind", "record", "takes effect", "object by", "title")
+        for n in data:
+            table.add_row(
+                str(n["id"]),
+                n["created_at"][:10],
+                n["kind"],
+                str(n["record"]),
+                n["takes_effect_on"] or "",
+                n["object_by"] or "",
+                n["title"],
+            )
+        console.print(table)
+
+    emit(as_json, {"subject": subject, "language": chosen, "notices": data}, human)
+
+
+@notices_app.command("show")
+def notices_show(
+    typer_ctx: typer.Context,
+    notice: int,
+    lang: LanguageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One notice in full, with its deliveries."""
+    ctx = ctx_of(typer_ctx)
+    with ctx.ready_store().read() as conn:
+        found = notices.get(conn, notice)
+        chosen = i18n.language(lang) if lang else notices.contact_of(conn, found.subject_id).language
+        data = notices.to_dict(found, chosen, notices.deliveries(conn, notice))
+    emit(as_json, data, lambda: console.print(data["text"], markup=False, highlight=False))
+
+
+@notices_app.command("read")
+def notices_read(typer_ctx: typer.Context, notice: int, as_json: JsonOpt = False) -> None:
+    """Mark a notice as read (as the portal does when the subject opens it)."""
+    ctx = ctx_of(typer_ctx)
+    with ctx.ready_store().write() as conn:
+        found = notices.mark_read(conn, notice, ctx.now())
+    data = {"id": found.id, "read_at": found.read_at}
+    emit(as_json, data, lambda: console.print(f"notice {found.id} read at {found.read_at}"))
+
+
+@notices_app.command("contact")
+def notices_contact(
+    typer_ctx: typer.Context,
+    subject: str,
+    email: Annotated[str | None, typer.Option("--email", help="The address notices are e-mailed to.")] = None,
+    lang: Annotated[str | None, typer.Option("--language", help="zh_Hans or en.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """How to reach a subject: e-mail address and language of its notices."""
+    ctx = ctx_of(typer_ctx)
+    with ctx.ready_store().write() as conn:
+        found = notices.set_contact(conn, subject, email=email, lang=lang, now=ctx.now())
+    data = {"subject": found.subject_id, "email": found.email, "language": found.language}
+    emit(as_json, data, lambda: console.print(f"{found.subject_id}: {found.email or 'portal only'}, {found.language}"))
+
+
+@notices_app.command("deliver")
+def notices_deliver(
+    typer_ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many deliveries in this run.")] = 500,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deliver the notices that are due: the portal inbox, and e-mail when XINYONG_SMTP_HOST is set."""
+    ctx = ctx_of(typer_ctx)
+    run = outbox.deliver_due(ctx.ready_store(), ctx.now(), limit=limit)
+    data = run.as_dict()
+
+    def human() -> None:
+        waiting = ", ".join(f"{k} {v}" for k, v in run.waiting.items())
+        console.print(
+            f"delivered {run.delivered}, failed {run.failed} (retried later)"
+            + (f"; waiting for an adapter: {waiting}" if waiting else "")
+        )
+        for error in run.errors:
+            console.print(
+                f"  notice {error['notice']} {error['channel']}: {error['error']} (next {error['next_attempt_at']})",
+                markup=False,
+            )
+
+    emit(as_json, data, human)
+
+
+@notices_app.command("outbox")
+def notices_outbox(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Deliveries not yet made, with their attempts and last error."""
+    ctx = ctx_of(typer_ctx)
+    with ctx.ready_store().read() as conn:
+        data = outbox.pending(conn)
+
+    def human() -> None:
+        table = Table("notice", "channel", "address", "attempts", "next attempt", "last error")
+        for d in data:
+            table.add_row(
+                str(d["notice"]),
+                d["channel"],
+                d["address"] or "",
+                str(d["attempts"]),
+                d["next_attempt_at"][:19],
+                d["last_error"] or "",
+            )
+        console.print(table)
+
+    emit(as_json, {"pending": data}, human)
+
+
+# --- the HTTP API, tokens and the audit log -----------------------------------------------------
+
+tokens_app = typer.Typer(help="Bearer tokens for the HTTP API.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(audit_app, name="audit")
+
+
+@app.command()
+def serve(
+    typer_ctx: typer.Context,
+    host: Annotated[str | None, typer.Option("--host", help="Default $XINYONG_HOST or 127.0.0.1.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Default $XINYONG_PORT or 8000.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Default $XINYONG_WORKERS or 1.")] = None,
+    server: Annotated[str | None, typer.Option("--server", help="granian or uvicorn; default $XINYONG_SERVER.")] = None,
+) -> None:
+    """Serve the HTTP API (/v1, /openapi.json, /docs) for the store until interrupted."""
+    from xinyong.api import serve as serve_api
+
+    ctx = ctx_of(typer_ctx)
+    ctx.ready_store()
+    serve_api(ctx.db_url, host=host, port=port, workers=workers, server=server)
+
+
+def _token_row(info: tokens_module.TokenInfo, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "role": info.role.value,
+        "agency": info.agency,
+        "subject": info.subject,
+        "label": info.label,
+        "created_at": info.created_at,
+        "created_by": info.created_by,
+        "expires_at": info.expires_at,
+        "revoked_at": info.revoked_at,
+        "status": info.status(now),
+    }
+
+
+@tokens_app.command("create")
+def tokens_create(
+    typer_ctx: typer.Context,
+    role: Annotated[str, typer.Option("--role", help="admin, officer, source, enforcer, subject or analyst.")],
+    agency: Annotated[str | None, typer.Option("--agency", help="The agency of a source or enforcer.")] = None,
+    subject: Annotated[str | None, typer.Option("--subject", help="The subject of a subject token.")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Who holds it, for lists and logs.")] = None,
+    expires: Annotated[str | None, typer.Option("--expires", help="An ISO date or timestamp.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a token and print it once (only its hash is stored). ROLE may be `source:AGENCY`."""
+    ctx = ctx_of(typer_ctx)
+    try:
+        parsed, bound = parse_role(role)
+    except ValueError as exc:
+        raise BadInput(f"--role: {exc}") from None
+    if bound is not None:
+        if agency is not None and agency != bound:
+            raise BadInput(f"--agency: {agency} contradicts --role {role}")
+        agency = bound
+    expires_at = parse_instant(expires, where="--expires") if expires else None
+    bearer, info = ctx.service().create_token(
+        ctx.principal, parsed, agency=agency, subject=subject, label=label, expires_at=expires_at
+    )
+    data = {**_token_row(info, ctx.now()), "token": bearer}
+    emit(
+        as_json,
+        data,
+        lambda: console.print(
+            f"token {info.id} ({info.role.value}{':' + (agency or subject or '') if agency or subject else ''}); "
+            f"shown once, keep it safe:\n{bearer}",
+            markup=False,
+        ),
+    )
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(typer_ctx: typer.Context, token_id: str, as_json: JsonOpt = False) -> None:
+    """Revoke a token by its id (server workers stop accepting it within XINYONG_TOKEN_CACHE_SECONDS)."""
+    ctx = ctx_of(typer_ctx)
+    info = ctx.service().revoke_token(ctx.principal, token_id)
+    emit(as_json, _token_row(info, ctx.now()), lambda: console.print(f"token {info.id} revoked"))
+
+
+@tokens_app.command("list")
+def tokens_list(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Every token with its role, binding and status (never the secret)."""
+    ctx = ctx_of(typer_ctx)
+    now = ctx.now()
+    rows = [_token_row(info, now) for info in ctx.service().tokens(ctx.principal)]
+
+    def human() -> None:
+        table = Table("id", "role", "bound to", "label", "created", "expires", "status")
+        for r in rows:
+            table.add_row(
+                r["id"],
+                r["role"],
+                r["agency"] or r["subject"] or "",
+                r["label"] or "",
+                r["created_at"].isoformat()[:16],
+                r["expires_at"].isoformat()[:16] if r["expires_at"] else "never",
+                r["status"],
+            )
+        console.print(table)
+
+    emit(as_json, {"tokens": rows}, human)
+
+
+@audit_app.command("verify")
+def audit_verify(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Recompute the audit log's hash chain; exit 1 naming the first broken entry, 0 when intact."""
+    ctx = ctx_of(typer_ctx)
+    result = ctx.service().verify_audit(ctx.principal)
+    emit(
+        as_json,
+        outputs.plain(result),
+        lambda: console.print(
+            f"audit log intact: {result.entries} entries, head {result.head_hash}"
+            if result.ok
+            else f"audit log BROKEN at entry {result.broken_at}: {result.reason}",
+            markup=False,
+        ),
+    )
+    if not result.ok:
+        # Exit status 1 (not bad input: the log itself is damaged), the entry named on stderr too.
+        raise XinyongError(f"audit log broken at entry {result.broken_at}: {result.reason}")
+
+
+@audit_app.command("export")
+def audit_export(
+    typer_ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
+    first: Annotated[str | None, typer.Option("--from", help="First day (inclusive), YYYY-MM-DD.")] = None,
+    last: Annotated[str | None, typer.Option("--to", help="Last day (inclusive), YYYY-MM-DD.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the audit entries of a period (local days, inclusive) to CSV, with their hashes."""
+    ctx = ctx_of(typer_ctx)
+    first_day = parse_day(first, where="--from") if first else None
+    last_day = parse_day(last, where="--to") if last else None
+    if first_day and last_day and last_day < first_day:
+        raise BadInput("--to: the last day is before the first")
+    service = ctx.service()
+    try:
+        with out.open("w", encoding="utf-8", newline="") as handle:
+            count = service.export_audit(ctx.principal, handle, first=first_day, last=last_day)
+    except OSError as exc:
+        raise BadInput(f"--out: cannot write {out}: {exc.strerror}") from None
+    emit(
+        as_json,
+        {"entries": count, "out": str(out), "from": first_day, "to": last_day},
+        lambda: console.print(f"{count} audit entries written to {out}"),
+    )
+
+
+@audit_app.command("who-looked")
+def audit_who_looked(typer_ctx: typer.Context, subject: str, as_json: JsonOpt = False) -> None:
+    """Who looked at a subject's data, and every other logged act about it, newest first."""
+    ctx = ctx_of(typer_ctx)
+    entries = ctx.service().who_looked(ctx.principal, subject)
+
+    def human() -> None:
+        table = Table("when", "who", "role", "what", "purpose", "outcome")
+        for e in entries:
+            table.add_row(e["at"][:19], e["actor"], e["role"], e["action"], e["purpose"] or "", e["outcome"])
+        console.print(table)
+
+    emit(as_json, {"subject": subject, "entries": entries}, human)
+
+
 # --- the demo -----------------------------------------------------------------------------------
 
 
@@ -708,10 +1224,16 @@ def demo(
     persons: Annotated[int, typer.Option(help="Synthetic persons.")] = 20_000,
     organisations: Annotated[int, typer.Option(help="Synthetic organisations.")] = 2_000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed builds the same city.")] = 2014,
+    serve_site: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="End by serving the site and API on 127.0.0.1:8000.")
+    ] = True,
+    port: Annotated[int, typer.Option("--port", help="The port to serve on.")] = 8000,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build a synthetic city on the embedded store and explain it."""
+    """Build a synthetic city on the embedded store, explain it, then serve the web pages and the API."""
     from xinyong import demo as demo_module
+    from xinyong.store import Store as DemoStore
+    from xinyong.web import logins as demo_logins
 
     ctx = ctx_of(typer_ctx)
     db = typer_ctx.find_root().params.get("db") or os.environ.get("XINYONG_DB") or "sqlite:///xinyong-demo.db"
@@ -723,7 +1245,17 @@ def demo(
         seed=seed,
         console=None if as_json else console,
     )
+    demo_store = DemoStore(db)
+    summary["url"] = f"http://127.0.0.1:{port}/"
+    summary["logins"] = demo_logins.create(demo_store, ctx.clock)
+    demo_store.dispose()
     emit(as_json, summary, lambda: print_summary(summary))
+    if serve_site:
+        from xinyong.api import serve as serve_api
+
+        if not as_json:
+            console.print(f"[bold]Serving the site and the API on {summary['url']}[/] (Ctrl-C stops it)")
+        serve_api(db, host="127.0.0.1", port=port, workers=1)
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -749,6 +1281,24 @@ def print_summary(summary: dict[str, Any]) -> None:
     for example in summary["examples"]:
         console.rule(f"{example['name']} ({example['kind']}) — why this grade?")
         _print_state(example)
+    logins = summary.get("logins") or {}
+    if logins:
+        console.rule("Demo log-ins (shown once)")
+        # Plain lines, not a table: a token must be copied whole, never cut to fit the terminal.
+        for who in ("subject", "officer", "enforcer"):
+            if who in logins:
+                found = logins[who]
+                parts = [f"{who:9}"]
+                if "login" in found:
+                    parts.append(f"log-in {found['login']}  password {found['password']}")
+                if "agency" in found:
+                    parts.append(f"agency {found['agency']}")
+                parts.append(f"token {found['token']}")
+                console.print("  ".join(parts), markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            f"Site: {summary.get('url')} · subject portal /me · staff console /staff · API /v1 (docs /docs); "
+            "the enforcer asks GET /v1/checks/… with its token."
+        )
 
 
 def main() -> None:
@@ -772,7 +1322,7 @@ def main() -> None:
             errors.print(exc.message, markup=False, highlight=False)
         raise SystemExit(exc.exit_code) from None
     except Exception as exc:  # the promise is "no stack trace for the user"; XINYONG_DEBUG shows it
-        if os.environ.get("XINYONG_DEBUG"):
+        if settings.DEBUG.value():
             raise
         errors.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
         raise SystemExit(1) from None

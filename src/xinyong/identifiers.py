@@ -37,6 +37,32 @@ def validate(value: str, kind: str) -> str:
         raise ValueError(f"{value!r} is not a valid {label}: bad format") from None
 
 
+def normalise(value: str) -> str:
+    """The canonical form used as a key: no spaces, upper case (a trailing x is the check character X)."""
+    return "".join(value.split()).upper()
+
+
+def invalid_reason(value: str) -> str | None:
+    """Why `value` is neither a valid resident number nor a valid unified code, or None if it is one.
+
+    An unregistered id is checked as both kinds, because most unified codes are digits too and the
+    kind cannot be told from the shape alone; both verdicts are given so the sender can see which
+    check failed.
+    """
+    reasons = []
+    for kind in SUBJECT_KINDS:
+        try:
+            validate(value, kind)
+        except ValueError as exc:
+            reasons.append(str(exc).split(": ", 1)[-1])
+        else:
+            return None
+    return (
+        f"{value!r} is neither a valid resident identity number ({reasons[0]}) "
+        f"nor a valid unified social credit code ({reasons[1]})"
+    )
+
+
 def mask(value: str, kind: str) -> str:
     """A person's id as it may leave their own view (110105********1234); codes are public."""
     if kind != "person" or len(value) < 10:

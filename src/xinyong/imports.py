@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -21,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from xinyong import derivation, identifiers, ledger
+from xinyong import derivation, identifiers, ledger, notices
 from xinyong import store as t
 from xinyong.clock import local_day, to_storage
 from xinyong.effects import Record, RecordEvent
@@ -33,6 +34,7 @@ RECORD_OPTIONAL = ("amount", "note")
 SUBJECT_COLUMNS = ("subject_id", "kind", "name")
 SUBJECT_OPTIONAL = ("legal_representative", "division")
 MAX_PROBLEMS = 1000
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 Progress = Callable[[int, int], None]
 
@@ -77,7 +79,15 @@ def _csv_rows(text: str, required: tuple[str, ...], optional: tuple[str, ...]) -
         return [], problems
     rows = []
     line = reader.line_num
-    for fields in reader:
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # An unterminated quote or an oversized field: nothing after it can be trusted.
+            problems.append(Problem(f"line {line + 1}", f"unreadable CSV: {exc}", line=line + 1))
+            break
         start, line = line + 1, reader.line_num
         if not any(f.strip() for f in fields):
             continue
@@ -91,12 +101,27 @@ def _csv_rows(text: str, required: tuple[str, ...], optional: tuple[str, ...]) -
             )
             continue
         rows.append(Row(start, {k: v.strip() for k, v in zip(header, fields, strict=True)}))
+    return _without_nul(rows, problems)
+
+
+def _without_nul(rows: list[Row], problems: list[Problem]) -> tuple[list[Row], list[Problem]]:
+    """NUL characters are refused: PostgreSQL cannot store them and no real document needs them."""
+    clean = []
+    for row in rows:
+        bad = [k for k, v in row.values.items() if "\x00" in v]
+        problems.extend(
+            Problem(f"line {row.line}, column {k}", "contains a NUL character", line=row.line, column=k) for k in bad
+        )
+        if not bad:
+            clean.append(row)
+    return clean, problems
     return rows, problems
 
 
 def _jsonl_rows(text: str, required: tuple[str, ...], optional: tuple[str, ...]) -> tuple[list[Row], list[Problem]]:
     rows, problems = [], []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Split on newlines only: JSON allows U+2028 and other separators that str.splitlines breaks on.
+    for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:
@@ -115,7 +140,7 @@ def _jsonl_rows(text: str, required: tuple[str, ...], optional: tuple[str, ...])
             problems.append(Problem(f"line {number}, column {key}", "missing", line=number, column=key))
         if not unknown and not missing:
             rows.append(Row(number, {k: "" if v is None else str(v).strip() for k, v in value.items()}))
-    return rows, problems
+    return _without_nul(rows, problems)
 
 
 def _header_problems(header: list[str], required: tuple[str, ...], optional: tuple[str, ...]) -> list[Problem]:
@@ -153,6 +178,8 @@ class _Checker:
 
 def _parse_day(value: str, check: _Checker, column: str, today: dt.date) -> dt.date | None:
     try:
+        if not _ISO_DAY.match(value):
+            raise ValueError(value)
         day = dt.date.fromisoformat(value)
     except ValueError:
         check.fail(column, f"{value!r} is not a date (YYYY-MM-DD)")
@@ -286,31 +313,19 @@ def import_records(
     authorised = require_source(conn, source)
     known = ledger.known_behaviours(conn)
     rows, problems = read_rows(name, data, RECORD_COLUMNS, RECORD_OPTIONAL)
-    subjects = existing_subjects(conn, (r.values["subject_id"] for r in rows))
+    subjects = existing_subjects(conn, (identifiers.normalise(r.values["subject_id"]) for r in rows))
     today = local_day(now)
     clean: dict[str, dict[str, Any]] = {}
     first_line: dict[str, int] = {}
     for row in rows:
         check = _Checker(problems, row.line)
         values = row.values
-        subject_id = values["subject_id"]
+        subject_id = identifiers.normalise(values["subject_id"])
         if subject_id not in subjects:
-            reasons = []
-            for kind in identifiers.SUBJECT_KINDS:
-                try:
-                    identifiers.validate(subject_id, kind)
-                except ValueError as exc:
-                    reasons.append(str(exc))
-            if len(reasons) == 2:
-                check.fail(
-                    "subject_id",
-                    reasons[0] if len(subject_id) == 18 and subject_id[:17].isdigit() else reasons[1],
-                )
-            else:
-                check.fail(
-                    "subject_id",
-                    f"subject {subject_id} is not registered: import it in a subjects file first",
-                )
+            reason = identifiers.invalid_reason(subject_id)
+            check.fail(
+                "subject_id", reason or f"subject {subject_id} is not registered: import it in a subjects file first"
+            )
         behaviour = values["behaviour"]
         if behaviour not in known:
             check.fail(
@@ -410,6 +425,7 @@ def _insert_records(
             for row, values in zip(inserted, chunk, strict=True)
         }
         derivation.insert_effects(conn, derivation.derive_for(fresh, versions))
+        notices.for_new_records(conn, [record for record, _ in fresh.values()], now, versions)
         done += len(chunk)
         if progress is not None:
             progress(done, len(rows))

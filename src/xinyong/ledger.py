@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from xinyong import derivation
+from xinyong import derivation, notices
 from xinyong import store as t
 from xinyong.clock import local_day, to_storage
 from xinyong.effects import (
@@ -90,8 +90,13 @@ def record_count(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(t.records)).scalar_one())
 
 
-def append_event(conn: Connection, record: Record, kind: str, now: dt.datetime, actor: str, **fields: Any) -> int:
-    """Append one event and re-derive the record's effects; the only way a record's story changes."""
+def append_event(
+    conn: Connection, record: Record, kind: str, now: dt.datetime, actor: str, *, notify: bool = True, **fields: Any
+) -> int:
+    """Append one event and re-derive the record's effects; the only way a record's story changes.
+
+    The subject's notice about the event is written in the same transaction (`notify=False` only
+    where a caller writes one notice for several events, as an approved repair does)."""
     if now < record.recorded_at:
         raise BadInput(
             f"record {record.id} was recorded at {record.recorded_at.isoformat()}, after the clock's "
@@ -107,6 +112,8 @@ def append_event(conn: Connection, record: Record, kind: str, now: dt.datetime, 
     inserted = conn.execute(t.record_events.insert().values(**values).returning(t.record_events.c.id))
     event_id = int(inserted.scalar_one())
     derivation.refresh_records(conn, [record.id])
+    if notify:
+        notices.for_event(conn, record.id, event_id, now)
     return event_id
 
 

@@ -22,6 +22,7 @@ from xinyong.schemes import Scheme
 from xinyong.workdays import add_working_days
 
 OUTCOMES = ("upheld", "corrected", "revoked")
+FILED_AS = ("subject", "officer")
 DEFAULT_DEADLINE = 5
 
 
@@ -49,6 +50,8 @@ class ObjectionStatus:
     decided_at: dt.datetime | None
     outcome: str | None
     decision_reason: str | None
+    filed_as: str = "subject"  # or "officer": filed by an officer on the subject's behalf (filed_by names who)
+    decided_by: str | None = None
 
     def overdue(self, today: dt.date) -> bool:
         return self.decided_at is None and today > self.due_on
@@ -62,7 +65,19 @@ def deadline_for(conn: Connection, subject_behaviour: str, filed_on: dt.date) ->
     return add_working_days(filed_on, min(days) if days else DEFAULT_DEADLINE)
 
 
-def file(conn: Connection, ref: str | int, *, reason: str, now: dt.datetime, actor: str) -> ObjectionStatus:
+def file(
+    conn: Connection,
+    ref: str | int,
+    *,
+    reason: str,
+    now: dt.datetime,
+    actor: str,
+    filed_as: str = "subject",
+) -> ObjectionStatus:
+    """Object to a record. `actor` is who filed; `filed_as="officer"` when an officer files on the
+    subject's behalf (at the counter, by letter), kept in the event's outcome column."""
+    if filed_as not in FILED_AS:
+        raise BadInput(f"filed_as: {filed_as!r} is not one of {', '.join(FILED_AS)}")
     found = ledger.history(conn, ref)
     view = found.view()
     if view.void:
@@ -73,7 +88,9 @@ def file(conn: Connection, ref: str | int, *, reason: str, now: dt.datetime, act
     if not reason or not reason.strip():
         raise BadInput("--reason: say why the record is wrong")
     due_on = deadline_for(conn, view.behaviour, local_day(now))
-    objection_id = ledger.append_event(conn, found.record, DISPUTED, now, actor, reason=reason.strip(), due_on=due_on)
+    objection_id = ledger.append_event(
+        conn, found.record, DISPUTED, now, actor, reason=reason.strip(), due_on=due_on, outcome=filed_as
+    )
     return get(conn, objection_id)
 
 
@@ -132,6 +149,8 @@ def _status(row: Row[Any], decision: Row[Any] | None, subject_id: str) -> Object
         decided_at=from_storage(decision.recorded_at) if decision is not None else None,
         outcome=decision.outcome if decision is not None else None,
         decision_reason=decision.reason if decision is not None else None,
+        filed_as=row.outcome or "subject",
+        decided_by=decision.actor if decision is not None else None,
     )
 
 

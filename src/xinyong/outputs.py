@@ -154,10 +154,12 @@ def objection(status: ObjectionStatus, today: dt.date) -> dict[str, Any]:
         "subject": status.subject_id,
         "filed_at": plain(status.filed_at),
         "filed_by": status.filed_by,
+        "filed_as": status.filed_as,
         "reason": status.reason,
         "deadline": plain(status.due_on),
         "decided_at": plain(status.decided_at),
         "outcome": status.outcome,
         "decision_reason": status.decision_reason,
+        "decided_by": status.decided_by,
         "overdue": status.overdue(today),
     }

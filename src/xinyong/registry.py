@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select
 from xinyong import store as t
 from xinyong.clock import from_storage, to_storage
 from xinyong.errors import BadInput, NotFound
+from xinyong.identifiers import normalise
 from xinyong.schemes import Scheme
 
 
@@ -44,6 +45,7 @@ class SchemeVersion:
 
 
 def get_subject(conn: Connection, subject_id: str) -> Subject:
+    subject_id = normalise(subject_id)
     row = conn.execute(select(t.subjects).where(t.subjects.c.id == subject_id)).first()
     if row is None:
         raise NotFound(f"subject {subject_id} is not registered")

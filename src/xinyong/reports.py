@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
-from xinyong import ledger, objections, outputs
+from xinyong import ledger, objections, outputs, repairs
 from xinyong.effects import active_window
 from xinyong.engine import State
 from xinyong.errors import Refused
@@ -75,9 +75,8 @@ def build_report(
                 for scheme_id, w in windows.items()
             },
             expires_on=outputs.plain(expires_on),
-            repair_possible_from=outputs.plain(behaviour.effective_repair_after.after(view.occurred_on))
-            if behaviour and behaviour.negative
-            else None,
+            repair_possible_from=outputs.plain(repairs.possible_from(conn, view)),
+            expired=expires_on is not None and expires_on <= as_of,
         )
         if audience == "public":
             entry = {
@@ -98,12 +97,25 @@ def build_report(
     schemes_out = []
     for scheme_id, result in states.items():
         item = outputs.state(result)
+        item["title"] = in_force[scheme_id].title
+        item["title_zh"] = in_force[scheme_id].title_zh
         if isinstance(result, State):
-            item["key_factors"] = _key_factors(result)
-            item["title"] = in_force[scheme_id].title
+            item["key_factors"] = _key_factors(result, in_force[scheme_id])
+            item["restore"] = _restore(result, records)
+            item["list_details"] = [_list_detail(in_force[scheme_id], x, result) for x in result.lists]
+            item["measure_details"] = [_measure_detail(in_force[scheme_id], x, result) for x in result.measures]
         if audience == "public":
-            item = {k: item[k] for k in ("scheme", "scheme_version", "grade", "lists", "measures") if k in item}
-            item["lists"] = [x for x in item["lists"] if _public_list(in_force[scheme_id], x)]
+            item = {
+                k: item[k]
+                for k in ("scheme", "scheme_version", "title", "title_zh", "grade", "lists", "measures", "list_details")
+                if k in item
+            }
+            item["lists"] = [x for x in item.get("lists", []) if _public_list(in_force[scheme_id], x)]
+            item["list_details"] = [
+                {k: v for k, v in x.items() if k != "records"}
+                for x in item.get("list_details", [])
+                if x["id"] in item["lists"]
+            ]
         schemes_out.append(item)
     report: dict[str, Any] = {
         "audience": audience,
@@ -121,9 +133,17 @@ def build_report(
         "schemes": schemes_out,
         "records": records,
         "how_to_contest": objections.how_to_contest(),
+        "objection_deadline": min((s.objection_deadline for s in in_force.values()), default=5),
     }
     if audience == "subject":
-        report["objections"] = [outputs.objection(o, as_of) for o in objections.listing(conn, subject_id=subject_id)]
+        report["objections"] = [
+            outputs.objection(o, as_of)
+            for o in objections.listing(conn, subject_id=subject_id)
+            if o.filed_at <= known_at
+        ]
+        report["repairs"] = [
+            r.as_dict(as_of) for r in repairs.listing(conn, subject_id=subject_id) if r.applied_at <= known_at
+        ]
     return report
 
 
@@ -138,11 +158,81 @@ def _public_list(scheme: Any, list_id: str) -> bool:
     return bool(codes) and all(scheme.behaviour_by_code[c].data_class == "public" for c in codes)
 
 
-def _key_factors(state: State) -> list[dict[str, Any]]:
+def _key_factors(state: State, scheme: Any) -> list[dict[str, Any]]:
     """Up to four behaviours that lower the score most, with their net points after caps."""
     totals: dict[str, int] = {}
+    records: dict[str, list[int]] = {}
     for line in state.contributions:
         if line.behaviour is not None:
             totals[line.behaviour] = totals.get(line.behaviour, 0) + line.points
+            if line.record is not None:
+                records.setdefault(line.behaviour, []).append(line.record)
     worst = sorted((points, code) for code, points in totals.items() if points < 0)[:4]
-    return [{"behaviour": code, "points": points} for points, code in worst]
+    factors = []
+    for points, code in worst:
+        behaviour = scheme.behaviour_by_code.get(code)
+        factors.append(
+            {
+                "behaviour": code,
+                "title": behaviour.title if behaviour else code,
+                "title_zh": behaviour.title_zh if behaviour else None,
+                "points": points,
+                "records": records.get(code, []),
+            }
+        )
+    return factors
+
+
+def _restore(state: State, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What would restore the next grade up, and when: the points needed, the day expiries alone
+    reach it, and the negative records that may be repaired earlier (with the day they may be)."""
+    if state.next_grade is None:
+        return None
+    by_id = {r["id"]: r for r in records if "id" in r}
+    repairable = [
+        {
+            "record": line.record,
+            "behaviour": line.behaviour,
+            "points": line.points,
+            "until": outputs.plain(line.until),
+            "repair_possible_from": by_id[line.record].get("repair_possible_from"),
+        }
+        for line in state.contributions
+        if line.kind == "record" and line.points < 0 and line.record in by_id
+    ]
+    return {
+        "grade": state.next_grade.grade,
+        "min": state.next_grade.min,
+        "points_needed": state.next_grade.points_needed,
+        "by_expiry_on": outputs.plain(state.next_grade.reachable_on),
+        "repairable": repairable,
+    }
+
+
+def _list_detail(scheme: Any, list_id: str, state: State) -> dict[str, Any]:
+    item = scheme.list_by_id[list_id]
+    verdict = state.list_basis[list_id]
+    return {
+        "id": list_id,
+        "kind": item.kind,
+        "title": item.title,
+        "title_zh": item.title_zh,
+        "records": sorted(verdict.records),
+        "grade": verdict.grade,
+    }
+
+
+def _measure_detail(scheme: Any, measure_id: str, state: State) -> dict[str, Any]:
+    measure = scheme.measure_by_id[measure_id]
+    verdict = state.measure_basis[measure_id]
+    return {
+        "id": measure_id,
+        "kind": measure.kind,
+        "title": measure.title,
+        "title_zh": measure.title_zh,
+        "implemented_by": measure.implemented_by,
+        "legal_basis": measure.legal_basis,
+        "lists": list(verdict.lists),
+        "records": sorted(verdict.records),
+        "grade": verdict.grade,
+    }

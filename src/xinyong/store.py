@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     create_engine,
     event,
     inspect,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.types import TypeEngine
 
 from xinyong.errors import BadInput, XinyongError
 
@@ -46,6 +49,26 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+
+class Amount(TypeDecorator[Decimal]):
+    """Money, exact on every backend: NUMERIC(18, 2) on PostgreSQL, text on SQLite, whose NUMERIC
+    affinity would turn 9999999999999999.99 into a rounded float."""
+
+    impl = Numeric(18, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(Text() if dialect.name == "sqlite" else Numeric(18, 2, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
 
 # BigInteger ids are plain INTEGER on SQLite (so they stay rowid aliases) and BIGINT elsewhere.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -100,7 +123,7 @@ records = Table(
     Column("subject_id", String(32), ForeignKey("subjects.id"), nullable=False),
     Column("behaviour", String(64), nullable=False),
     Column("occurred_on", Date, nullable=False),
-    Column("amount", Numeric(18, 2, asdecimal=True)),
+    Column("amount", Amount()),
     Column("note", Text),
     Column("recorded_at", DateTime, nullable=False),
     Column("recorded_by", String(128), nullable=False),
@@ -121,7 +144,7 @@ record_events = Table(
     Column("reason", Text),
     Column("behaviour", String(64)),
     Column("occurred_on", Date),
-    Column("amount", Numeric(18, 2, asdecimal=True)),
+    Column("amount", Amount()),
     Column("effective_on", Date),
     Column("due_on", Date),
     Column("outcome", String(16)),
@@ -177,9 +200,145 @@ imports = Table(
 
 # --- tables: access and audit (the API issue) ---------------------------------------------------
 
+# Bearer tokens: only a SHA-256 of the secret is kept, so a copy of the store grants nothing.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("agency", String(64)),
+    Column("subject_id", String(32)),
+    Column("label", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("expires_at", DateTime),
+    Column("revoked_at", DateTime),
+)
+
+# The audit log: append-only, each entry's hash covers the previous hash and the entry's own
+# fields (sequence number included), so an edit, a deletion, an insertion or a swap breaks the
+# chain at a nameable entry. `audit_head` holds the newest (seq, hash): appenders lock it, and
+# `audit verify` compares it with the last entry so that cutting off the tail is found too.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=False),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("role", String(80), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject_id", String(32)),
+    Column("purpose", Text),
+    Column("outcome", String(32), nullable=False),
+    Column("detail", Text),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index(None, "subject_id"),
+    Index(None, "at"),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Id, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Import jobs submitted over HTTP: the job row outlives a failed import (whose data is rolled
+# back) so that its line-level problems can be read afterwards.
+import_jobs = Table(
+    "import_jobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("source_id", String(64)),
+    Column("file_name", Text, nullable=False),
+    Column("submitted_at", DateTime, nullable=False),
+    Column("submitted_by", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("imported", Integer),
+    Column("already_present", Integer),
+    Column("message", Text),
+    Column("problems", Text),
+)
+
 # --- tables: notices, outbox and repairs (the due-process issue) ---------------------------------
 
+# A subject's inbox. `key` (record id and the event that caused the notice) is unique, so a notice
+# is generated at most once per event however often generation runs. `facts` is language-neutral
+# JSON; the text is rendered in the reader's language when it is shown or sent. Repairs need no
+# table of their own: applications and decisions are record events (repair_applied/repair_decided).
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("subject_id", String(32), ForeignKey("subjects.id"), nullable=False),
+    Column("record_id", Id, ForeignKey("records.id"), nullable=False),
+    Column("event_id", Id),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("takes_effect_on", Date),
+    Column("object_by", Date),
+    Column("facts", Text, nullable=False),
+    Column("read_at", DateTime),
+    Index(None, "subject_id", "id"),
+)
+
+# How to reach a subject: an e-mail address and the language of its notices.
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("subject_id", String(32), ForeignKey("subjects.id"), primary_key=True),
+    Column("email", String(254)),
+    Column("language", String(16), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# One row per notice and channel, written in the notice's own transaction (the transactional
+# outbox): a committed notice always has its deliveries queued. `message_id` is fixed when the row
+# is written, so a resend after a crash between the SMTP server's acceptance and our commit carries
+# the same Message-ID and the receiving side can recognise it.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("notice_id", Id, ForeignKey("notices.id"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(254)),
+    Column("message_id", String(128), nullable=False, unique=True),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("claimed_until", DateTime),
+    Column("last_error", Text),
+    Column("delivered_at", DateTime),
+    UniqueConstraint("notice_id", "channel"),
+    Index(None, "state", "next_attempt_at"),
+)
+
 # --- tables: batch state (the scale issue) -------------------------------------------------------
+
+# The state a batch computed for every subject, one row per (scheme, subject), replaced by the next
+# batch. It is a cache for reads, never a source of truth: `batch.served_state` answers from it only
+# while nothing about the subject was recorded after the batch's knowledge time, and otherwise the
+# caller falls back to the online path. lists and measures are comma-separated ids.
+serving_state = Table(
+    "serving_state",
+    metadata,
+    Column("scheme", String(64), primary_key=True),
+    Column("subject_id", String(32), primary_key=True),
+    Column("version", String(32), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("known_at", DateTime, nullable=False),
+    Column("computed_at", DateTime, nullable=False),
+    Column("score", BigInteger),
+    Column("grade", String(16)),
+    Column("lists", Text, nullable=False),
+    Column("measures", Text, nullable=False),
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -1,0 +1,781 @@
+"""Scale benchmarks (issue 6): synthetic population, batch state on DuckDB vs a bare DuckDB query vs
+pandas vs Spark local, bulk import into SQLite and PostgreSQL, online update latency.
+
+    .venv/bin/python -m benchmarks.scale                      # sizes 1,5,10 (million subjects)
+    .venv/bin/python -m benchmarks.scale --sizes 1 --quick    # a smoke run
+
+Each measured step runs in its own process; the parent samples the resident memory of that process
+and all its children (Spark's JVM included) with psutil and keeps the peak. Results are appended
+to benchmarks/results/scale-*.json and the "Scale" section of benchmarks/REPORT.md is rewritten
+from them (other sections of the report are left alone). Every figure is measured; sizes that were
+not run say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+REPORT = ROOT / "benchmarks" / "REPORT.md"
+TODAY = dt.date(2026, 6, 1)
+AS_OF = dt.date(2026, 5, 31)
+KNOWN = dt.datetime(2026, 6, 1, 0, tzinfo=dt.UTC)
+BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
+# DuckDB batch and bare query run this many times in one process each; the report shows the
+# fastest (the machine is shared, so single runs vary by 2-3x) and the runs behind it.
+REPEAT = 3
+
+
+# --- measuring --------------------------------------------------------------------------------------
+
+
+def measure(args: list[str], timeout: float | None = None) -> dict[str, Any]:
+    """Run `python -m benchmarks.scale step ...` and return its JSON plus wall time and peak RSS."""
+    import psutil
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.scale", "step", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                total = root.memory_info().rss
+                for child in root.children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        total += child.memory_info().rss
+                peak = max(peak, total)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        done.set()
+        return {"step": args, "error": f"timed out after {timeout} s", "peak_gib": round(peak / 2**30, 2)}
+    done.set()
+    thread.join()
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        return {"step": args, "error": err.strip().splitlines()[-1:] or ["failed"], "peak_gib": round(peak / 2**30, 2)}
+    result = json.loads(out.strip().splitlines()[-1])
+    load = round(os.getloadavg()[0], 1)  # the machine is shared: how busy it was as the step ended
+    result.update(step=args, wall_s=round(wall, 2), peak_gib=round(peak / 2**30, 2), load=load)
+    return result
+
+
+# --- steps (each in its own process) ----------------------------------------------------------------
+
+
+def folder(work: Path, size: float) -> Path:
+    return work / f"{size:g}M"
+
+
+def step_synth(work: Path, size: float) -> dict[str, Any]:
+    from xinyong.synth import write_parquet
+
+    n = int(size * 1_000_000)
+    started = time.perf_counter()
+    write_parquet(
+        folder(work, size) / "synth", persons=n * 9 // 10, organisations=n // 10, records=5 * n, today=TODAY, seed=6
+    )
+    return {"seconds": round(time.perf_counter() - started, 2), "subjects": n, "records": 5 * n}
+
+
+EFFECTS_SQL = """
+COPY (
+  WITH r AS (
+    SELECT row_number() OVER () AS record_id, subject_id, behaviour, occurred_on,
+           -- Sources send each month's records three days after the month ends (as the demo does).
+           CAST(last_day(occurred_on) + INTERVAL 3 DAY AS DATE) AS recorded_on
+    FROM read_parquet({records})
+  )
+  SELECT p.scheme, p.version, r.record_id, r.subject_id, r.behaviour, p.points, r.occurred_on,
+         greatest(r.occurred_on, CAST(r.recorded_on + to_months(p.notice_months) + to_days(p.notice_days) AS DATE))
+           AS valid_from,
+         CAST(r.occurred_on + to_months(p.months) + to_days(p.days) AS DATE) AS valid_until,
+         epoch_us(CAST(r.recorded_on AS TIMESTAMP) + INTERVAL 9 HOUR) AS known_from,
+         CAST(NULL AS BIGINT) AS known_until
+  FROM r JOIN parameters AS p USING (behaviour)
+  WHERE greatest(r.occurred_on, CAST(r.recorded_on + to_months(p.notice_months) + to_days(p.notice_days) AS DATE))
+        < CAST(r.occurred_on + to_months(p.months) + to_days(p.days) AS DATE)
+  ORDER BY r.subject_id
+) TO {out} (FORMAT parquet, ROW_GROUP_SIZE 1000000)
+"""
+
+
+def shipped_versions() -> list[Any]:
+    from xinyong.demo import SHIPPED_SCHEMES, schemes_dir
+    from xinyong.registry import SchemeVersion
+    from xinyong.schemes import load_scheme_file
+
+    loaded = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    versions = []
+    for name in SHIPPED_SCHEMES:
+        scheme = load_scheme_file(schemes_dir() / name)
+        versions.append(SchemeVersion(scheme, loaded, scheme.digest()))
+    return versions
+
+
+def step_inputs(work: Path, size: float) -> dict[str, Any]:
+    """The batch inputs as the store would export them after monthly imports of the synth files."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from xinyong.batch import micros
+
+    started = time.perf_counter()
+    base = folder(work, size)
+    inputs = base / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    versions = shipped_versions()
+    rows: dict[str, list[Any]] = {k: [] for k in ("scheme", "version", "behaviour", "points")}
+    rows |= {"notice_months": [], "notice_days": [], "months": [], "days": []}
+    for version in versions:
+        for b in version.scheme.behaviours:
+            notice = b.notice_in(version.scheme)
+            rows["scheme"].append(version.id)
+            rows["version"].append(version.version)
+            rows["behaviour"].append(b.code)
+            rows["points"].append(b.points)
+            rows["notice_months"].append(notice.years * 12 + notice.months)
+            rows["notice_days"].append(notice.days)
+            rows["months"].append(b.validity.years * 12 + b.validity.months)
+            rows["days"].append(b.validity.days)
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+    con.register("parameters", pa.table(rows))
+    records = f"'{base / 'synth'}/records-*.parquet'"
+    con.execute(EFFECTS_SQL.format(records=records, out=f"'{inputs / 'effects.parquet'}'"))
+    con.execute(
+        f"COPY (SELECT subject_id, kind FROM read_parquet('{base / 'synth' / 'subjects.parquet'}')) "
+        f"TO '{inputs / 'subjects.parquet'}' (FORMAT parquet)"
+    )
+    # 85% of persons consent to the city scheme before the first record (as in the demo).
+    granted = micros(dt.datetime(2023, 1, 1, tzinfo=dt.UTC))
+    con.execute(
+        f"COPY (SELECT CAST(row_number() OVER () AS BIGINT) AS id, subject_id, 'city-points' AS scheme, "
+        f"'consent_granted' AS kind, CAST({granted} AS BIGINT) AS recorded_at "
+        f"FROM read_parquet('{base / 'synth' / 'subjects.parquet'}') "
+        f"WHERE kind = 'person' AND hash(subject_id) % 100 < 85) TO '{inputs / 'consent.parquet'}' (FORMAT parquet)"
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "scheme": [v.id for v in versions],
+                "version": [v.version for v in versions],
+                "loaded_at": pa.array([micros(v.loaded_at) for v in versions], pa.int64()),
+                "digest": [v.digest for v in versions],
+                "document": [v.scheme.model_dump_json(exclude_none=True) for v in versions],
+            }
+        ),
+        inputs / "scheme_versions.parquet",
+    )
+    effects = con.execute(f"SELECT count(*) FROM read_parquet('{inputs / 'effects.parquet'}')").fetchall()[0][0]
+    return {"seconds": round(time.perf_counter() - started, 2), "effects": int(effects)}
+
+
+def _query() -> Any:
+    from xinyong import batch
+
+    return batch.build_query(shipped_versions(), AS_OF, KNOWN)
+
+
+def step_duckdb(work: Path, size: float) -> dict[str, Any]:
+    from xinyong import batch
+
+    inputs = batch.Inputs(folder(work, size) / "inputs")
+    out = folder(work, size) / "state-duckdb.parquet"
+    runs = []
+    for _ in range(REPEAT):
+        started = time.perf_counter()
+        query = batch.build_query(inputs.versions(), AS_OF, KNOWN)
+        batch.DuckDBEngine().write(query, inputs, out)
+        runs.append(round(time.perf_counter() - started, 2))
+    return {"seconds": min(runs), "runs": runs, "rows": batch.read_state(out).num_rows}
+
+
+def bare_sql(inputs: Path) -> str:
+    """The practical limit: per scheme, sum the points of active effects and grade; no caps, no
+    consent, no subjects without records, no lists or measures."""
+    from xinyong.batch import micros
+
+    known = micros(KNOWN)
+    parts = []
+    for version in shipped_versions():
+        s = version.scheme
+        bands = " ".join(f"WHEN score >= {g.min} THEN '{g.grade}'" for g in s.grades) or "WHEN FALSE THEN ''"
+        parts.append(
+            f"SELECT '{s.scheme}' AS scheme, subject_id, score, CASE {bands} END AS grade FROM ("
+            f"SELECT subject_id, {s.initial} + SUM(points) AS score FROM read_parquet('{inputs / 'effects.parquet'}') "
+            f"WHERE scheme = '{s.scheme}' AND known_from <= {known} AND (known_until IS NULL OR known_until > {known}) "
+            f"AND valid_from <= DATE '{AS_OF}' AND valid_until > DATE '{AS_OF}' GROUP BY subject_id)"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def step_bare(work: Path, size: float) -> dict[str, Any]:
+    import duckdb
+
+    inputs = folder(work, size) / "inputs"
+    out = folder(work, size) / "state-bare.parquet"
+    runs = []
+    for _ in range(REPEAT):
+        started = time.perf_counter()
+        con = duckdb.connect()
+        con.execute("SET preserve_insertion_order = false")  # as the batch engine does
+        con.execute(f"COPY ({bare_sql(inputs)}) TO '{out}' (FORMAT parquet)")
+        runs.append(round(time.perf_counter() - started, 2))
+        con.close()
+    rows = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchall()[0][0]
+    return {"seconds": min(runs), "runs": runs, "rows": int(rows)}
+
+
+def step_pandas(work: Path, size: float) -> dict[str, Any]:
+    """The same semantics as the batch (caps, clamp, grades, consent, lists, measures) in pandas."""
+    import numpy as np
+    import pandas as pd
+
+    from xinyong.batch import micros
+
+    inputs = folder(work, size) / "inputs"
+    started = time.perf_counter()
+    known = micros(KNOWN)
+    day = pd.Timestamp(AS_OF)
+    effects = pd.read_parquet(inputs / "effects.parquet")
+    subjects = pd.read_parquet(inputs / "subjects.parquet")
+    consent = pd.read_parquet(inputs / "consent.parquet")
+    occurred = pd.to_datetime(effects["occurred_on"])
+    active_mask = (
+        (effects["known_from"] <= known)
+        & (effects["known_until"].isna() | (effects["known_until"] > known))
+        & (pd.to_datetime(effects["valid_from"]) <= day)
+        & (pd.to_datetime(effects["valid_until"]) > day)
+    )
+    effects = effects.assign(occurred=occurred)[active_mask]
+    states: dict[str, pd.DataFrame] = {}
+    versions = {v.id: v.scheme for v in shipped_versions()}
+
+    def list_rule(rule: Any, frame: pd.DataFrame, active: pd.DataFrame) -> pd.Series:
+        if rule.any_of is not None:
+            hits = active[active["behaviour"].isin(rule.any_of)].groupby("subject_id").size()
+            return frame["subject_id"].map(hits).fillna(0).gt(0)
+        if rule.count is not None:
+            earliest = pd.Timestamp(rule.count.within.before(AS_OF))
+            sel = active[
+                active["behaviour"].isin(rule.count.codes)
+                & (active["occurred"] > earliest)
+                & (active["occurred"] <= day)
+            ]
+            return frame["subject_id"].map(sel.groupby("subject_id").size()).fillna(0).ge(rule.count.at_least)
+        if rule.grade_in is not None:
+            return frame["grade"].isin(rule.grade_in)
+        children = [list_rule(c, frame, active) for c in (rule.all or rule.any)]
+        out = children[0]
+        for c in children[1:]:
+            out = (out & c) if rule.all is not None else (out | c)
+        return out
+
+    for scheme_id, s in versions.items():
+        active = effects[(effects["scheme"] == scheme_id) & (effects["version"] == s.version)]
+        frame = subjects[subjects["kind"].isin(s.applies_to)]
+        if s.consent == "required":
+            latest = (
+                consent[consent["scheme"] == scheme_id].sort_values(["recorded_at", "id"]).groupby("subject_id").last()
+            )
+            granted = set(latest.index[latest["kind"] == "consent_granted"])
+            frame = frame[(frame["kind"] != "person") | frame["subject_id"].isin(granted)]
+        totals = active.groupby(["subject_id", "behaviour"], as_index=False)["points"].sum()
+        caps = totals["behaviour"].map({b.code: b.cap for b in s.behaviours if b.cap})
+        totals["points"] = np.where(caps.notna(), totals["points"].clip(-caps, caps), totals["points"])
+        delta = totals.groupby("subject_id")["points"].sum()
+        score = s.initial + frame["subject_id"].map(delta).fillna(0).astype("int64")
+        if s.floor is not None:
+            score = score.clip(lower=s.floor)
+        if s.ceiling is not None:
+            score = score.clip(upper=s.ceiling)
+        frame = frame.assign(score=score.to_numpy())
+        if s.grades:
+            frame["grade"] = np.select([frame["score"] >= g.min for g in s.grades], [g.grade for g in s.grades], None)
+        else:
+            frame["grade"] = None
+        for item in s.lists:
+            frame[f"l:{item.id}"] = list_rule(item.rule, frame, active).to_numpy()
+        states[scheme_id] = frame
+    for scheme_id, s in versions.items():
+        frame = states[scheme_id]
+
+        def measure_rule(rule: Any, frame: pd.DataFrame = frame, scheme_id: str = scheme_id) -> pd.Series:
+            if rule.on_list is not None:
+                other, list_id = rule.on_list.split("/", 1) if "/" in rule.on_list else (scheme_id, rule.on_list)
+                source = states[other].set_index("subject_id")[f"l:{list_id}"]
+                return frame["subject_id"].map(source).fillna(False).astype(bool)
+            if rule.grade_in is not None:
+                return frame["grade"].isin(rule.grade_in)
+            children = [measure_rule(c) for c in (rule.all or rule.any)]
+            out = children[0]
+            for c in children[1:]:
+                out = (out & c) if rule.all is not None else (out | c)
+            return out
+
+        for m in s.measures:
+            frame[f"m:{m.id}"] = measure_rule(m.applies_when).to_numpy()
+    rows = sum(len(f) for f in states.values())
+    for scheme_id, frame in states.items():
+        frame.to_parquet(folder(work, size) / f"state-pandas-{scheme_id}.parquet")
+    return {"seconds": round(time.perf_counter() - started, 2), "rows": rows}
+
+
+def step_spark(work: Path, size: float) -> dict[str, Any]:
+    from xinyong import batch
+
+    inputs = batch.Inputs(folder(work, size) / "inputs")
+    out = folder(work, size) / "state-spark.parquet"
+    started = time.perf_counter()
+    session = batch.spark_session(
+        "local[2]", "xinyong-bench", **{"spark.driver.memory": "8g", "spark.sql.shuffle.partitions": "8"}
+    )
+    ready = time.perf_counter()
+    query = batch.build_query(inputs.versions(), AS_OF, KNOWN)
+    batch.SparkEngine(session).write(query, inputs, out)
+    seconds = time.perf_counter() - started
+    session.stop()
+    return {
+        "seconds": round(seconds, 2),
+        "session_s": round(ready - started, 2),
+        "rows": batch.read_state(out).num_rows,
+    }
+
+
+def _prepare_store(url: str, work: Path, size: float) -> Any:
+    """A migrated store with the shipped schemes, the six sources and the synth subjects."""
+    import pyarrow.parquet as pq
+
+    from xinyong import ledger, registry
+    from xinyong import store as t
+    from xinyong.demo import SHIPPED_SCHEMES, schemes_dir
+    from xinyong.schemes import load_scheme_file
+    from xinyong.store import Store
+    from xinyong.synth import SOURCES
+
+    store = Store(url)
+    store.migrate()
+    setup = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
+    subjects = pq.read_table(folder(work, size) / "synth" / "subjects.parquet")
+    with store.write() as conn:
+        for name in SHIPPED_SCHEMES:
+            path = schemes_dir() / name
+            ledger.load_scheme(conn, load_scheme_file(path), path.read_text(encoding="utf-8"), setup)
+        for source, codes in SOURCES.items():
+            registry.add_source(conn, source, codes, setup)
+        stamp = setup.replace(tzinfo=None)
+        for batch in subjects.to_batches(200_000):
+            conn.execute(
+                t.subjects.insert(),
+                [
+                    {
+                        "id": r["subject_id"],
+                        "kind": r["kind"],
+                        "name": r["name"],
+                        "legal_representative": r["legal_representative"],
+                        "division": r["division"],
+                        "registered_at": stamp,
+                    }
+                    for r in batch.to_pylist()
+                ],
+            )
+    return store
+
+
+def _import_all(store: Any, work: Path, size: float) -> dict[str, Any]:
+    from xinyong import bulk
+
+    now = dt.datetime(2026, 6, 1, 1, tzinfo=dt.UTC)
+    records = 0
+    started = time.perf_counter()
+    for path in sorted((folder(work, size) / "synth").glob("records-*.parquet")):
+        source = path.name[len("records-") : -len(".parquet")]
+        records += bulk.import_records(store, path, source=source, now=now, actor="bench").imported
+    seconds = time.perf_counter() - started
+    with store.read() as conn:
+        effects = conn.exec_driver_sql("SELECT count(*) FROM effects").scalar()
+    return {
+        "seconds": round(seconds, 2),
+        "records": records,
+        "effects": int(effects or 0),
+        "records_per_s": round(records / seconds),
+    }
+
+
+def step_import_sqlite(work: Path, size: float) -> dict[str, Any]:
+    db = folder(work, size) / "store.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    store = _prepare_store(f"sqlite:///{db}", work, size)
+    return _import_all(store, work, size)
+
+
+def step_import_postgres(work: Path, size: float) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pgcluster
+    from pgcluster import ThrowawayCluster
+
+    # The test cluster is tuned for many tiny databases; a bulk load wants room for its indexes.
+    pgcluster.SERVER_SETTINGS.update(shared_buffers="2GB", max_wal_size="8GB", maintenance_work_mem="512MB")
+
+    with ThrowawayCluster() as cluster:
+        store = _prepare_store(cluster.url, work, size)
+        result = _import_all(store, work, size)
+        store.dispose()
+    result["note"] = (
+        "throwaway cluster (tests/pgcluster.py): fsync, synchronous_commit and full_page_writes off, "
+        "shared_buffers 2GB, max_wal_size 8GB"
+    )
+    return result
+
+
+def step_latency(work: Path, size: float, samples: int = 200) -> dict[str, Any]:
+    """A new record → the subject's serving state updated: row-wise import of one record (with its
+    effects), then the subject's state on the online path written to serving_state."""
+    import random
+
+    from xinyong import batch, imports
+    from xinyong.store import Store
+
+    store = Store(f"sqlite:///{folder(work, size) / 'store.db'}")
+    with store.read() as conn:
+        ids = [r[0] for r in conn.exec_driver_sql("SELECT id FROM subjects WHERE kind = 'person' LIMIT 200000")]
+    rng = random.Random(6)
+    timings = []
+    base = dt.datetime(2026, 6, 2, 1, tzinfo=dt.UTC)
+    for i in range(samples):
+        subject = rng.choice(ids)
+        now = base + dt.timedelta(seconds=i)
+        body = f"subject_id,behaviour,occurred_on,document_ref\n{subject},TRAFFIC.MINOR,2026-05-30,BENCH-{i}\n"
+        started = time.perf_counter()
+        with store.write() as conn:
+            imports.import_records(conn, "one.csv", body.encode(), source="transport", now=now, actor="bench")
+            batch.refresh_subject(conn, subject, AS_OF, now)
+        timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    return {
+        "samples": samples,
+        "p50_ms": round(timings[len(timings) // 2], 2),
+        "p99_ms": round(timings[int(len(timings) * 0.99) - 1], 2),
+        "max_ms": round(timings[-1], 2),
+    }
+
+
+STEPS = {
+    "synth": step_synth,
+    "inputs": step_inputs,
+    "duckdb": step_duckdb,
+    "bare": step_bare,
+    "pandas": step_pandas,
+    "spark": step_spark,
+    "import-sqlite": step_import_sqlite,
+    "import-postgres": step_import_postgres,
+    "latency": step_latency,
+}
+
+
+# --- the report -------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    import psutil
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def render(run: dict[str, Any]) -> str:
+    lines = [
+        BEGIN,
+        "## Scale: batch state, bulk import, online updates (issue 6)",
+        "",
+        f"- date: {run['date']}",
+        f"- machine: {run['machine']['cpu']}, {run['machine']['cores']} cores, "
+        f"{run['machine']['memory_gib']} GiB RAM, {run['machine']['os']}, Python {run['machine']['python']}",
+        f"- command: `{run['command']}`",
+        "- data: `xinyong synth` (90% persons, 10% organisations, 5 records per subject, 3 years), the three "
+        "shipped schemes; effects derived as after monthly imports; 85% of persons consent to city-points; "
+        f"state on {AS_OF} as known at {KNOWN.isoformat()}.",
+        "- every figure below was measured in this run; peak memory is the resident set of the step's "
+        "process and all its children (Spark's JVM included), sampled every 0.2 s.",
+        "",
+        "### Batch state (all three schemes, every subject)",
+        "",
+        "| subjects | records | effects | DuckDB batch | bare DuckDB query | pandas | Spark local[2] | "
+        "batch / bare | pandas / batch |",
+        "| ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: |",
+    ]
+
+    def cell(result: dict[str, Any] | None) -> str:
+        if not result:
+            return "not run"
+        if result.get("reused"):
+            return "reused from an earlier run (not timed)"
+        if "error" in result:
+            return f"failed: {result['error']} (peak {result.get('peak_gib')} GiB)"
+        runs = f" (runs: {', '.join(map(str, result['runs']))} s)" if len(result.get("runs", [])) > 1 else ""
+        return f"{result['seconds']} s{runs}, {result['peak_gib']} GiB"
+
+    for size in run["sizes"]:
+        r = run["results"].get(f"{size:g}", {})
+        duck, bare, pandas, spark = r.get("duckdb"), r.get("bare"), r.get("pandas"), r.get("spark")
+        ratio = (
+            f"{duck['seconds'] / bare['seconds']:.2f}×"
+            if duck and bare and "error" not in duck and "error" not in bare
+            else "—"
+        )
+        speed = (
+            f"{pandas['seconds'] / duck['seconds']:.1f}×"
+            if duck and pandas and "error" not in duck and "error" not in pandas
+            else "—"
+        )
+        effects = r.get("inputs", {}).get("effects", r.get("effects", "—"))
+        lines.append(
+            f"| {size:g} M | {5 * size:g} M | {effects:,} | {cell(duck)} | {cell(bare)} | {cell(pandas)} | "
+            f"{cell(spark)} | {ratio} | {speed} |"
+            if isinstance(effects, int)
+            else f"| {size:g} M | {5 * size:g} M | — | {cell(duck)} | {cell(bare)} | {cell(pandas)} | {cell(spark)} "
+            f"| {ratio} | {speed} |"
+        )
+    lines += ["", *targets(run)]
+    lines += [
+        "",
+        "The bare query is the practical limit: a sum of points per subject and scheme with a grade, over the "
+        "same effects Parquet, without caps, clamping, consent, subjects who have no records, lists or measures. "
+        "The batch computes all of those. Spark's time includes starting its session "
+        "(JVM) and writing its output folder.",
+        "",
+        "### Synthetic data",
+        "",
+        "| subjects | records | synth | effects derivation (DuckDB) |",
+        "| ---: | ---: | --- | --- |",
+    ]
+    for size in run["sizes"]:
+        r = run["results"].get(f"{size:g}", {})
+        lines.append(f"| {size:g} M | {5 * size:g} M | {cell(r.get('synth'))} | {cell(r.get('inputs'))} |")
+    lines += ["", "### Bulk import (records with their effects, into the store)", ""]
+    lines += [
+        "| store | subjects | records | effects | time | records/s | peak |",
+        "| --- | ---: | ---: | ---: | --- | ---: | --- |",
+    ]
+    for key, label in (("import-sqlite", "SQLite (WAL)"), ("import-postgres", "PostgreSQL 15 (COPY)")):
+        result = run["results"].get("import", {}).get(key)
+        if not result:
+            lines.append(f"| {label} | — | — | — | not run | — | — |")
+        elif "error" in result:
+            lines.append(f"| {label} | — | — | — | failed: {result['error']} | — | — |")
+        else:
+            lines.append(
+                f"| {label} | {run['import_size']:g} M | {result['records']:,} | {result['effects']:,} | "
+                f"{result['seconds']} s | {result['records_per_s']:,} | {result['peak_gib']} GiB |"
+            )
+    note = run["results"].get("import", {}).get("import-postgres", {}).get("note")
+    if note:
+        lines += ["", f"PostgreSQL: {note}."]
+    latency = run["results"].get("latency")
+    lines += ["", "### Online update latency", ""]
+    if latency and "error" not in latency:
+        lines += [
+            f"A new record → the subject's serving state updated (row-wise import of one record with its effects, "
+            f"then the subject's state under every scheme recomputed on the online path and written to "
+            f"serving_state), on the SQLite store of the import benchmark ({run['import_size']:g} M subjects): "
+            f"{latency['samples']} samples, p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms, "
+            f"max {latency['max_ms']} ms.",
+        ]
+    else:
+        lines.append(f"not run{': ' + str(latency.get('error')) if latency else ''}")
+    lines += ["", END]
+    return "\n".join(lines) + "\n"
+
+
+def targets(run: dict[str, Any]) -> list[str]:
+    """Issue 6's targets against this run's figures, size by size, as measured."""
+    out = []
+    loads = [
+        r["load"]
+        for size in run["results"].values()
+        for r in (size.values() if isinstance(size, dict) else [])
+        if isinstance(r, dict) and "load" in r
+    ]
+    for size in run["sizes"]:
+        r = run["results"].get(f"{size:g}", {})
+        duck, bare, pandas = r.get("duckdb"), r.get("bare"), r.get("pandas")
+        if not duck or "error" in duck or not bare or "error" in bare:
+            continue
+        ratio = duck["seconds"] / bare["seconds"]
+        text = f"- {size:g} M subjects: batch / bare = {ratio:.2f}× (target ≤ 2×: {'met' if ratio <= 2 else 'not met'})"
+        if pandas and "error" not in pandas:
+            speed = pandas["seconds"] / duck["seconds"]
+            text += f"; pandas / batch = {speed:.1f}× (target ≥ 3×: {'met' if speed >= 3 else 'not met'})"
+        text += (
+            f"; batch peak {duck['peak_gib']} GiB (target ≤ 8 GiB: {'met' if duck['peak_gib'] <= 8 else 'not met'})."
+        )
+        out.append(text)
+    if loads:
+        out.append(
+            f"- The machine was shared with other work during the run: the 1-minute load average on its "
+            f"2 cores was {min(loads)}–{max(loads)} as the steps ended, so single timings vary; the DuckDB batch "
+            f"and the bare query are each run {REPEAT} times and the fastest run is shown."
+        )
+    return out
+
+
+def write_report(run: dict[str, Any]) -> None:
+    text = REPORT.read_text(encoding="utf-8") if REPORT.exists() else "# Benchmarks\n\n"
+    section = render(run)
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + section.rstrip("\n") + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    REPORT.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["step"]:
+        name, work, size = argv[1], Path(argv[2]), float(argv[3])
+        print(json.dumps(STEPS[name](work, size)))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,5,10", help="Million subjects per run (records are 5×).")
+    parser.add_argument("--pandas-sizes", default=None, help="Sizes for pandas (default: all).")
+    parser.add_argument("--spark-sizes", default=None, help="Sizes for Spark (default: all).")
+    parser.add_argument("--import-size", type=float, default=1.0, help="Size whose files are imported (default 1).")
+    parser.add_argument("--skip", default="", help="Comma-separated steps to skip (e.g. import-postgres,latency).")
+    parser.add_argument("--work", default="/tmp/xinyong-bench", help="Scratch folder (several GiB at 10 M).")
+    parser.add_argument(
+        "--reuse", action="store_true", help="Keep synth and inputs files already in --work (not timed then)."
+    )
+    parser.add_argument(
+        "--merge", action="store_true", help="Start from the newest results file and replace only the steps run."
+    )
+    parser.add_argument("--timeout", type=float, default=3600, help="Seconds before a step is given up.")
+    args = parser.parse_args(argv)
+    sizes = [float(s) for s in args.sizes.split(",") if s]
+    pandas_sizes = [float(s) for s in (args.pandas_sizes or args.sizes).split(",") if s]
+    spark_sizes = [float(s) for s in (args.spark_sizes or args.sizes).split(",") if s]
+    skip = set(args.skip.split(",")) - {""}
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    run: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "command": "bash run.sh bench " + " ".join(argv) if argv else "bash run.sh bench",
+        "sizes": sizes,
+        "import_size": args.import_size,
+        "results": {},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    earlier = sorted(RESULTS.glob("scale-*.json"))
+    if args.merge and earlier:
+        previous = json.loads(earlier[-1].read_text(encoding="utf-8"))
+        run["results"] = previous["results"]
+        run["sizes"] = sorted(set(previous["sizes"]) | set(sizes))
+        run["command"] = previous["command"] + "; then " + run["command"]
+        run["date"] = previous["date"] + " to " + run["date"]
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M")
+    out = RESULTS / f"scale-{stamp}.json"
+
+    def save() -> None:
+        out.write_text(json.dumps(run, indent=2), encoding="utf-8")
+        write_report(run)
+
+    def do(size: float, name: str) -> dict[str, Any]:
+        print(f"[{dt.datetime.now():%H:%M:%S}] {name} at {size:g} M ...", file=sys.stderr, flush=True)
+        result = measure([name, str(work), str(size)], timeout=args.timeout)
+        print(f"    {result}", file=sys.stderr, flush=True)
+        return result
+
+    importing = not {"import-sqlite", "import-postgres"} <= skip
+    deferred: list[float] = []
+    for size in sorted(set(sizes) | ({args.import_size} if importing else set())):
+        key = f"{size:g}"
+        slot: dict[str, Any] = run["results"].setdefault(key, {})
+        for name in ("synth", "inputs"):
+            done_already = (
+                folder(work, size) / ("synth" if name == "synth" else "inputs") / "subjects.parquet"
+            ).exists()
+            if args.reuse and done_already:
+                slot[name] = {"reused": True}
+                if name == "inputs":
+                    import pyarrow.parquet as pq
+
+                    effects_file = folder(work, size) / "inputs" / "effects.parquet"
+                    slot[name]["effects"] = pq.ParquetFile(effects_file).metadata.num_rows
+            elif name not in skip:
+                slot[name] = do(size, name)
+                save()
+        if size not in sizes:
+            continue
+        for name in ("duckdb", "bare", "pandas", "spark"):
+            if name in skip or (name == "pandas" and size not in pandas_sizes):
+                continue
+            if name == "spark" and size not in spark_sizes:
+                continue
+            if name == "spark":
+                deferred.append(size)  # the slowest steps go last, after everything else is saved
+                continue
+            slot[name] = do(size, name)
+            save()
+    imports: dict[str, Any] = run["results"].setdefault("import", {})
+    for name in ("import-sqlite", "import-postgres"):
+        if name not in skip:
+            imports[name] = do(args.import_size, name)
+            save()
+    if "latency" not in skip and "import-sqlite" not in skip:
+        run["results"]["latency"] = do(args.import_size, "latency")
+    save()
+    for size in deferred:
+        run["results"][f"{size:g}"]["spark"] = do(size, "spark")
+        save()
+    print(f"report: {REPORT}; raw results: {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,324 @@
+"""Request bodies and response shapes at the HTTP edge; the OpenAPI document is built from these."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# Days the API answers about. Outside this range calendar arithmetic (validity periods, notice,
+# working days) leaves what the date type and the holiday calendar know.
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2199, 12, 31)
+
+
+# The same range, said in the OpenAPI document (JSON Schema has no minimum for dates).
+DAY_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}"
+DAY_SCHEMA: dict[str, Any] = {"pattern": DAY_PATTERN + "$"}
+INSTANT_SCHEMA: dict[str, Any] = {"pattern": DAY_PATTERN + "T"}
+
+
+def day_in_range(value: dt.date | None) -> dt.date | None:
+    if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"give a day between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
+def instant_in_range(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None:
+        day_in_range(value.date())
+    return value
+
+
+Day = Annotated[dt.date, AfterValidator(day_in_range), Field(json_schema_extra=DAY_SCHEMA)]
+OptionalDay = Annotated[dt.date | None, AfterValidator(day_in_range), Field(json_schema_extra=DAY_SCHEMA)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SchemeIn(Body):
+    yaml: str = Field(min_length=1, description="The scheme file's YAML text, as it would be given to `scheme load`.")
+
+
+class SourceIn(Body):
+    agency: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    behaviours: list[str] = Field(min_length=1, description="Behaviour codes the agency may submit.")
+    title: str | None = None
+
+
+class RecordIn(Body):
+    source: str | None = Field(
+        None, max_length=64, description="The submitting agency; a source token's own agency when omitted."
+    )
+    subject_id: str = Field(min_length=1, max_length=32)
+    behaviour: str = Field(min_length=1, max_length=64)
+    occurred_on: Day
+    document_ref: str = Field(min_length=1, max_length=128)
+    amount: str | None = Field(None, max_length=32, description="A decimal amount, e.g. 12000.50.")
+    note: str | None = Field(None, max_length=2000)
+
+
+class CorrectionIn(Body):
+    reason: str = Field(min_length=1, max_length=2000)
+    behaviour: str | None = Field(None, max_length=64)
+    occurred_on: OptionalDay = None
+    amount: str | None = Field(None, max_length=32)
+
+
+class RevocationIn(Body):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class EndIn(Body):
+    on: Day = Field(description="The day the record's effect ends.")
+    reason: Literal["fulfilled", "repaired"]
+    note: str | None = Field(None, max_length=2000)
+
+
+class ObjectionIn(Body):
+    record: str = Field(min_length=1, max_length=200, description="A record id or SOURCE:DOCUMENT_REF.")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DecisionIn(Body):
+    outcome: Literal["upheld", "corrected", "revoked"]
+    reason: str = Field(min_length=1, max_length=2000)
+    behaviour: str | None = Field(None, max_length=64)
+    occurred_on: OptionalDay = None
+    amount: str | None = Field(None, max_length=32)
+
+
+class ConsentIn(Body):
+    scheme: str = Field(min_length=1, max_length=64)
+    grant: bool
+
+
+class TokenIn(Body):
+    role: Literal["admin", "officer", "source", "enforcer", "subject", "analyst"]
+    agency: str | None = Field(None, max_length=64)
+    subject: str | None = Field(None, max_length=32)
+    label: str | None = Field(None, max_length=128)
+    expires_at: Annotated[
+        dt.datetime | None, AfterValidator(instant_in_range), Field(json_schema_extra=INSTANT_SCHEMA)
+    ] = None
+
+
+# --- responses ----------------------------------------------------------------------------------
+
+
+class ProblemDetail(BaseModel):
+    detail: str
+    pointer: str | None = Field(None, description="A JSON pointer into the request body (RFC 6901).")
+    parameter: str | None = Field(None, description="The query or path parameter at fault.")
+    header: str | None = None
+    line: int | None = Field(None, description="The line of an uploaded file.")
+    column: str | None = Field(None, description="The column of an uploaded file.")
+    where: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[ProblemDetail] | None = None
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "model": Problem,
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+# Every route may answer with these; each is problem+json.
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: _problem("The request could not be parsed (malformed JSON, a broken upload)"),
+    401: _problem("No token where one is needed, or an invalid, expired or revoked one"),
+    403: _problem("The caller's role does not allow this here"),
+    404: _problem("No such thing (or none the caller may know of)"),
+    409: _problem("Refused by a rule (already decided, already revoked, a deadline, …)"),
+    413: _problem("The request body or upload is larger than the limit"),
+    422: _problem("Invalid input; each error points at its field"),
+    500: _problem("An internal error (details are in the server's log, never in the answer)"),
+    503: _problem("The store is unavailable"),
+}
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Ready(BaseModel):
+    status: str
+    migrated: bool
+    revision: list[str]
+    expected: list[str]
+
+
+class SchemeVersionOut(BaseModel):
+    scheme: str
+    version: str
+    title: str
+    effective_from: dt.date | None
+    loaded_at: dt.datetime
+    digest: str
+    applies_to: list[str]
+    document: dict[str, Any] | None = None
+
+
+class SchemeOut(BaseModel):
+    scheme: str
+    versions: list[SchemeVersionOut]
+
+
+class SchemeLoaded(BaseModel):
+    scheme: str
+    version: str
+    loaded: bool
+    digest: str
+
+
+class SourceOut(BaseModel):
+    source: str
+    added: list[str]
+    behaviours: list[str]
+
+
+class SubjectHit(BaseModel):
+    id: str
+    kind: str
+    name: str
+    legal_representative: str | None
+    division: str | None
+
+
+class CheckBasis(BaseModel):
+    lists: list[str]
+    grade: str | None
+    records: list[int]
+
+
+class CheckOut(BaseModel):
+    """A check's answer. An enforcer's has only subject, measure, as_of, applies, since,
+    legal_basis and contest; the other fields are for the office and the subject."""
+
+    subject: str
+    measure: str
+    as_of: dt.date
+    applies: bool
+    since: dt.date | None
+    legal_basis: str
+    contest: str
+    title: str | None = None
+    implemented_by: str | None = None
+    known_at: dt.datetime | None = None
+    basis: CheckBasis | None = None
+
+
+class EventOut(BaseModel):
+    record: str
+    event: int
+    kind: str
+
+
+class RecordOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int
+    ref: str
+    source: str
+    subject: str
+    behaviour: str
+    occurred_on: Day
+    status: str
+    events: list[dict[str, Any]]
+
+
+class RecordSubmitted(BaseModel):
+    record: RecordOut
+    created: bool
+
+
+class ImportJobOut(BaseModel):
+    id: int
+    kind: str
+    source: str | None
+    file_name: str
+    submitted_at: dt.datetime
+    submitted_by: str
+    status: Literal["succeeded", "failed"]
+    imported: int | None
+    already_present: int | None
+    message: str | None
+    problems: list[dict[str, Any]]
+
+
+class ObjectionOut(BaseModel):
+    id: int
+    record: int
+    subject: str
+    filed_at: dt.datetime
+    filed_by: str
+    reason: str | None
+    deadline: dt.date
+    decided_at: dt.datetime | None
+    outcome: str | None
+    decision_reason: str | None
+    overdue: bool
+
+
+class ConsentOut(BaseModel):
+    subject: str
+    scheme: str
+    consent: Literal["granted", "withdrawn"]
+    changed: bool
+
+
+class TokenOut(BaseModel):
+    id: str
+    role: str
+    agency: str | None
+    subject: str | None
+    label: str | None
+    created_at: dt.datetime
+    created_by: str
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    status: str
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The bearer token; shown this once and never again.")
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    at: dt.datetime
+    actor: str
+    role: str
+    action: str
+    subject_id: str | None
+    purpose: str | None
+    outcome: str
+    detail: dict[str, Any] | None
+
+
+class WhoLooked(BaseModel):
+    subject: str
+    entries: list[AuditEntryOut]
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    broken_at: int | None
+    reason: str | None

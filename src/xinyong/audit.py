@@ -1,0 +1,256 @@
+"""The audit log: append-only and hash-chained, in the same store as the ledger.
+
+Each entry's hash is SHA-256 over the previous entry's hash and a canonical serialisation of the
+entry's own fields, its sequence number included. So:
+- an edited entry no longer matches its hash;
+- a deleted entry leaves a gap in the sequence (and the next entry's prev_hash points nowhere);
+- an inserted or renumbered entry breaks the next link;
+- two swapped entries each hash with the other's sequence number.
+`audit_head` keeps the newest (seq, hash), so a log cut short at the end is found as well. What a
+chain cannot prove alone is that nobody rewrote the whole log and its head together: publish the
+head hash `verify` prints (a newspaper, a notary, another system's log) to pin it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from sqlalchemy import Connection, select
+
+from xinyong import store as t
+from xinyong.clock import DEFAULT_TIMEZONE, from_storage, to_storage
+
+GENESIS = "0" * 64
+HEAD_ID = 1
+FIELDS = ("seq", "at", "actor", "role", "action", "subject_id", "purpose", "outcome", "detail", "prev_hash", "hash")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One act to log: who (actor, role), what (action), about whom, why, when, and how it ended."""
+
+    at: dt.datetime
+    actor: str
+    role: str
+    action: str
+    outcome: str
+    subject_id: str | None = None
+    purpose: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    broken_at: int | None = None
+    reason: str | None = None
+
+
+def _detail_text(detail: dict[str, Any] | None) -> str | None:
+    return orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode() if detail else None
+
+
+def entry_hash(prev_hash: str, values: dict[str, Any]) -> str:
+    """The chain link: SHA-256 of the previous hash and the entry's fields as canonical JSON.
+
+    Times are naive UTC with microseconds, exactly as both backends store and return them, so the
+    hash computed when appending is the one recomputed when verifying.
+    """
+    at = values["at"]
+    canonical = {
+        "seq": int(values["seq"]),
+        "at": at.isoformat(timespec="microseconds") if isinstance(at, dt.datetime) else str(at),
+        "actor": values["actor"],
+        "role": values["role"],
+        "action": values["action"],
+        "subject_id": values["subject_id"],
+        "purpose": values["purpose"],
+        "outcome": values["outcome"],
+        "detail": values["detail"],
+    }
+    payload = prev_hash.encode() + b"\n" + orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(payload).hexdigest()
+
+
+# The columns in the order `append` builds each row.
+_SQLITE_INSERT = f"INSERT INTO audit_log ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)})"
+
+
+def _lock_head(conn: Connection) -> tuple[int, str]:
+    """The chain head, locked for the rest of the transaction.
+
+    On SQLite the write transaction already holds the database's one write lock (BEGIN IMMEDIATE
+    in `Store.write`), so appenders are serialised before they get here. On PostgreSQL two
+    transactions could otherwise read the same head and fork the chain; SELECT … FOR UPDATE on
+    the head row makes the second wait until the first commits, then read the new head. We lock a
+    row rather than take an advisory lock because the row is needed anyway (it is how `verify`
+    notices a log cut short at the end) and a row lock cannot collide with another program's
+    advisory-lock numbers. The statements are plain SQL (the same on both backends): this runs
+    for every batch of checks, and Core's statement building costs more than the statements.
+    """
+    marker = "?" if conn.dialect.name == "sqlite" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO audit_head (id, seq, hash) VALUES ({HEAD_ID}, 0, {marker}) ON CONFLICT (id) DO NOTHING",
+        (GENESIS,),
+    )
+    lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
+    row = conn.exec_driver_sql(f"SELECT seq, hash FROM audit_head WHERE id = {HEAD_ID}{lock}").one()
+    return int(row[0]), str(row[1])
+
+
+def append(conn: Connection, entries: Sequence[Entry]) -> list[int]:
+    """Append entries in order inside the caller's write transaction; returns their sequence numbers."""
+    if not entries:
+        return []
+    sqlite = conn.dialect.name == "sqlite"
+    first, prev = _lock_head(conn)
+    seq = first
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        seq += 1
+        at = to_storage(entry.at)
+        values: dict[str, Any] = {
+            "seq": seq,
+            "at": at,
+            "actor": entry.actor,
+            "role": entry.role,
+            "action": entry.action,
+            "subject_id": entry.subject_id,
+            "purpose": entry.purpose,
+            "outcome": entry.outcome,
+            "detail": _detail_text(entry.detail),
+            "prev_hash": prev,
+        }
+        values["hash"] = prev = entry_hash(prev, values)
+        if sqlite:
+            # The text form SQLAlchemy's SQLite DateTime stores and reads back.
+            values["at"] = at.strftime("%Y-%m-%d %H:%M:%S.%f")
+        rows.append(values)
+    if sqlite:
+        # The hot path (every check appends): one executemany on the transaction's own DBAPI
+        # connection, skipping SQLAlchemy's per-row parameter handling.
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(_SQLITE_INSERT, [tuple(r.values()) for r in rows])
+        finally:
+            cursor.close()
+    else:
+        conn.execute(t.audit_log.insert(), rows)
+    marker = "?" if sqlite else "%s"
+    conn.exec_driver_sql(f"UPDATE audit_head SET seq = {marker}, hash = {marker} WHERE id = {HEAD_ID}", (seq, prev))
+    return list(range(first + 1, seq + 1))
+
+
+def _stream(conn: Connection, query: Any, size: int = 5000) -> Iterator[Any]:
+    result = conn.execution_options(yield_per=size).execute(query)
+    yield from result
+
+
+def verify(conn: Connection) -> Verification:
+    """Recompute the whole chain and name the first entry where it breaks."""
+    expected_seq, prev, count = 1, GENESIS, 0
+
+    def broken(seq: int, why: str) -> Verification:
+        return Verification(False, count, expected_seq - 1, prev, seq, why)
+
+    for row in _stream(conn, select(t.audit_log).order_by(t.audit_log.c.seq)):
+        values = dict(row._mapping)
+        if values["seq"] != expected_seq:
+            if values["seq"] > expected_seq:
+                return broken(
+                    expected_seq,
+                    f"entry {expected_seq} is missing (the next entry is {values['seq']}): deleted",
+                )
+            return broken(values["seq"], "entry out of sequence")
+        if values["prev_hash"] != prev:
+            return broken(expected_seq, "its prev_hash does not match the hash of the entry before it")
+        if entry_hash(prev, values) != values["hash"]:
+            return broken(expected_seq, "its content does not match its hash: edited, inserted or moved")
+        prev = values["hash"]
+        expected_seq += 1
+        count += 1
+    head = conn.execute(select(t.audit_head).where(t.audit_head.c.id == HEAD_ID)).first()
+    head_seq, head_hash = (int(head.seq), str(head.hash)) if head is not None else (0, GENESIS)
+    if head_seq != count or head_hash != prev:
+        return Verification(
+            False,
+            count,
+            count,
+            prev,
+            count + 1 if head_seq > count else head_seq,
+            f"the log ends at entry {count} but its head records entry {head_seq}: entries were removed "
+            "from the end, or the head was altered",
+        )
+    return Verification(True, count, count, prev)
+
+
+def entry_dict(row: Any) -> dict[str, Any]:
+    values = dict(row._mapping)
+    values["at"] = from_storage(values["at"]).isoformat()
+    values["detail"] = orjson.loads(values["detail"]) if values["detail"] else None
+    return values
+
+
+def _day_bounds(first: dt.date | None, last: dt.date | None, timezone: str) -> tuple[Any, Any]:
+    zone = ZoneInfo(timezone)
+    start = to_storage(dt.datetime.combine(first, dt.time(), zone)) if first else None
+    end = to_storage(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone)) if last else None
+    return start, end
+
+
+def entries(
+    conn: Connection,
+    *,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
+    subject_id: str | None = None,
+    limit: int | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+) -> Iterator[Any]:
+    """Entries in sequence order, optionally between two calendar days (inclusive) or about one subject."""
+    query = select(t.audit_log).order_by(t.audit_log.c.seq)
+    start, end = _day_bounds(first, last, timezone)
+    if start is not None:
+        query = query.where(t.audit_log.c.at >= start)
+    if end is not None:
+        query = query.where(t.audit_log.c.at < end)
+    if subject_id is not None:
+        query = query.where(t.audit_log.c.subject_id == subject_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return _stream(conn, query)
+
+
+def export_csv(conn: Connection, out: io.TextIOBase | Any, *, first: dt.date | None, last: dt.date | None) -> int:
+    """Write the entries of a period as CSV (with their hashes, so an export can be checked too)."""
+    writer = csv.writer(out)
+    writer.writerow(FIELDS)
+    count = 0
+    for row in entries(conn, first=first, last=last):
+        values = dict(row._mapping)
+        values["at"] = from_storage(values["at"]).isoformat()
+        writer.writerow([values[f] if values[f] is not None else "" for f in FIELDS])
+        count += 1
+    return count
+
+
+def who_looked(conn: Connection, subject_id: str, *, limit: int = 1000) -> list[dict[str, Any]]:
+    """Every logged act about a subject, newest first: who, in which role, what, why, when, outcome."""
+    query = (
+        select(t.audit_log)
+        .where(t.audit_log.c.subject_id == subject_id)
+        .order_by(t.audit_log.c.seq.desc())
+        .limit(limit)
+    )
+    return [{k: v for k, v in entry_dict(row).items() if k not in {"prev_hash", "hash"}} for row in conn.execute(query)]

@@ -1,0 +1,728 @@
+"""Notices: nobody is affected by a record they were not told about.
+
+When a record with an adverse effect under any scheme is recorded, corrected, revoked, disputed,
+decided, ended or repaired, its subject gets a notice: what was recorded, by whom, under which
+legal basis, the points, lists and measures it feeds, the day it takes effect, and how and until
+when to object. Notices are written in the same transaction as the ledger event that caused them
+(so a committed event always has its notice) together with one outbox row per channel (so a
+committed notice always has its deliveries queued; `outbox.py` sends them).
+
+A notice keeps language-neutral facts (JSON); the text is rendered in the reader's language when
+it is read or sent, so a subject who switches to English reads old notices in English too.
+
+Generation is keyed by (record, event): running it twice for the same event writes nothing twice.
+Imports call `for_new_records` once per chunk, so a bulk file costs two bulk inserts, not a
+query per record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from email.utils import parseaddr
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from xinyong import derivation, settings
+from xinyong import store as t
+from xinyong.clock import from_storage, local_day, to_storage
+from xinyong.effects import (
+    CORRECTED,
+    DECIDED,
+    DISPUTED,
+    ENDED,
+    REPAIR_APPLIED,
+    REPAIR_DECIDED,
+    REVOKED,
+    Record,
+    RecordEvent,
+    RecordView,
+    active_window,
+    view_as_known,
+)
+from xinyong.errors import BadInput, NotFound
+from xinyong.i18n import N_, Text, language
+from xinyong.registry import SchemeVersion, existing_subjects, scheme_versions, version_in_force
+from xinyong.schemes import Scheme
+
+RECORDED = "recorded"
+# The events a subject is told about. Declining a positive record and consent are the subject's
+# own acts and are not adverse, so they need no notice.
+NOTIFIED = (RECORDED, CORRECTED, REVOKED, ENDED, DISPUTED, DECIDED, REPAIR_APPLIED, REPAIR_DECIDED)
+CHANNELS = ("portal", "email")
+
+
+@dataclass(frozen=True)
+class Contact:
+    subject_id: str
+    email: str | None
+    language: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    id: int
+    subject_id: str
+    record_id: int
+    event_id: int | None
+    kind: str
+    created_at: dt.datetime
+    takes_effect_on: dt.date | None
+    object_by: dt.date | None
+    facts: dict[str, Any]
+    read_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A notice as text in one language: a subject line and a plain-text body."""
+
+    language: str
+    subject: str
+    body: str
+
+
+# --- facts ------------------------------------------------------------------------------------
+
+
+def _iso(value: dt.date | dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _feeds(scheme: Scheme, code: str) -> list[str]:
+    """The lists of a scheme whose rules name the behaviour (any_of or count)."""
+    found = []
+    for item in scheme.lists:
+        codes = {c for rule in item.rule.walk() for c in (rule.any_of or []) + (rule.count.codes if rule.count else [])}
+        if code in codes:
+            found.append(item.id)
+    return found
+
+
+def _measures_following(in_force: dict[str, Scheme], scheme_id: str, list_ids: list[str]) -> list[dict[str, Any]]:
+    """Measures of any scheme in force that follow from one of these lists."""
+    wanted = {f"{scheme_id}/{x}" for x in list_ids}
+    found = []
+    for other_id, other in in_force.items():
+        for measure in other.measures:
+            names = {r.on_list for r in measure.applies_when.walk() if r.on_list}
+            local = {n if "/" in n else f"{other_id}/{n}" for n in names}
+            if local & wanted:
+                found.append(
+                    {
+                        "scheme": other_id,
+                        "id": measure.id,
+                        "title": measure.title,
+                        "title_zh": measure.title_zh,
+                        "implemented_by": measure.implemented_by,
+                        "legal_basis": measure.legal_basis,
+                    }
+                )
+    return found
+
+
+def _in_force(versions: Sequence[SchemeVersion], day: dt.date, now: dt.datetime) -> dict[str, Scheme]:
+    by_scheme: dict[str, list[SchemeVersion]] = {}
+    for version in versions:
+        by_scheme.setdefault(version.id, []).append(version)
+    # Every published version counts, even one loaded "after" a replayed clock's now: a notice
+    # describes the rules that are published for the day, not what an earlier instant knew.
+    known = max([now, *(v.loaded_at for v in versions)])
+    found = {}
+    for scheme_id, listed in sorted(by_scheme.items()):
+        chosen = version_in_force(listed, day, known)
+        if chosen is not None:
+            found[scheme_id] = chosen.scheme
+    return found
+
+
+def facts_for(
+    record: Record,
+    events: Sequence[RecordEvent],
+    event: RecordEvent | None,
+    subject_kind: str,
+    in_force: dict[str, Scheme],
+    now: dt.datetime,
+    cache: dict[Any, Any] | None = None,
+) -> dict[str, Any] | None:
+    """What a notice about `event` (None: the record itself) says; None when nothing is adverse.
+
+    A record is adverse when its behaviour, as recorded or as corrected, is negative under some
+    scheme in force that applies to the subject's kind. Good news about an adverse record (revoked,
+    ended, repaired) is still news the subject is owed.
+
+    `cache` (new records only, no events) shares the per-scheme part between records with the same
+    behaviour, dates and subject kind: a bulk import of a million records has a few thousand.
+    """
+    view = view_as_known(record, events, None)
+    key = (view.behaviour, view.occurred_on, local_day(record.recorded_at), subject_kind)
+    if cache is not None and not events and key in cache:
+        adverse, schemes, holding_until = cache[key]
+    else:
+        adverse, schemes, holding_until = _scheme_facts(record, view, subject_kind, in_force)
+        if cache is not None and not events:
+            cache[key] = (adverse, schemes, holding_until)
+    if not adverse:
+        return None
+    return _record_facts(record, view, event, in_force, now, schemes, holding_until)
+
+
+def _scheme_facts(
+    record: Record, view: RecordView, subject_kind: str, in_force: dict[str, Scheme]
+) -> tuple[bool, list[dict[str, Any]], list[dt.date]]:
+    schemes: list[dict[str, Any]] = []
+    adverse = False
+    holding_until: list[dt.date] = []
+    for scheme_id, scheme in in_force.items():
+        if not scheme.applies_to_kind(subject_kind):
+            continue
+        codes = {record.behaviour, view.behaviour}
+        if any(c in scheme.behaviour_by_code and scheme.behaviour_by_code[c].negative for c in codes):
+            adverse = True
+        behaviour = scheme.behaviour_by_code.get(view.behaviour)
+        if behaviour is None:
+            continue
+        window = active_window(view, scheme)
+        notice_ends = max(view.occurred_on, behaviour.notice_in(scheme).after(local_day(record.recorded_at)))
+        if behaviour.negative:
+            holding_until.append(notice_ends)
+        lists = _feeds(scheme, behaviour.code)
+        schemes.append(
+            {
+                "scheme": scheme_id,
+                "version": scheme.version,
+                "title": scheme.title,
+                "title_zh": scheme.title_zh,
+                "points": behaviour.points,
+                "negative": behaviour.negative,
+                "lists": [
+                    {
+                        "id": x,
+                        "kind": scheme.list_by_id[x].kind,
+                        "title": scheme.list_by_id[x].title,
+                        "title_zh": scheme.list_by_id[x].title_zh,
+                    }
+                    for x in lists
+                ],
+                "measures": _measures_following(in_force, scheme_id, lists),
+                "takes_effect_on": _iso(window.start) if window else None,
+                "until": _iso(window.until) if window else _iso(behaviour.validity.after(view.occurred_on)),
+                "notice_ends_on": _iso(notice_ends),
+                "held": window is None and view.disputed and not view.void,
+                "objection_deadline": scheme.objection_deadline,
+                "repair_possible_from": _iso(behaviour.effective_repair_after.after(view.occurred_on))
+                if behaviour.negative
+                else None,
+            }
+        )
+    return adverse, schemes, holding_until
+
+
+def _record_facts(
+    record: Record,
+    view: RecordView,
+    event: RecordEvent | None,
+    in_force: dict[str, Scheme],
+    now: dt.datetime,
+    schemes: list[dict[str, Any]],
+    holding_until: list[dt.date],
+) -> dict[str, Any]:
+    definition = next(
+        (s.behaviour_by_code[view.behaviour] for s in in_force.values() if view.behaviour in s.behaviour_by_code), None
+    )
+    today = local_day(now)
+    # The last day on which an objection still holds the record (filed before it takes effect).
+    object_by = min(holding_until) - dt.timedelta(days=1) if holding_until else None
+    return {
+        "kind": event.kind if event is not None else RECORDED,
+        "record": {
+            "id": record.id,
+            "ref": f"{record.source_id}:{record.document_ref}",
+            "source": record.source_id,
+            "document_ref": record.document_ref,
+            "behaviour": view.behaviour,
+            "recorded_behaviour": record.behaviour,
+            "title": definition.title if definition else view.behaviour,
+            "title_zh": definition.title_zh if definition else None,
+            "legal_basis": definition.legal_basis if definition else None,
+            "data_class": definition.data_class if definition else None,
+            "occurred_on": _iso(view.occurred_on),
+            "amount": str(view.amount) if view.amount is not None else None,
+            "recorded_at": _iso(record.recorded_at),
+            "recorded_by": record.recorded_by,
+            "status": _status(view),
+        },
+        "event": _event_facts(event),
+        "schemes": schemes,
+        "object_by": _iso(object_by) if object_by is not None and object_by >= today else None,
+        "objection_deadline": min((s["objection_deadline"] for s in schemes), default=5),
+    }
+
+
+def _status(view: RecordView) -> str:
+    if view.void:
+        return "revoked"
+    if view.disputed:
+        return "disputed"
+    return "ended" if view.ended_on else "recorded"
+
+
+def _event_facts(event: RecordEvent | None) -> dict[str, Any] | None:
+    if event is None:
+        return None
+    values = {
+        "id": event.id,
+        "kind": event.kind,
+        "at": _iso(event.recorded_at),
+        "actor": event.actor,
+        "reason": event.reason,
+        "behaviour": event.behaviour,
+        "occurred_on": _iso(event.occurred_on),
+        "amount": str(event.amount) if event.amount is not None else None,
+        "effective_on": _iso(event.effective_on),
+        "due_on": _iso(event.due_on),
+        "outcome": event.outcome,
+        "refers_to": event.refers_to,
+        "evidence": event.evidence,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def contacts_of(conn: Connection, subject_ids: Iterable[str]) -> dict[str, Contact]:
+    wanted = list(dict.fromkeys(subject_ids))
+    found: dict[str, Contact] = {}
+    for start in range(0, len(wanted), 500):
+        query = select(t.contacts).where(t.contacts.c.subject_id.in_(wanted[start : start + 500]))
+        for row in conn.execute(query):
+            found[row.subject_id] = Contact(row.subject_id, row.email, row.language)
+    return found
+
+
+def contact_of(conn: Connection, subject_id: str) -> Contact:
+    """The subject's contact, or the default (portal only, the default language)."""
+    return contacts_of(conn, [subject_id]).get(subject_id) or Contact(subject_id, None, language(None))
+
+
+def set_contact(conn: Connection, subject_id: str, *, email: str | None, lang: str | None, now: dt.datetime) -> Contact:
+    """Record how to reach a subject; notices already queued keep the address they were queued with."""
+    if not existing_subjects(conn, [subject_id]):
+        raise NotFound(f"subject {subject_id} is not registered")
+    if email is not None:
+        email = email.strip() or None
+    if email is not None and ("@" not in parseaddr(email)[1] or parseaddr(email)[1] != email):
+        raise BadInput(f"--email: {email!r} is not an e-mail address")
+    previous = contacts_of(conn, [subject_id]).get(subject_id)
+    chosen = language(lang) if lang else previous.language if previous else language(None)
+    values = {"email": email, "language": chosen, "updated_at": to_storage(now)}
+    if previous is None:
+        conn.execute(t.contacts.insert().values(subject_id=subject_id, **values))
+    else:
+        conn.execute(update(t.contacts).where(t.contacts.c.subject_id == subject_id).values(**values))
+    return Contact(subject_id, email, chosen)
+
+
+def _domain() -> str:
+    address = parseaddr(settings.SMTP_FROM.value() or "")[1]
+    return address.rsplit("@", 1)[1] if "@" in address else "xinyong.invalid"
+
+
+def _write(
+    conn: Connection,
+    items: Sequence[tuple[Record, RecordEvent | None, dict[str, Any]]],
+    now: dt.datetime,
+    *,
+    fresh: bool = False,
+) -> list[int]:
+    """Insert notices and their outbox rows (portal always, e-mail when the subject has an address).
+
+    `fresh`: the records were written in this transaction, so no notice can exist for them yet."""
+    if not items:
+        return []
+    stamp = to_storage(now)
+    rows = [
+        {
+            "key": f"{record.id}:{event.id if event is not None else RECORDED}",
+            "subject_id": record.subject_id,
+            "record_id": record.id,
+            "event_id": event.id if event is not None else None,
+            "kind": facts["kind"],
+            "created_at": stamp,
+            "takes_effect_on": min(
+                (dt.date.fromisoformat(s["takes_effect_on"]) for s in facts["schemes"] if s["takes_effect_on"]),
+                default=None,
+            ),
+            "object_by": dt.date.fromisoformat(facts["object_by"]) if facts["object_by"] else None,
+            "facts": json.dumps(facts, ensure_ascii=False, sort_keys=True),
+        }
+        for record, event, facts in items
+    ]
+    if not fresh:
+        keys = [r["key"] for r in rows]
+        existing = set(conn.execute(select(t.notices.c.key).where(t.notices.c.key.in_(keys))).scalars())
+        rows = [r for r in rows if r["key"] not in existing]
+    if not rows:
+        return []
+    # A plain executemany, then the ids by key: RETURNING in parameter order makes SQLite insert
+    # row by row, which would double the cost of a bulk import.
+    conn.execute(t.notices.insert(), rows)
+    by_key: dict[str, int] = {}
+    keys = [r["key"] for r in rows]
+    for start in range(0, len(keys), 500):
+        query = select(t.notices.c.id, t.notices.c.key).where(t.notices.c.key.in_(keys[start : start + 500]))
+        by_key.update((row.key, int(row.id)) for row in conn.execute(query))
+    ids = [by_key[key] for key in keys]
+    contacts = contacts_of(conn, {r["subject_id"] for r in rows})
+    domain = _domain()
+    deliveries = []
+    for notice_id, row in zip(ids, rows, strict=True):
+        contact = contacts.get(row["subject_id"])
+        for channel, address in (("portal", None), ("email", contact.email if contact else None)):
+            if channel == "email" and not address:
+                continue
+            deliveries.append(
+                {
+                    "notice_id": notice_id,
+                    "channel": channel,
+                    "address": address,
+                    "message_id": f"<notice-{notice_id}.{channel}.{uuid.uuid4().hex[:16]}@{domain}>",
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": stamp,
+                }
+            )
+    conn.execute(t.outbox.insert(), deliveries)
+    return ids
+
+
+def for_new_records(
+    conn: Connection,
+    records: Sequence[Record],
+    now: dt.datetime,
+    versions: Sequence[SchemeVersion] | None = None,
+    *,
+    fresh: bool = True,
+) -> list[int]:
+    """Notices for records just recorded (an import chunk): one query for kinds, two bulk inserts.
+
+    `fresh=False` first skips records that already have their notice (for callers that may retry)."""
+    if not records:
+        return []
+    in_force = _in_force(versions if versions is not None else scheme_versions(conn), local_day(now), now)
+    kinds = {s.id: s.kind for s in existing_subjects(conn, (r.subject_id for r in records)).values()}
+    items = []
+    cache: dict[Any, Any] = {}
+    for record in records:
+        facts = facts_for(record, (), None, kinds.get(record.subject_id, "person"), in_force, now, cache)
+        if facts is not None:
+            items.append((record, None, facts))
+    return _write(conn, items, now, fresh=fresh)
+
+
+def for_record_ids(conn: Connection, ids: Sequence[int], now: dt.datetime, *, chunk: int = 5000) -> int:
+    """Notices for records just written by another path (the bulk importer), read back in chunks;
+    call it in the writing transaction. Idempotent; returns how many notices were written."""
+    versions = scheme_versions(conn)
+    written = 0
+    for start in range(0, len(ids), chunk):
+        part = list(ids[start : start + chunk])
+        query = (
+            select(t.records).where(t.records.c.id.in_(part))
+            if len(part) < 1000
+            else (select(t.records).where(t.records.c.id >= min(part), t.records.c.id <= max(part)))
+        )
+        wanted = set(part)
+        found = [derivation.record_from_row(row) for row in conn.execute(query) if row.id in wanted]
+        written += len(for_new_records(conn, found, now, versions, fresh=False))
+    return written
+
+
+def for_event(conn: Connection, record_id: int, event_id: int, now: dt.datetime) -> int | None:
+    """The notice about one event of a record, written in the event's transaction; its id or None."""
+    record, events = derivation.load_records(conn, [record_id])[record_id]
+    event = next(e for e in events if e.id == event_id)
+    if event.kind not in NOTIFIED:
+        return None
+    subject = existing_subjects(conn, [record.subject_id])[record.subject_id]
+    in_force = _in_force(scheme_versions(conn), local_day(now), now)
+    facts = facts_for(record, events, event, subject.kind, in_force, now)
+    if facts is None:
+        return None
+    ids = _write(conn, [(record, event, facts)], now)
+    return ids[0] if ids else None
+
+
+# --- the inbox --------------------------------------------------------------------------------
+
+
+def _notice(row: Any) -> Notice:
+    return Notice(
+        id=int(row.id),
+        subject_id=row.subject_id,
+        record_id=int(row.record_id),
+        event_id=int(row.event_id) if row.event_id is not None else None,
+        kind=row.kind,
+        created_at=from_storage(row.created_at),
+        takes_effect_on=row.takes_effect_on,
+        object_by=row.object_by,
+        facts=json.loads(row.facts),
+        read_at=from_storage(row.read_at) if row.read_at is not None else None,
+    )
+
+
+def inbox(
+    conn: Connection,
+    subject_id: str | None = None,
+    *,
+    record_id: int | None = None,
+    unread_only: bool = False,
+    limit: int | None = None,
+) -> list[Notice]:
+    """A subject's notices, newest first (every subject's when `subject_id` is None)."""
+    query = select(t.notices).order_by(t.notices.c.id.desc())
+    if subject_id is not None:
+        query = query.where(t.notices.c.subject_id == subject_id)
+    if record_id is not None:
+        query = query.where(t.notices.c.record_id == record_id)
+    if unread_only:
+        query = query.where(t.notices.c.read_at.is_(None))
+    if limit is not None:
+        query = query.limit(limit)
+    return [_notice(row) for row in conn.execute(query)]
+
+
+def get(conn: Connection, notice_id: int) -> Notice:
+    row = conn.execute(select(t.notices).where(t.notices.c.id == notice_id)).first()
+    if row is None:
+        raise NotFound(f"notice {notice_id} does not exist")
+    return _notice(row)
+
+
+def mark_read(conn: Connection, notice_id: int, now: dt.datetime) -> Notice:
+    """The subject has read the notice in the portal (the first reading is kept)."""
+    get(conn, notice_id)
+    conn.execute(
+        update(t.notices)
+        .where(t.notices.c.id == notice_id, t.notices.c.read_at.is_(None))
+        .values(read_at=to_storage(now))
+    )
+    return get(conn, notice_id)
+
+
+def count(conn: Connection, subject_id: str | None = None) -> int:
+    query = select(func.count()).select_from(t.notices)
+    if subject_id is not None:
+        query = query.where(t.notices.c.subject_id == subject_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def deliveries(conn: Connection, notice_id: int) -> list[dict[str, Any]]:
+    query = select(t.outbox).where(t.outbox.c.notice_id == notice_id).order_by(t.outbox.c.id)
+    return [
+        {
+            "channel": row.channel,
+            "address": row.address,
+            "state": row.state,
+            "attempts": row.attempts,
+            "delivered_at": _iso(from_storage(row.delivered_at)) if row.delivered_at else None,
+            "last_error": row.last_error,
+        }
+        for row in conn.execute(query)
+    ]
+
+
+def to_dict(notice: Notice, lang: str, delivered: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The notice as JSON for the command line and the API: facts plus its text in `lang`."""
+    text = render(notice, lang)
+    data: dict[str, Any] = {
+        "id": notice.id,
+        "subject": notice.subject_id,
+        "record": notice.record_id,
+        "event": notice.event_id,
+        "kind": notice.kind,
+        "created_at": _iso(notice.created_at),
+        "takes_effect_on": _iso(notice.takes_effect_on),
+        "object_by": _iso(notice.object_by),
+        "read_at": _iso(notice.read_at),
+        "language": text.language,
+        "title": text.subject,
+        "text": text.body,
+        "facts": notice.facts,
+    }
+    if delivered is not None:
+        data["deliveries"] = delivered
+    return data
+
+
+# --- text -------------------------------------------------------------------------------------
+
+HEADLINES = {
+    RECORDED: N_("A record about you was recorded: %(title)s"),
+    CORRECTED: N_("A record about you was corrected: %(title)s"),
+    REVOKED: N_("A record about you was revoked: %(title)s"),
+    ENDED: N_("A record about you no longer counts: %(title)s"),
+    DISPUTED: N_("Your objection was received: %(title)s"),
+    DECIDED: N_("Your objection was decided: %(title)s"),
+    REPAIR_APPLIED: N_("Your repair application was received: %(title)s"),
+    REPAIR_DECIDED: N_("Your repair application was decided: %(title)s"),
+}
+OUTCOMES = {
+    "upheld": N_("upheld: the record stands"),
+    "corrected": N_("corrected: the record was changed"),
+    "revoked": N_("revoked: the record never had any effect"),
+    "approved": N_("approved: the record's effect ends"),
+    "refused": N_("refused: the record keeps its effect"),
+    "fulfilled": N_("the obligation was fulfilled"),
+    "repaired": N_("a repair was approved"),
+}
+LIST_KINDS = {"black": N_("black list"), "red": N_("red list"), "watch": N_("watch list")}
+
+
+def render(notice: Notice | dict[str, Any], lang: str | None = None) -> Rendered:
+    """The notice's subject line and body in a language (default: XINYONG_LANGUAGE)."""
+    facts = notice.facts if isinstance(notice, Notice) else notice
+    _ = Text(language(lang))
+    record = facts["record"]
+    event = facts.get("event") or {}
+    title = _.title(record)
+    kind = facts["kind"]
+    headline = _(HEADLINES[kind], title=title)
+    lines = [headline, ""]
+    lines.append(
+        _(
+            "Record %(ref)s from %(source)s: %(title)s (%(code)s), occurred on %(occurred)s.",
+            ref=record["ref"],
+            source=record["source"],
+            title=title,
+            code=record["behaviour"],
+            occurred=_.day(record["occurred_on"]),
+        )
+    )
+    lines.append(
+        _(
+            "Recorded on %(day)s by %(actor)s for %(source)s.",
+            day=_.day(record["recorded_at"]),
+            actor=record["recorded_by"],
+            source=record["source"],
+        )
+    )
+    if record.get("legal_basis"):
+        lines.append(_("Legal basis: %(basis)s", basis=record["legal_basis"]))
+    lines.extend(_event_lines(_, facts["kind"], event))
+    lines.append("")
+    for scheme in facts["schemes"]:
+        lines.extend(_scheme_lines(_, scheme, record["status"]))
+    lines.append("")
+    lines.extend(_objection_lines(_, facts))
+    return Rendered(_.lang, headline, "\n".join(lines).strip() + "\n")
+
+
+def _event_lines(_: Text, kind: str, event: dict[str, Any]) -> list[str]:
+    lines = []
+    if kind == CORRECTED or (kind == DECIDED and event.get("outcome") == "corrected"):
+        changes = []
+        if event.get("behaviour"):
+            changes.append(_("behaviour %(code)s", code=event["behaviour"]))
+        if event.get("occurred_on"):
+            changes.append(_("occurred on %(day)s", day=_.day(event["occurred_on"])))
+        if event.get("amount"):
+            changes.append(_("amount %(amount)s", amount=event["amount"]))
+        lines.append(_("Corrected to: %(changes)s.", changes=", ".join(changes)))
+    if kind == ENDED:
+        outcome = _.label(OUTCOMES, event.get("outcome"))
+        lines.append(_("Its effect ends on %(day)s: %(why)s.", day=_.day(event.get("effective_on")), why=outcome))
+    if kind == DISPUTED:
+        lines.append(
+            _(
+                "Objection %(id)s was filed by %(actor)s; it must be decided by %(day)s.",
+                id=event["id"],
+                actor=event.get("actor", ""),
+                day=_.day(event.get("due_on")),
+            )
+        )
+    if kind == REPAIR_APPLIED:
+        lines.append(
+            _(
+                "Repair application %(id)s was filed by %(actor)s; it must be decided by %(day)s.",
+                id=event["id"],
+                actor=event.get("actor", ""),
+                day=_.day(event.get("due_on")),
+            )
+        )
+    if kind in (DECIDED, REPAIR_DECIDED):
+        outcome = _.label(OUTCOMES, event.get("outcome"))
+        lines.append(_("Decision by %(actor)s: %(outcome)s.", actor=event.get("actor", ""), outcome=outcome))
+    if kind in (CORRECTED, REVOKED, DECIDED, REPAIR_DECIDED) and event.get("reason"):
+        lines.append(_("Reasons: %(reason)s", reason=event["reason"]))
+    return lines
+
+
+def _scheme_lines(_: Text, scheme: dict[str, Any], status: str) -> list[str]:
+    lines = [
+        _(
+            "Under %(scheme)s: %(points)s points.",
+            scheme=_.title(scheme),
+            points=_.points(scheme["points"]),
+        )
+    ]
+    for item in scheme["lists"]:
+        lines.append(
+            "  " + _("It feeds the %(kind)s %(title)s.", kind=_.label(LIST_KINDS, item["kind"]), title=_.title(item))
+        )
+    for measure in scheme["measures"]:
+        lines.append(
+            "  "
+            + _(
+                "Measure that follows: %(title)s (applied by %(agency)s; %(basis)s).",
+                title=_.title(measure),
+                agency=measure["implemented_by"],
+                basis=measure["legal_basis"],
+            )
+        )
+    if status == "revoked":
+        lines.append("  " + _("It has no effect: the record is revoked."))
+    elif scheme["held"]:
+        lines.append("  " + _("It has no effect while the objection is undecided."))
+    elif scheme["takes_effect_on"]:
+        lines.append(
+            "  "
+            + _(
+                "It takes effect on %(start)s and counts until %(until)s.",
+                start=_.day(scheme["takes_effect_on"]),
+                until=_.day(scheme["until"]),
+            )
+        )
+    else:
+        lines.append("  " + _("It has no effect under this scheme."))
+    if scheme.get("repair_possible_from") and status != "revoked":
+        lines.append("  " + _("You may apply for repair from %(day)s.", day=_.day(scheme["repair_possible_from"])))
+    return lines
+
+
+def _objection_lines(_: Text, facts: dict[str, Any]) -> list[str]:
+    ref = facts["record"]["ref"]
+    lines = []
+    if facts.get("object_by"):
+        lines.append(
+            _(
+                "How to object: file an objection by %(day)s and the record has no effect until it is decided.",
+                day=_.day(facts["object_by"]),
+            )
+        )
+    else:
+        lines.append(_("How to object: you may object to this record at any time."))
+    lines.append(
+        _(
+            "The credit office must decide within %(days)s working days. In the portal, or: "
+            "xinyong objections file %(ref)s --reason …",
+            days=facts["objection_deadline"],
+            ref=ref,
+        )
+    )
+    return lines

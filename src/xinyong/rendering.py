@@ -1,0 +1,92 @@
+"""The credit report as HTML (Jinja2, autoescaped) and PDF (WeasyPrint), in Chinese or English.
+
+`reports.build_report` decides what a report holds and for whom; this module only lays it out, so
+the JSON, the HTML page and the PDF always say the same thing. WeasyPrint is imported only when a
+PDF is asked for: it needs Pango from the system, and nothing else in xinyong does.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from xinyong.i18n import N_, Text, language, translations
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+KINDS = {"person": N_("natural person"), "organisation": N_("organisation")}
+LIST_KINDS = {"black": N_("black list"), "red": N_("red list"), "watch": N_("watch list")}
+STATUSES = {
+    "recorded": N_("recorded"),
+    "disputed": N_("disputed"),
+    "revoked": N_("revoked"),
+    "ended": N_("ended"),
+}
+DATA_CLASSES = {"public": N_("public"), "market": N_("market"), "restricted": N_("restricted")}
+OUTCOMES = {
+    "upheld": N_("upheld"),
+    "corrected": N_("corrected"),
+    "revoked": N_("revoked"),
+    "approved": N_("approved"),
+    "refused": N_("refused"),
+}
+HOW_TO_OBJECT = N_(
+    "You may object to any record with the credit office: in the portal, through the API "
+    "(POST /v1/objections) or with “xinyong objections file RECORD --reason …”. The record shows as "
+    "disputed at once and must be decided within %(days)s working days; an objection filed before a "
+    "record takes effect holds it until the decision. Once a record's repair day has passed you may "
+    "also apply to end its effect early (“xinyong repairs apply RECORD --evidence …”)."
+)
+
+
+@lru_cache(maxsize=4)
+def environment(lang: str) -> jinja2.Environment:
+    """One environment per language, with that language's gettext installed (newstyle: `_()`
+    takes keyword values and escapes them)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.ChainableUndefined,
+    )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def html(report: dict[str, Any], lang: str | None = None) -> str:
+    """The report as one self-contained HTML page."""
+    chosen = language(lang)
+    t = Text(chosen)
+    titles: dict[str, str] = {}
+    for record in report.get("records", []):
+        titles.setdefault(record["behaviour"], t.title(record))
+    for scheme in report.get("schemes", []):
+        for factor in scheme.get("key_factors", []):
+            titles.setdefault(factor["behaviour"], t.title(factor))
+    return (
+        environment(chosen)
+        .get_template("report.html")
+        .render(
+            report=report,
+            lang=chosen,
+            t=t,
+            titles=titles,
+            kinds={k: t(v) for k, v in KINDS.items()},
+            list_kinds={k: t(v) for k, v in LIST_KINDS.items()},
+            statuses={k: t(v) for k, v in STATUSES.items()},
+            data_classes={k: t(v) for k, v in DATA_CLASSES.items()},
+            outcomes={k: t(v) for k, v in OUTCOMES.items()},
+            how_to_object=t(HOW_TO_OBJECT, days=report.get("objection_deadline", 5)),
+        )
+    )
+
+
+def pdf(report: dict[str, Any], lang: str | None = None) -> bytes:
+    """The report as a PDF (A4), laid out by WeasyPrint from the same HTML."""
+    from weasyprint import HTML
+
+    document: bytes = HTML(string=html(report, lang), base_url=str(TEMPLATES)).write_pdf()
+    return document

@@ -1,0 +1,271 @@
+"""End to end in a real headless Chromium: the public, a data subject and an officer click through.
+
+One small demo city (the demo's own builder, a few hundred subjects) is served by uvicorn on
+127.0.0.1 in a thread, with the system clock, as `xinyong demo` serves it. Debian's chromium
+(`/usr/bin/chromium`, installed by `run.sh test`) is driven by Playwright for Python; Playwright's
+own browser downloads are not used. The whole story is one test so that pytest-xdist keeps it on
+one worker with one server and one browser.
+
+Screenshots go to test-artifacts/ and, for the README, to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import org_id
+from xinyong import demo, imports
+from xinyong import store as t
+from xinyong.access import PUBLIC, Action, Principal, Role
+from xinyong.clock import Clock
+from xinyong.engine import State
+from xinyong.search import pinyin
+from xinyong.service import Service
+from xinyong.store import Store
+from xinyong.web import logins
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+MARKUP_NAME = '<script>alert("xss")</script>鲸鲨<img src=x onerror=alert(1)>科技有限公司'
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ADMIN = Principal(Role.ADMIN, "e2e", channel="test")
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium is not installed (bash run.sh test installs it)"
+)
+
+
+@dataclass
+class Served:
+    url: str
+    store: Store
+    logins: dict[str, Any]
+    organisation: dict[str, str]
+    record: int  # a record of the subject that counts today, to object to
+    points: int
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pick(store: Store, subject: str) -> tuple[int, int]:
+    """The subject's counting negative record with the largest effect, and its points."""
+    service = Service(store, Clock())
+    states = service.states(ADMIN, subject, scheme=logins.POINTS_SCHEME)
+    state = states[0]
+    assert isinstance(state, State)
+    disputed = {o.record_id for o in service.objections(ADMIN, subject_id=subject)}
+    lines = [c for c in state.contributions if c.kind == "record" and c.points < 0 and c.record not in disputed]
+    worst = min(lines, key=lambda c: c.points)
+    assert worst.record is not None
+    return worst.record, worst.points
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    import uvicorn
+
+    from xinyong.api import create_app
+
+    folder = tmp_path_factory.mktemp("e2e")
+    url = f"sqlite:///{folder / 'xinyong-demo.db'}"
+    clock = Clock()
+    demo.run(url, clock, persons=240, organisations=40, seed=11, console=None)
+    store = Store(url)
+    with store.write() as conn:
+        organisations = list(
+            conn.execute(t.subjects.select().where(t.subjects.c.kind == "organisation").order_by(t.subjects.c.id))
+        )
+        assert organisations
+        imports.import_subjects(
+            conn,
+            "markup.csv",
+            _csv([["subject_id", "kind", "name"], [org_id(9999), "organisation", MARKUP_NAME]]),
+            now=clock.now(),
+            actor="e2e",
+        )
+    # An organisation whose public profile shows records, for the screenshot.
+    public = Service(store, clock)
+    org = next(
+        (o for o in organisations if public.report(PUBLIC, o.id, action=Action.SUBJECTS_READ)["records"]),
+        organisations[0],
+    )
+    made = logins.create(store, clock)
+    record, points = _pick(store, made["subject"]["login"])
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield Served(f"http://127.0.0.1:{port}", store, made, {"id": org.id, "name": org.name}, record, points)
+    server.should_exit = True
+    thread.join(timeout=10)
+    store.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=ARGS,
+            viewport={"width": 1280, "height": 900},
+            locale="en-GB",
+        )
+        context.set_default_timeout(20_000)
+        yield context
+        context.close()
+
+
+def shot(page: Any, name: str, *, readme: bool = False) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    if readme:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, SCREENSHOTS / f"{name}.png")
+
+
+def log_in(page: Any, base: str, login: str, password: str) -> None:
+    page.context.clear_cookies()
+    page.goto(f"{base}/lang/en?next=/login")
+    page.fill("#login", login)
+    page.fill("#password", password)
+    page.locator("form:has(#password) button[type=submit]").click()
+    page.wait_for_load_state()
+
+
+def score_of(page: Any) -> int:
+    return int(page.inner_text(f"[data-testid=score-{logins.POINTS_SCHEME}]"))
+
+
+def notice_count(page: Any, base: str) -> int:
+    page.goto(f"{base}/me/notices")
+    return int(page.locator("article.notice").count())
+
+
+def test_public_subject_and_officer_click_through(served: Served, browser: Any) -> None:
+    base = served.url
+    page = browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    # The public searches a company by part of its name, then by its pinyin, and opens its profile.
+    name, org = served.organisation["name"], served.organisation["id"]
+    page.goto(f"{base}/lang/en?next=/")
+    page.fill("#q", name[2:6])
+    page.press("#q", "Enter")
+    page.wait_for_selector(f'a[href="/subjects/{org}"]')
+    page.goto(f"{base}/")
+    page.type("#q", pinyin(name)[0][2:12], delay=20)  # as typed: htmx answers without a page load
+    page.wait_for_selector(f'#results a[href="/subjects/{org}"]')
+    shot(page, "public-search")
+    page.click(f'#results a[href="/subjects/{org}"]')
+    page.wait_for_selector("h1")
+    assert page.inner_text("h1") == name
+    assert "Grades and lists" in page.content()
+    shot(page, "public", readme=True)
+
+    # A name with markup is shown as text: no script runs, the characters are on the page.
+    page.goto(f"{base}/search?q=鲸鲨")
+    assert page.locator("#results a").first.inner_text() == MARKUP_NAME
+    page.click("#results a")
+    assert page.inner_text("h1") == MARKUP_NAME
+
+    # The subject logs in, reads the explanation and files an objection.
+    subject = served.logins["subject"]
+    log_in(page, base, subject["login"], subject["password"])
+    assert page.url.endswith("/me")
+    assert "Why: the explanation" in page.content()
+    before = score_of(page)
+    page.wait_for_selector(f"#timeline-{logins.POINTS_SCHEME}[data-drawn=true]")
+    shot(page, "subject", readme=True)
+    notices_before = notice_count(page, base)
+    page.goto(f"{base}/me")
+    row = page.locator(f"#record-{served.record}")
+    row.locator("summary", has_text="Object").click()
+    row.locator("textarea[name=reason]").fill("This is not my record: the document names someone else.")
+    row.locator("button", has_text="File the objection").click()
+    page.wait_for_selector(".flash")
+    assert "disputed" in page.inner_text(f"#record-{served.record}")
+
+    # The officer sees it in the queue with its deadline in working days, and revokes the record.
+    officer = served.logins["officer"]
+    log_in(page, base, officer["login"], officer["password"])
+    page.goto(f"{base}/staff/objections")
+    queued = page.locator("tr", has_text=subject["login"]).first
+    deadline = queued.locator("td.deadline").inner_text()
+    assert re.search(r"\d+ working days left", deadline), deadline
+    shot(page, "staff", readme=True)
+    queued.locator("input[value=revoked]").check()
+    queued.locator("textarea").fill("The court confirmed the judgment names another person.")
+    queued.locator("button", has_text="Decide").click()
+    page.wait_for_selector(".flash")
+    assert subject["login"] not in page.inner_text("main")
+    page.goto(f"{base}/staff")
+    page.wait_for_selector("#chart-grades[data-drawn=true]")
+    shot(page, "staff-dashboard", readme=True)
+
+    # The subject's score and inbox have changed accordingly.
+    log_in(page, base, subject["login"], subject["password"])
+    after = score_of(page)
+    assert after > before, (before, after, served.points)
+    assert after - before <= -served.points
+    assert "revoked" in page.inner_text(f"#record-{served.record}")
+    assert notice_count(page, base) >= notices_before + 2  # objection received, then decided
+    assert "Your objection was decided" in page.inner_text("main")
+
+    # The same pages in Chinese.
+    page.goto(f"{base}/lang/zh_Hans?next=/me")
+    assert "我的信用报告" in page.inner_text("h1")
+    page.wait_for_selector(f"#timeline-{logins.POINTS_SCHEME}[data-drawn=true]")
+    axis = page.inner_text(f"#timeline-{logins.POINTS_SCHEME}")
+    assert "月" in axis
+    assert not re.search(r"January|February|March|April|June|July|August|September|October|November|December", axis)
+    assert page.locator("[data-error]").count() == 0
+    shot(page, "subject-zh")
+
+    assert not dialogs, dialogs
+    assert not errors, errors
