@@ -541,8 +541,9 @@ def render(run: dict[str, Any]) -> str:
         "- data: `xinyong synth` (90% persons, 10% organisations, 5 records per subject, 3 years), the three "
         "shipped schemes; effects derived as after monthly imports; 85% of persons consent to city-points; "
         f"state on {AS_OF} as known at {KNOWN.isoformat()}.",
-        "- every figure below was measured in this run; peak memory is the resident set of the step's "
-        "process and all its children (Spark's JVM included), sampled every 0.2 s.",
+        "- every figure below was measured by the command(s) above, on this machine, one step per process "
+        "(a later `--merge` invocation replaces the steps it ran); nothing is projected. Peak memory is the "
+        "resident set of the step's process and all its children (Spark's JVM included), sampled every 0.2 s.",
         "",
         "### Batch state (all three schemes, every subject)",
         "",
@@ -741,6 +742,9 @@ def main(argv: list[str]) -> None:
             done_already = (
                 folder(work, size) / ("synth" if name == "synth" else "inputs") / "subjects.parquet"
             ).exists()
+            measured = isinstance(slot.get(name), dict) and "seconds" in slot[name]
+            if args.reuse and done_already and measured:
+                continue  # merged from an earlier run that measured it
             if args.reuse and done_already:
                 slot[name] = {"reused": True}
                 if name == "inputs":

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import World, at, person_id
-from xinyong import bulk, derivation, imports, ledger
+from xinyong import bulk, derivation, imports, ledger, notices
 from xinyong.effects import Record, derive_effects
 from xinyong.errors import BadInput, NotFound
 from xinyong.periods import Period
@@ -108,6 +108,12 @@ def test_bulk_equals_the_row_wise_import(store: Store, people: list[str], tmp_pa
     assert strip[0] == strip[1]
     assert mine[1] == theirs[1]
     assert len(mine[1]) > 0
+    # Subjects are told of adverse records whichever import path brought them (notice before effect).
+    with store.read() as bulk_conn, reference.read() as row_conn:
+        told_in_bulk = sorted((n.subject_id, n.record_id is not None) for n in notices.inbox(bulk_conn))
+        told_row_wise = sorted((n.subject_id, n.record_id is not None) for n in notices.inbox(row_conn))
+    assert told_in_bulk == told_row_wise
+    assert told_in_bulk
     reference.dispose()
 
 

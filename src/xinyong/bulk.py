@@ -34,7 +34,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, func, select
 
-from xinyong import identifiers, ledger
+from xinyong import identifiers, ledger, notices
 from xinyong import store as t
 from xinyong.clock import local_day, to_storage
 from xinyong.errors import BadInput, Problem
@@ -490,6 +490,10 @@ def import_records(
             if records.num_rows:
                 writer = _write_sqlite if store.is_sqlite else _write_postgres
                 writer(conn, records, effects, stamp, actor)
+                # Notice before effect holds on this path too: every new adverse record gets its
+                # notice in the same transaction. This is per-record Python and dominates the cost
+                # of very large files; a set-based version is the next step (benchmarks/REPORT.md).
+                notices.for_record_ids(conn, records.column("id").to_pylist(), now)
             conn.execute(
                 t.imports.insert().values(
                     kind="records",
