@@ -81,29 +81,33 @@ have_initdb() {
   command -v initdb >/dev/null 2>&1
 }
 
-ensure_postgres() {
-  have_initdb && return 0
-  # Debian 12: `postgresql` pulls in postgresql-15, binaries in /usr/lib/postgresql/15/bin,
-  # and creates the `postgres` system user that tests/pgcluster.py runs the server as when
-  # we are root. (Its post-install may also create a `main` cluster; the tests never use it.)
+# One way to install what a check finds missing: Debian packages through apt-get, as root or
+# through password-less sudo; anything else stops with the install command to run by hand.
+apt_ensure() {
+  local what="$1" check="$2"
+  shift 2
+  "$check" && return 0
   local sudo=()
   if [[ "$(id -u)" -ne 0 ]]; then
     command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null \
-      || die "PostgreSQL server binaries not found and not root: install them with" \
-        "\`apt-get install -y postgresql\`, or set XINYONG_PG_BIN to their directory"
+      || die "$what missing and not root: install it with \`apt-get install -y $*\`"
     sudo=(sudo -n)
   fi
-  command -v apt-get >/dev/null 2>&1 \
-    || die "PostgreSQL server binaries not found and apt-get is unavailable; install" \
-      "PostgreSQL 15 and set XINYONG_PG_BIN to the directory holding initdb"
-  say "installing PostgreSQL server binaries (apt-get install postgresql)"
+  command -v apt-get >/dev/null 2>&1 || die "$what missing and apt-get is unavailable; install: $*"
+  say "installing $what (apt-get install $*)"
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    postgresql </dev/null
-  have_initdb || die "apt-get installed postgresql, but no initdb was found afterwards"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" </dev/null
+  "$check" || die "apt-get installed $*, but $what is still not found"
 }
 
-# --- PDF reports: WeasyPrint's system libraries, CJK fonts, poppler (tests only) -------------
+# Debian 12: `postgresql` pulls in postgresql-15, binaries in /usr/lib/postgresql/15/bin, and
+# creates the `postgres` system user that tests/pgcluster.py runs the server as when we are root.
+# (Its post-install may also create a `main` cluster; the tests never use it.)
+ensure_postgres() {
+  apt_ensure "PostgreSQL server binaries" have_initdb postgresql
+}
+
+# --- PDF reports: WeasyPrint's system libraries, CJK fonts, poppler ------------------------
 have_pdf_tools() {
   # WeasyPrint loads Pango through cffi (and HarfBuzz's subsetter: without it, fontTools subsets
   # the large CJK font in pure Python, ~6x slower); Chinese needs a font with CJK glyphs; the report tests
@@ -115,43 +119,24 @@ have_pdf_tools() {
 }
 
 ensure_pdf_tools() {
-  have_pdf_tools && return 0
-  local sudo=()
-  if [[ "$(id -u)" -ne 0 ]]; then
-    command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null \
-      || die "PDF report tools missing and not root: install them with \`apt-get install -y" \
-        "poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk\`"
-    sudo=(sudo -n)
-  fi
-  command -v apt-get >/dev/null 2>&1 \
-    || die "PDF report tools missing and apt-get is unavailable; install poppler, Pango and a CJK font"
-  say "installing PDF report tools (apt-get install poppler-utils Pango fonts-noto-cjk)"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-noto-cjk </dev/null
-  have_pdf_tools || die "apt-get installed the PDF report tools, but they are still not found"
+  apt_ensure "PDF report tools" have_pdf_tools \
+    poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-noto-cjk
 }
 
 # --- a browser for the end-to-end tests (tests/e2e) ------------------------------------------
 # Playwright drives Debian's chromium (its own browser downloads cannot be fetched here).
+have_chromium() {
+  [[ -x /usr/bin/chromium ]]
+}
+
 ensure_chromium() {
-  [[ -x /usr/bin/chromium ]] && return 0
-  local sudo=()
-  if [[ "$(id -u)" -ne 0 ]]; then
-    command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null \
-      || die "chromium missing and not root: install it with \`apt-get install -y chromium\`"
-    sudo=(sudo -n)
-  fi
-  command -v apt-get >/dev/null 2>&1 || die "chromium missing and apt-get is unavailable; install chromium"
-  say "installing chromium for the browser tests (apt-get install chromium)"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium </dev/null
-  [[ -x /usr/bin/chromium ]] || die "apt-get installed chromium, but /usr/bin/chromium is still missing"
+  apt_ensure "chromium (for the browser tests)" have_chromium chromium
 }
 
 # --- commands --------------------------------------------------------------------------------
 cmd_demo() {
   setup
+  ensure_pdf_tools # the portal offers the credit report as PDF
   exec "$VENV/bin/xinyong" demo "$@"
 }
 
