@@ -1232,8 +1232,8 @@ def demo(
 ) -> None:
     """Build a synthetic city on the embedded store, explain it, then serve the web pages and the API."""
     from xinyong import demo as demo_module
+    from xinyong import demo_logins
     from xinyong.store import Store as DemoStore
-    from xinyong.web import logins as demo_logins
 
     ctx = ctx_of(typer_ctx)
     db = typer_ctx.find_root().params.get("db") or os.environ.get("XINYONG_DB") or "sqlite:///xinyong-demo.db"

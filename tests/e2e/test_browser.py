@@ -27,6 +27,7 @@ import pytest
 
 from helpers import org_id
 from xinyong import demo, imports
+from xinyong import demo_logins as logins
 from xinyong import store as t
 from xinyong.access import PUBLIC, Action, Principal, Role
 from xinyong.clock import Clock
@@ -34,7 +35,6 @@ from xinyong.engine import State
 from xinyong.search import pinyin
 from xinyong.service import Service
 from xinyong.store import Store
-from xinyong.web import logins
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
