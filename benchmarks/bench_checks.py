@@ -10,7 +10,10 @@ What it does, all on this machine and on loopback (127.0.0.1) only:
    - a bare Starlette app whose one route returns the same JSON answer from memory,
    - the xinyong app, asked `GET /v1/checks/{subject}/court-defaulters/no-flights` for the N
      subjects in turn with the enforcer's token (the answer cache warm, as in steady state),
-   - the xinyong app with the answer cache off (XINYONG_CHECK_CACHE=0): every check computed;
+   - the xinyong app with the answer cache off (XINYONG_CHECK_CACHE=0), after a DuckDB batch has
+     filled the serving state for today: a "no" read from it, a "yes" computed online;
+   - the same with no serving state (a copy of the store made before the batch): every check
+     computed on the online path;
    each with wrk, 64 connections, 2 threads, a bounded duration, after a short warm-up;
 4. writes the numbers into benchmarks/REPORT.md under its own heading (other sections are kept).
 
@@ -26,6 +29,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -117,10 +121,20 @@ def build_store(folder: Path, subjects: int) -> tuple[str, str, list[str], dict[
             f"{s},COURT.DEFAULT,2025-12-01,({n})执{n}号\n" for n, s in enumerate(ids) if n % 2 == 0
         )
         imports.import_records(conn, "court.csv", records.encode(), source="court", now=start, actor="bench")
-    service = Service(store, FixedClock(dt.datetime.now(dt.UTC)))
+    now = dt.datetime.now(dt.UTC)
+    service = Service(store, FixedClock(now))
     admin = Principal(Role.ADMIN, "bench", channel="cli")
     token, _ = service.create_token(admin, Role.ENFORCER, agency="civil-aviation", label="benchmark")
     answer = service.check(Principal(Role.ENFORCER, "bench", agency="civil-aviation"), ids[0], MEASURE)
+    store.dispose()
+    # The same store without serving state (every check computed online), then the batch that
+    # serves today's state from the same file.
+    with sqlite3.connect(folder / "bench.db") as source, sqlite3.connect(folder / "online.db") as copy:
+        source.backup(copy)  # the WAL's pages included, which a file copy could miss
+    from xinyong import batch
+    from xinyong.clock import local_day
+
+    batch.run(store, batch.DuckDBEngine(), as_of=local_day(now), known_at=now, out=folder / "state.parquet")
     store.dispose()
     return url, token, ids, answer
 
@@ -233,11 +247,20 @@ def main() -> None:
                 "xinyong check (answer cache warm)": measure(
                     wrk, server, "xinyong.api:app_from_environment", base_env, True, script, args
                 ),
-                "xinyong check (every answer computed)": measure(
+                "xinyong check (answer cache off: serving state)": measure(
                     wrk,
                     server,
                     "xinyong.api:app_from_environment",
                     {**base_env, "XINYONG_CHECK_CACHE": "0"},
+                    True,
+                    script,
+                    args,
+                ),
+                "xinyong check (answer cache off, no serving state: all online)": measure(
+                    wrk,
+                    server,
+                    "xinyong.api:app_from_environment",
+                    {**base_env, "XINYONG_CHECK_CACHE": "0", "XINYONG_DB": f"sqlite:///{folder / 'online.db'}"},
                     True,
                     script,
                     args,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from xinyong.errors import XinyongError
 
@@ -148,11 +149,12 @@ class Principal:
     token_id: str | None = None
     channel: str = "api"
 
-    @property
+    # Cached: a principal lives in the token cache and is asked for these on every check.
+    @cached_property
     def audit_actor(self) -> str:
         return f"{self.channel}:{self.name}"
 
-    @property
+    @cached_property
     def audit_role(self) -> str:
         bound = self.agency or self.subject
         return f"{self.role.value}:{bound}" if bound else self.role.value

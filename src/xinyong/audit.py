@@ -68,26 +68,36 @@ def entry_hash(prev_hash: str, values: dict[str, Any]) -> str:
     hash computed when appending is the one recomputed when verifying.
     """
     at = values["at"]
+    return _link(
+        prev_hash,
+        int(values["seq"]),
+        at.isoformat(timespec="microseconds") if isinstance(at, dt.datetime) else str(at),
+        values,
+    )
+
+
+def _link(prev_hash: str, seq: int, at: str, values: dict[str, Any]) -> str:
+    # Keys in sorted order, written out, so that no sort is needed per entry: this runs for every
+    # check under load. The bytes are those of orjson.dumps(…, OPT_SORT_KEYS) on the same dict.
     canonical = {
-        "seq": int(values["seq"]),
-        "at": at.isoformat(timespec="microseconds") if isinstance(at, dt.datetime) else str(at),
-        "actor": values["actor"],
-        "role": values["role"],
         "action": values["action"],
-        "subject_id": values["subject_id"],
-        "purpose": values["purpose"],
-        "outcome": values["outcome"],
+        "actor": values["actor"],
+        "at": at,
         "detail": values["detail"],
+        "outcome": values["outcome"],
+        "purpose": values["purpose"],
+        "role": values["role"],
+        "seq": seq,
+        "subject_id": values["subject_id"],
     }
-    payload = prev_hash.encode() + b"\n" + orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(payload).hexdigest()
+    return hashlib.sha256(prev_hash.encode() + b"\n" + orjson.dumps(canonical)).hexdigest()
 
 
-# The columns in the order `append` builds each row.
-_SQLITE_INSERT = f"INSERT INTO audit_log ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)})"
+def _insert_sql(marker: str) -> str:
+    return f"INSERT INTO audit_log ({', '.join(FIELDS)}) VALUES ({', '.join(marker for _ in FIELDS)})"
 
 
-def _lock_head(conn: Connection) -> tuple[int, str]:
+def _lock_head(cursor: Any, marker: str, lock: str) -> tuple[int, str]:
     """The chain head, locked for the rest of the transaction.
 
     On SQLite the write transaction already holds the database's one write lock (BEGIN IMMEDIATE
@@ -96,59 +106,60 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
     the head row makes the second wait until the first commits, then read the new head. We lock a
     row rather than take an advisory lock because the row is needed anyway (it is how `verify`
     notices a log cut short at the end) and a row lock cannot collide with another program's
-    advisory-lock numbers. The statements are plain SQL (the same on both backends): this runs
-    for every batch of checks, and Core's statement building costs more than the statements.
+    advisory-lock numbers. The first append of a store creates the row (two appenders racing to
+    create it both end up reading the one that won).
     """
-    marker = "?" if conn.dialect.name == "sqlite" else "%s"
-    conn.exec_driver_sql(
-        f"INSERT INTO audit_head (id, seq, hash) VALUES ({HEAD_ID}, 0, {marker}) ON CONFLICT (id) DO NOTHING",
-        (GENESIS,),
-    )
-    lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
-    row = conn.exec_driver_sql(f"SELECT seq, hash FROM audit_head WHERE id = {HEAD_ID}{lock}").one()
+    select_head = f"SELECT seq, hash FROM audit_head WHERE id = {HEAD_ID}{lock}"
+    row = cursor.execute(select_head).fetchone()
+    if row is None:
+        cursor.execute(
+            f"INSERT INTO audit_head (id, seq, hash) VALUES ({HEAD_ID}, 0, {marker}) ON CONFLICT (id) DO NOTHING",
+            (GENESIS,),
+        )
+        row = cursor.execute(select_head).fetchone()
     return int(row[0]), str(row[1])
 
 
 def append(conn: Connection, entries: Sequence[Entry]) -> list[int]:
-    """Append entries in order inside the caller's write transaction; returns their sequence numbers."""
+    """Append entries in order inside the caller's write transaction; returns their sequence numbers.
+
+    Every check appends, so this is on the API's hot path: the statements go straight to the
+    transaction's own DBAPI cursor (plain SQL, the same on both backends but for the parameter
+    marker), skipping SQLAlchemy's per-statement and per-row machinery, which cost more than the
+    statements themselves.
+    """
     if not entries:
         return []
     sqlite = conn.dialect.name == "sqlite"
-    first, prev = _lock_head(conn)
-    seq = first
-    rows: list[dict[str, Any]] = []
-    for entry in entries:
-        seq += 1
-        at = to_storage(entry.at)
-        values: dict[str, Any] = {
-            "seq": seq,
-            "at": at,
-            "actor": entry.actor,
-            "role": entry.role,
-            "action": entry.action,
-            "subject_id": entry.subject_id,
-            "purpose": entry.purpose,
-            "outcome": entry.outcome,
-            "detail": _detail_text(entry.detail),
-            "prev_hash": prev,
-        }
-        values["hash"] = prev = entry_hash(prev, values)
-        if sqlite:
-            # The text form SQLAlchemy's SQLite DateTime stores and reads back.
-            values["at"] = at.strftime("%Y-%m-%d %H:%M:%S.%f")
-        rows.append(values)
-    if sqlite:
-        # The hot path (every check appends): one executemany on the transaction's own DBAPI
-        # connection, skipping SQLAlchemy's per-row parameter handling.
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(_SQLITE_INSERT, [tuple(r.values()) for r in rows])
-        finally:
-            cursor.close()
-    else:
-        conn.execute(t.audit_log.insert(), rows)
     marker = "?" if sqlite else "%s"
-    conn.exec_driver_sql(f"UPDATE audit_head SET seq = {marker}, hash = {marker} WHERE id = {HEAD_ID}", (seq, prev))
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        first, prev = _lock_head(cursor, marker, "" if sqlite else " FOR UPDATE")
+        seq = first
+        rows: list[tuple[Any, ...]] = []
+        for entry in entries:
+            seq += 1
+            at = to_storage(entry.at)
+            iso = at.isoformat(timespec="microseconds")
+            values: dict[str, Any] = {
+                "seq": seq,
+                # SQLite keeps the text form SQLAlchemy's DateTime stores and reads back.
+                "at": iso.replace("T", " ") if sqlite else at,
+                "actor": entry.actor,
+                "role": entry.role,
+                "action": entry.action,
+                "subject_id": entry.subject_id,
+                "purpose": entry.purpose,
+                "outcome": entry.outcome,
+                "detail": _detail_text(entry.detail),
+                "prev_hash": prev,
+            }
+            values["hash"] = prev = _link(prev, seq, iso, values)
+            rows.append(tuple(values.values()))
+        cursor.executemany(_insert_sql(marker), rows)
+        cursor.execute(f"UPDATE audit_head SET seq = {marker}, hash = {marker} WHERE id = {HEAD_ID}", (seq, prev))
+    finally:
+        cursor.close()
     return list(range(first + 1, seq + 1))
 
 

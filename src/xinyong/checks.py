@@ -1,5 +1,8 @@
 """Checks: an enforcer's one question — does measure M apply to subject S on day D? — answered
 with yes or no, since when, the legal basis and how to contest, and nothing more than that.
+
+Most answers are "no", and a fresh serving-state row (see `serving`) says so without computing
+the subject's state; a "yes" needs since when and the basis, so it is always computed online.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from xinyong.errors import BadInput, NotFound
 from xinyong.identifiers import mask
 from xinyong.objections import how_to_contest
 from xinyong.registry import version_in_force
+from xinyong.serving import served_state
 from xinyong.state import StateReader
 
 
@@ -59,7 +63,9 @@ def check(conn: Connection, subject_id: str, measure_name: str, as_of: dt.date, 
         state = reader.state(scheme_id, day)
         return state if isinstance(state, State) and measure_id in state.measures else None
 
-    state = applies(as_of)
+    served = served_state(conn, subject_id, scheme_id, as_of, known_at)
+    served_no = served is not None and served.version == version.version and measure_id not in served.measures
+    state = None if served_no else applies(as_of)
     since = _since(reader, scheme_id, as_of, applies) if state is not None else None
     basis = state.measure_basis[measure_id] if state is not None else None
     return CheckAnswer(

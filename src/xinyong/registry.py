@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 
 from sqlalchemy import Connection, select
 
@@ -104,21 +103,24 @@ def require_source(conn: Connection, source_id: str) -> set[str]:
     return authorised_behaviours(conn, source_id)
 
 
-@lru_cache(maxsize=256)
-def _parse_document(document: str) -> Scheme:
-    # Scheme versions are immutable, so the validated model can be cached by its JSON text.
-    return Scheme.model_validate_json(document)
+# Parsed scheme versions by digest (the SHA-256 of the stored document). Versions are immutable, so
+# a document is read and validated once per process; after that, listing versions reads three
+# short columns. This is on the path of every computed check.
+_PARSED: dict[str, Scheme] = {}
 
 
 def scheme_versions(conn: Connection, scheme_id: str | None = None) -> list[SchemeVersion]:
     """Every loaded version (of one scheme, or all), oldest first."""
-    query = select(t.scheme_versions).order_by(t.scheme_versions.c.scheme, t.scheme_versions.c.loaded_at)
+    v = t.scheme_versions
+    query = select(v.c.digest, v.c.loaded_at).order_by(v.c.scheme, v.c.loaded_at)
     if scheme_id is not None:
-        query = query.where(t.scheme_versions.c.scheme == scheme_id)
-    return [
-        SchemeVersion(_parse_document(row.document), from_storage(row.loaded_at), row.digest)
-        for row in conn.execute(query)
-    ]
+        query = query.where(v.c.scheme == scheme_id)
+    rows = conn.execute(query).all()
+    missing = {row.digest for row in rows} - _PARSED.keys()
+    if missing:
+        for digest, document in conn.execute(select(v.c.digest, v.c.document).where(v.c.digest.in_(missing))):
+            _PARSED[digest] = Scheme.model_validate_json(document)
+    return [SchemeVersion(_PARSED[row.digest], from_storage(row.loaded_at), row.digest) for row in rows]
 
 
 def scheme_ids(conn: Connection) -> list[str]:

@@ -40,6 +40,7 @@ from xinyong import (
     repairs,
     reports,
     search,
+    serving,
     tokens,
 )
 from xinyong import store as t
@@ -71,6 +72,19 @@ from xinyong.store import Store
 from xinyong.tokens import TokenInfo
 
 # What an enforcer learns from a check, and nothing else (DESIGN.md safeguard 6).
+# Acts about one subject that can change its state: they refresh its serving rows. (File imports
+# touch many subjects and leave theirs to be found stale: checks then take the exact online path.)
+CHANGES_STATE = frozenset(
+    {
+        Action.RECORDS_SUBMIT,
+        Action.RECORDS_CORRECT,
+        Action.RECORDS_REVOKE,
+        Action.RECORDS_END,
+        Action.OBJECTIONS_FILE,
+        Action.OBJECTIONS_DECIDE,
+        Action.CONSENT_CHANGE,
+    }
+)
 ENFORCER_FIELDS = ("subject", "measure", "as_of", "applies", "since", "legal_basis", "contest")
 DEFAULT_PURPOSE = {
     Action.CHECKS_ASK: "enforcement check",
@@ -162,8 +176,18 @@ class AnswerCache:
         return conn
 
     def tag(self) -> tuple[Any, ...]:
-        row = self._connection().execute(self.SQL).fetchone()
-        return tuple(row) if row is not None else ()
+        # PRAGMA data_version changes exactly when another connection has committed since this one
+        # last looked, and is far cheaper than the fingerprint query: under load the fingerprint is
+        # read once per audit batch (each batch is a commit) instead of once per check.
+        conn = self._connection()
+        version = conn.execute("PRAGMA data_version").fetchone()
+        seen: tuple[Any, tuple[Any, ...]] | None = getattr(self._local, "seen", None)
+        if seen is not None and seen[0] == version:
+            return seen[1]
+        row = conn.execute(self.SQL).fetchone()
+        tag = tuple(row) if row is not None else ()
+        self._local.seen = (version, tag)
+        return tag
 
     def get(self, key: tuple[str, str, dt.date], tag: tuple[Any, ...] | None) -> dict[str, Any] | None:
         if tag is None:
@@ -207,6 +231,11 @@ class Service:
         try:
             with self.store.write() as conn:
                 yield conn, act
+                if act.subject is not None and action in CHANGES_STATE:
+                    # Keep the subject's serving rows (if a batch made any) true in the same
+                    # transaction, so checks go on being answered from them; as known after the
+                    # act, whose own rows were stamped with the clock after `now`.
+                    serving.refresh_if_served(conn, [act.subject], self.clock.now())
                 audit.append(conn, [act.entry(now, "done")])
         except XinyongError as exc:
             self._log_failure(act, now, exc)

@@ -8,6 +8,9 @@ so that two writers fail fast instead of deadlocking half-way through an import.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -341,9 +344,10 @@ serving_state = Table(
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger("xinyong.store")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, autocheckpoint: bool = True) -> None:
     # pysqlite's own transaction handling is switched off so that Store decides how to BEGIN.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -351,6 +355,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    if not autocheckpoint:
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 
@@ -370,9 +376,14 @@ class Store:
         self.dialect = parsed.get_backend_name()
         if self.dialect not in {"sqlite", "postgresql"}:
             raise BadInput(f"--db: {self.dialect} is not supported; use sqlite:/// or postgresql+psycopg://")
+        self._checkpointer: Checkpointer | None = None
         if self.dialect == "sqlite":
             self.engine: Engine = create_engine(url)
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(
+                self.engine,
+                "connect",
+                lambda dbapi, record: _sqlite_pragmas(dbapi, record, autocheckpoint=self._checkpointer is None),
+            )
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
@@ -419,5 +430,61 @@ class Store:
         if not self.is_initialised():
             raise BadInput(f"the store {self.url} is empty: run `xinyong init` first")
 
+    def checkpoint_in_background(self, interval: float = 1.0) -> None:
+        """SQLite: move WAL checkpoints off the commit path, onto a thread of this process's own.
+
+        By default the commit that pushes the WAL past 1,000 pages runs the checkpoint itself —
+        copying those pages into the database file and syncing it — so one request in a few
+        hundred waits tens of milliseconds for work that is not its own. A server that answers
+        after every commit (each check's audit entry) cannot afford that tail, so its connections
+        stop checkpointing and a thread checkpoints every `interval` seconds instead (PASSIVE: it
+        never blocks a writer or a reader). Other processes on the same file keep the default.
+        A no-op on PostgreSQL and on in-memory databases.
+        """
+        database = self.engine.url.database or ""
+        if not self.is_sqlite or self._checkpointer is not None or database in ("", ":memory:"):
+            return
+        self._checkpointer = Checkpointer(database, interval)
+        self.engine.dispose()  # pooled connections were opened with the default; reopen them
+        self._checkpointer.start()
+
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self.engine.dispose()
+
+
+class Checkpointer(threading.Thread):
+    """A daemon thread that checkpoints one SQLite database's WAL on a timer (see
+    `Store.checkpoint_in_background`); the checkpoint's disk writes and sync release the GIL."""
+
+    def __init__(self, database: str, interval: float) -> None:
+        super().__init__(name="xinyong-checkpointer", daemon=True)
+        self.database, self.interval = database, interval
+        self._stopping = threading.Event()
+        self.checkpoints = 0
+        self.last: tuple[int, int] = (0, 0)  # frames in the WAL, frames copied, at the last checkpoint
+
+    def run(self) -> None:
+        conn = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            while not self._stopping.wait(self.interval):
+                self.checkpoint(conn)
+            self.checkpoint(conn)
+        finally:
+            conn.close()
+
+    def checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            _, logged, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self.checkpoints += 1
+            self.last = (int(logged), int(copied))
+        except sqlite3.Error as exc:
+            # A busy or locked database: the next tick tries again; the WAL only grows meanwhile.
+            log.warning("WAL checkpoint of %s failed, will retry: %s", self.database, exc)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=30)

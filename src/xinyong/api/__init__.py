@@ -132,6 +132,7 @@ def app_from_environment() -> FastAPI:
     url = settings.DB.value() or "sqlite:///xinyong.db"
     store = Store(url)
     store.require_initialised()
+    store.checkpoint_in_background()  # a server answers after commits: keep checkpoints off them
     return create_app(store)
 
 

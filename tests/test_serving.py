@@ -1,0 +1,116 @@
+"""The serving state: checks read it, events keep it true, and it is never served stale."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import update
+
+from helpers import World, at, d, person_id
+from xinyong import serving
+from xinyong import store as t
+from xinyong.access import Principal, Role
+from xinyong.checks import check
+from xinyong.clock import FixedClock
+from xinyong.service import Service
+
+DAY = d("2026-06-01")
+MEASURE = "demo-city/no-flights"
+
+
+def serve_everyone(world: World, subjects: list[str], known: dt.datetime) -> None:
+    """What a batch does for a day, here on the online path (the batch's own test is in test_batch)."""
+    with world.store.write() as conn:
+        for subject in subjects:
+            serving.refresh_subject(conn, subject, DAY, known)
+
+
+def ask(world: World, subject: str, known: dt.datetime) -> bool:
+    with world.store.read() as conn:
+        return check(conn, subject, MEASURE, DAY, known).applies
+
+
+def test_a_check_takes_its_no_from_a_fresh_served_row(world: World) -> None:
+    person, org = world.standard()
+    world.record(person, "COURT.DEFAULT", "2026-03-01", at("2026-03-02"))
+    serve_everyone(world, [person, org], at("2026-05-01"))
+    assert ask(world, person, at("2026-05-02")) is True
+    assert ask(world, org, at("2026-05-02")) is False
+    # Make the served row lie: the check now believes it, which shows it was read …
+    with world.store.write() as conn:
+        conn.execute(update(t.serving_state).where(t.serving_state.c.subject_id == person).values(measures=""))
+    assert ask(world, person, at("2026-05-02")) is False
+    # … but only while fresh: a record after the row's knowledge time sends the check online.
+    world.record(person, "TRAFFIC.MINOR", "2026-04-01", at("2026-05-03"))
+    assert ask(world, person, at("2026-05-04")) is True
+    # A question about another day, or as known before the row, is never answered from it.
+    with world.store.write() as conn:
+        conn.execute(update(t.serving_state).where(t.serving_state.c.subject_id == person).values(measures=""))
+    with world.store.read() as conn:
+        assert check(conn, person, MEASURE, d("2026-06-02"), at("2026-05-04")).applies is True
+        assert check(conn, person, MEASURE, DAY, at("2026-04-30")).applies is True
+
+
+def test_a_yes_is_always_computed_with_its_basis(world: World) -> None:
+    person, _ = world.standard()
+    record = world.record(person, "COURT.DEFAULT", "2026-03-01", at("2026-03-02"))
+    serve_everyone(world, [person], at("2026-05-01"))
+    with world.store.read() as conn:
+        answer = check(conn, person, MEASURE, DAY, at("2026-05-02"))
+    assert answer.applies is True
+    assert answer.since == d("2026-03-12")
+    assert answer.records == (record,)
+
+
+def test_served_and_online_answers_agree_for_every_subject(world: World) -> None:
+    person, org = world.standard()
+    others = [person_id(n) for n in range(2, 8)]
+    world.subjects([(p, "person", f"测试{n}") for n, p in enumerate(others)])
+    for n, subject in enumerate(others):
+        if n % 2 == 0:
+            world.consent(subject, True, "2020-01-03")
+        if n % 3 == 0:
+            world.record(subject, "COURT.DEFAULT", f"2026-0{n % 5 + 1}-05", at(f"2026-0{n % 5 + 1}-06"))
+    everyone = [person, org, *others]
+    known = at("2026-05-20")
+    online = {s: ask(world, s, known) for s in everyone}
+    serve_everyone(world, everyone, known)
+    assert {s: ask(world, s, known) for s in everyone} == online
+    assert any(online.values())
+    assert not all(online.values())
+
+
+def test_a_service_act_about_a_subject_refreshes_its_served_rows(world: World) -> None:
+    person, org = world.standard()
+    serve_everyone(world, [person, org], at("2026-05-01"))
+    service = Service(world.store, FixedClock(at("2026-05-10")))
+    officer = Principal(Role.ADMIN, "test", channel="cli")
+    service.submit_record(
+        officer,
+        "court",
+        {"subject_id": person, "behaviour": "COURT.DEFAULT", "occurred_on": "2026-05-09", "document_ref": "X-1"},
+    )
+    with world.store.read() as conn:
+        served = serving.served_state(conn, person, "demo-city", DAY, at("2026-05-11"))
+        # Refreshed in the record's own transaction: fresh, and it already knows the record.
+        assert served is not None
+        assert served.known_at == at("2026-05-10")
+        assert served.lists == ("defaulters",)
+        assert "no-flights" in served.measures
+        # The organisation was not touched: its row is as the batch left it.
+        untouched = serving.served_state(conn, org, "demo-city", DAY, at("2026-05-11"))
+        assert untouched is not None
+        assert untouched.known_at == at("2026-05-01")
+    service.change_consent(officer, person, "demo-city", False)
+    with world.store.read() as conn:
+        # Without consent the person has no state under the scheme, so no row: the check goes online.
+        assert serving.served_state(conn, person, "demo-city", DAY, at("2026-05-11")) is None
+        assert check(conn, person, MEASURE, DAY, at("2026-05-11")).applies is False
+
+
+def test_subjects_without_served_rows_are_left_alone(world: World) -> None:
+    person, _ = world.standard()
+    service = Service(world.store, FixedClock(at("2026-05-10")))
+    service.change_consent(Principal(Role.ADMIN, "test", channel="cli"), person, "demo-city", False)
+    with world.store.read() as conn:
+        assert conn.execute(t.serving_state.select()).first() is None
