@@ -242,16 +242,19 @@ def bare_sql(inputs: Path) -> str:
 
 
 def step_bare(work: Path, size: float) -> dict[str, Any]:
+    """The bare query on the batch engine's connection, with its DuckDB settings and Parquet options."""
     import duckdb
 
-    inputs = folder(work, size) / "inputs"
+    from xinyong import batch
+
+    inputs = batch.Inputs(folder(work, size) / "inputs")
     out = folder(work, size) / "state-bare.parquet"
+    engine = batch.DuckDBEngine()
     runs = []
     for _ in range(REPEAT):
         started = time.perf_counter()
-        con = duckdb.connect()
-        con.execute("SET preserve_insertion_order = false")  # as the batch engine does
-        con.execute(f"COPY ({bare_sql(inputs)}) TO '{out}' (FORMAT parquet)")
+        con = engine.connect(inputs)
+        engine.copy(con, bare_sql(inputs.folder), out)
         runs.append(round(time.perf_counter() - started, 2))
         con.close()
     rows = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchall()[0][0]
@@ -466,7 +469,7 @@ def step_latency(work: Path, size: float, samples: int = 200) -> dict[str, Any]:
     effects), then the subject's state on the online path written to serving_state."""
     import random
 
-    from xinyong import batch, imports
+    from xinyong import imports, serving
     from xinyong.store import Store
 
     store = Store(f"sqlite:///{folder(work, size) / 'store.db'}")
@@ -482,7 +485,7 @@ def step_latency(work: Path, size: float, samples: int = 200) -> dict[str, Any]:
         started = time.perf_counter()
         with store.write() as conn:
             imports.import_records(conn, "one.csv", body.encode(), source="transport", now=now, actor="bench")
-            batch.refresh_subject(conn, subject, AS_OF, now)
+            serving.refresh_subject(conn, subject, AS_OF, now)
         timings.append((time.perf_counter() - started) * 1000)
     timings.sort()
     return {

@@ -5,17 +5,22 @@ with Hypothesis."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import json
+import re
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import World, at, person_id
+from helpers import World, at, org_id, person_id
 from xinyong import bulk, derivation, imports, ledger, notices
 from xinyong.effects import Record, derive_effects
 from xinyong.errors import BadInput, NotFound
@@ -328,3 +333,224 @@ def test_json_lines_keep_text_values_and_physical_lines(sqlite_store: Store, tmp
     assert bulk.import_records(sqlite_store, path, source="court", now=NOW, actor="test").imported == 1
     with sqlite_store.read() as conn:
         assert ledger.history(conn, "court:J1").record.amount == Decimal("12.50")
+
+
+# --- notices: the set-based path writes what the row-wise path writes ---------------------------------
+
+Setup = Callable[[Store], None]
+Files = list[tuple[str, Path]]
+
+
+def write_rows_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    """A CSV written by the csv module, so that quotes, commas and line breaks in fields are quoted."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def example_city(tmp_path: Path) -> tuple[Setup, Files]:
+    """DESIGN.md's example scheme, a person and an organisation with e-mail addresses, and references
+    that JSON must escape (quotes, backslashes, control characters, CJK, U+2028, astral)."""
+    person, org, others = person_id(1), org_id(1), [person_id(n) for n in range(2, 6)]
+
+    def setup(store: Store) -> None:
+        world = World(store)
+        assert world.standard() == (person, org)
+        world.source("all", ["COURT.DEFAULT", "TRAFFIC.MINOR", "CHARITY.BLOOD"])
+        world.subjects([(p, "person", f"人{n}") for n, p in enumerate(others)])
+        with store.write() as conn:
+            notices.set_contact(conn, person, email="zhang@example.org", lang="en", now=at("2026-01-01"))
+            notices.set_contact(conn, org, email="office@example.com", lang=None, now=at("2026-01-01"))
+            notices.set_contact(conn, others[0], email=None, lang="en", now=at("2026-01-01"))
+
+    refs = ['Q"1', "Q\\2", "文书-3", "Q\t4", "Q\x015", "Q/6", "Q\u20287", "Q🙂8"] + [f"R-{i}" for i in range(52)]
+    kinds = [("COURT.DEFAULT", "1000.50"), ("TRAFFIC.MINOR", ""), ("CHARITY.BLOOD", "0.00")]
+    subjects = [person, org, *others]
+    days = [(dt.date(2025, 1, 31) + dt.timedelta(days=5 * i)).isoformat() for i in range(len(refs))]
+    rows = [[subjects[i % len(subjects)], kinds[i % 3][0], days[i], ref, kinds[i % 3][1]] for i, ref in enumerate(refs)]
+    header = ["subject_id", "behaviour", "occurred_on", "document_ref", "amount"]
+    return setup, [("all", write_rows_csv(tmp_path / "all.csv", header, rows))]
+
+
+def shipped_city(tmp_path: Path) -> tuple[Setup, Files]:
+    """The three shipped schemes (lists, measures, behaviours under several schemes) and a small
+    synthetic city with both kinds of subject, some with e-mail addresses: one CSV per source."""
+    from xinyong import demo, registry
+    from xinyong import store as t
+    from xinyong.schemes import load_scheme_file
+    from xinyong.synth import SOURCES, write_parquet
+
+    synth = write_parquet(tmp_path, persons=300, organisations=60, records=1500, today=dt.date(2026, 2, 1), seed=11)
+    subjects = pq.read_table(synth["subjects.parquet"]).to_pylist()
+    when = at("2023-01-01")
+
+    def setup(store: Store) -> None:
+        with store.write() as conn:
+            for name in demo.SHIPPED_SCHEMES:
+                path = demo.schemes_dir() / name
+                ledger.load_scheme(conn, load_scheme_file(path), path.read_text(encoding="utf-8"), when)
+            for source, codes in SOURCES.items():
+                registry.add_source(conn, source, codes, when)
+            registered = when.replace(tzinfo=None)
+            rows = [
+                {"id": s["subject_id"], "kind": s["kind"], "name": s["name"], "registered_at": registered}
+                for s in subjects
+            ]
+            conn.execute(t.subjects.insert(), rows)
+            for s in subjects[::7]:
+                notices.set_contact(conn, s["subject_id"], email=f"{s['subject_id']}@example.org", lang=None, now=when)
+
+    files = []
+    for name, path in sorted(synth.items()):
+        if name.startswith("records-"):
+            pacsv.write_csv(pq.read_table(path), path.with_suffix(".csv"))
+            files.append((name[8:-8], path.with_suffix(".csv")))
+    return setup, files
+
+
+def notices_and_outbox(store: Store) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """Notices (with their facts text) and deliveries, by record reference instead of id."""
+    from sqlalchemy import select
+
+    from xinyong import store as t
+
+    with store.read() as conn:
+        refs = {row.id: f"{row.source_id}:{row.document_ref}" for row in conn.execute(select(t.records))}
+        found: dict[int, tuple[object, ...]] = {}
+        for n in conn.execute(select(t.notices)):
+            assert json.loads(n.facts)["record"]["ref"] == refs[n.record_id]
+            found[n.id] = (refs[n.record_id], n.record_id, n.key, n.subject_id, n.event_id, n.kind, n.created_at)
+            found[n.id] += (n.takes_effect_on, n.object_by, n.read_at, n.facts)
+        deliveries = []
+        for row in conn.execute(select(t.outbox)):
+            pattern = rf"<notice-{row.notice_id}\.{row.channel}\.[0-9a-f]{{16}}@xinyong\.invalid>"
+            assert re.fullmatch(pattern, row.message_id), row.message_id
+            ref = found[row.notice_id][0]
+            deliveries.append((ref, row.channel, row.address, row.state, row.attempts, row.next_attempt_at))
+            deliveries[-1] += (row.claimed_until, row.last_error, row.delivered_at)
+    return sorted(found.values(), key=repr), sorted(deliveries, key=repr)
+
+
+@pytest.mark.parametrize("city", [example_city, shipped_city], ids=["example", "shipped"])
+def test_bulk_notices_equal_the_row_wise_ones(
+    store: Store, request: pytest.FixtureRequest, tmp_path: Path, city: Callable[[Path], tuple[Setup, Files]]
+) -> None:
+    """Key, kind, dates, facts byte for byte, and deliveries of every notice: the set-based path
+    composes them in the database from per-key templates, the row-wise path renders each in Python."""
+    setup, files = city(tmp_path)
+    url = (
+        f"sqlite:///{tmp_path / 'row-wise.db'}"
+        if store.is_sqlite
+        else request.getfixturevalue("pg_cluster").new_database()
+    )
+    row_wise = Store(url)
+    row_wise.migrate()
+    setup(store)
+    setup(row_wise)
+    for source, path in files:
+        bulk.import_records(store, path, source=source, now=NOW, actor="bulk 'importer'")
+        with row_wise.write() as conn:
+            imports.import_records(conn, path.name, path.read_bytes(), source=source, now=NOW, actor="bulk 'importer'")
+    mine, theirs = notices_and_outbox(store), notices_and_outbox(row_wise)
+    row_wise.dispose()
+    assert len(mine[0]) > 20
+    assert any(delivery[1] == "email" for delivery in mine[1])
+    assert mine[0] == theirs[0]
+    assert mine[1] == theirs[1]
+
+
+def test_csv_lines_are_the_files_own_with_quoted_line_breaks_and_blank_lines(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """A quoted field may span lines (\\n, \\r\\n or \\r) and blank lines are skipped: an error still
+    names the line of the file, the very line the row-wise import names."""
+    world = World(sqlite_store)
+    person, _org = world.standard()
+    header = "subject_id,behaviour,occurred_on,document_ref,amount,note\n"
+    body = (
+        f'{person},COURT.DEFAULT,2025-01-31,Q-1,,"two\nlines"\n'  # lines 2-3
+        "\n"  # line 4
+        f'{person},COURT.DEFAULT,2025-13-01,Q-2,,"a\r\nb\rc"\n'  # lines 5-7: bad date
+        " , ,,,,\n"  # line 8: every field blank, skipped
+        f"{person},NOPE.X,2025-01-31,Q-3,,\n"  # line 9: unknown behaviour
+        f'{person},COURT.DEFAULT,2025-02-01,Q-1,"1,5",""\n'  # line 10: repeated reference, bad amount
+    )
+    path = tmp_path / "lines.csv"
+    path.write_bytes((header + body).encode())
+    with pytest.raises(BadInput) as caught:
+        bulk.import_records(sqlite_store, path, source="court", now=NOW, actor="test")
+    found = {(p.line, p.column) for p in caught.value.problems}
+    assert found == {(5, "occurred_on"), (9, "behaviour"), (10, "document_ref"), (10, "amount")}
+    assert "already appears on line 2" in caught.value.render()
+    with sqlite_store.write() as conn, pytest.raises(BadInput) as row_wise:
+        imports.import_records(conn, "lines.csv", path.read_bytes(), source="court", now=NOW, actor="test")
+    assert {(p.line, p.column) for p in row_wise.value.problems} == found
+    good = header + body.split("\n\n")[0] + "\n\n" + f"{person},COURT.DEFAULT,2025-01-30,Q-4,,\n"
+    path.write_bytes(good.encode())
+    result = bulk.import_records(sqlite_store, path, source="court", now=NOW, actor="test")
+    assert (result.imported, result.lines) == (2, 2)
+    with sqlite_store.read() as conn:
+        assert ledger.history(conn, "court:Q-1").record.note == "two\nlines"
+
+
+def test_a_small_file_into_a_large_store_is_checked_by_probing(
+    store: Store, world: World, people: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Subjects and earlier records are looked up by key when the file is small beside the store
+    (and read whole otherwise, as in the tests above): the same answers either way."""
+    world.subjects([(person_id(n), "person", f"人{n}") for n in range(50, 80)])
+    first = write_csv(tmp_path / "all.csv", rows_for(people, 60))
+    assert bulk.import_records(store, first, source="all", now=NOW, actor="t").imported == 60
+    probed = []
+    read = bulk._read
+
+    def spy(conn: object, query: str, schema: pa.Schema, keys: pa.ChunkedArray | None = None) -> pa.Table:
+        probed.append(keys is not None)
+        return read(conn, query, schema, keys)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bulk, "_read", spy)
+    again = [*rows_for(people, 60)[:2], rows_for(people[:1], 1, prefix="NEW")[0]]
+    result = bulk.import_records(store, write_csv(tmp_path / "again.csv", again), source="all", now=NOW, actor="t")
+    assert (result.imported, result.already_present) == (1, 2)
+    assert probed == [True, True]
+    again[0]["amount"] = "1.00"
+    again[2] = rows_for([person_id(40)], 1, prefix="NEWER")[0]
+    with pytest.raises(BadInput) as caught:
+        bulk.import_records(store, write_csv(tmp_path / "bad.csv", again), source="all", now=NOW, actor="t")
+    assert {(p.line, p.column) for p in caught.value.problems} == {(2, "document_ref"), (4, "subject_id")}
+    assert "is not registered" in caught.value.render()
+
+
+def test_postgres_roles_that_may_not_skip_foreign_key_triggers_keep_them(pg_url: str, tmp_path: Path) -> None:
+    """Only a role allowed to set session_replication_role skips the per-row foreign-key triggers
+    (the import then checks and locks the parents itself); any other role imports as well, checked
+    by the triggers."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    owner = Store(pg_url)
+    owner.migrate()
+    world = World(owner)
+    person, org = world.standard()
+    world.source("all", ["COURT.DEFAULT", "TRAFFIC.MINOR", "CHARITY.BLOOD"])
+    clerk = f"clerk_{uuid.uuid4().hex[:8]}"
+    with owner.write() as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {clerk} LOGIN")
+        conn.exec_driver_sql(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {clerk}")
+        conn.exec_driver_sql(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {clerk}")
+    store = Store(make_url(pg_url).set(username=clerk).render_as_string(hide_password=False))
+    for role, expected in ((owner, ("replica", True)), (store, ("origin", False))):
+        with role.write() as conn:
+            bulk._prepare_postgres(conn)
+            setting = conn.exec_driver_sql("SHOW session_replication_role").scalar()
+            locks = "SELECT count(*) FROM pg_locks WHERE relation = 'subjects'::regclass AND mode = 'ShareLock'"
+            assert (setting, conn.exec_driver_sql(locks).scalar() == 1) == expected
+    path = write_csv(tmp_path / "r.csv", rows_for([person, org], 9))
+    assert bulk.import_records(store, path, source="all", now=NOW, actor="t").imported == 9
+    with store.read() as conn:
+        assert notices.count(conn) == 6  # the blood donations are good news
+    store.dispose()
+    owner.dispose()

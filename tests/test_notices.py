@@ -216,3 +216,33 @@ def test_notice_times_are_the_events_times(world: World, subjects: tuple[str, st
     [notice] = inbox(world.store, person)
     assert notice.created_at == at("2026-03-02", 9)
     assert notice.created_at.tzinfo == dt.UTC
+
+
+def test_bulk_templates_leave_room_for_every_record_field_or_refuse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bulk path renders one notice per (behaviour, occurred_on, subject kind) and pastes each
+    record's own fields in; a notice that showed any other record field is refused, not guessed."""
+    from helpers import DEMO_CITY
+    from xinyong.registry import SchemeVersion
+    from xinyong.schemes import parse_scheme
+
+    scheme = parse_scheme(DEMO_CITY)
+    versions = [SchemeVersion(scheme, at("2020-01-01"), scheme.digest())]
+    keys = [("COURT.DEFAULT", d("2026-01-05"), "person"), ("CHARITY.BLOOD", d("2026-01-05"), "person")]
+    [template] = notices.fresh_templates(keys, at("2026-03-02"), versions)
+    assert (template.behaviour, template.takes_effect_on, template.object_by) == (
+        "COURT.DEFAULT",
+        d("2026-03-12"),
+        d("2026-03-11"),
+    )
+    assert sorted(template.fields) == ["amount", "document_ref", "id", "recorded_by", "ref", "source"]
+    assert len(template.parts) == len(template.fields) + 1
+    showing_the_note = notices._record_facts
+
+    def with_note(record: object, *args: object) -> dict[str, object]:
+        facts = showing_the_note(record, *args)  # type: ignore[arg-type]
+        facts["record"]["note"] = record.note  # type: ignore[attr-defined, index]
+        return facts
+
+    monkeypatch.setattr(notices, "_record_facts", with_note)
+    with pytest.raises(RuntimeError, match="does not fill in"):
+        notices.fresh_templates(keys, at("2026-03-02"), versions)

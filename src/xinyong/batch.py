@@ -28,17 +28,18 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlglot
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection
 
-from xinyong import store as t
-from xinyong.clock import from_storage, to_storage
+from xinyong import serving
 from xinyong.consent import GRANTED
 from xinyong.errors import BadInput
 from xinyong.registry import SchemeVersion, version_in_force
@@ -265,28 +266,42 @@ def _date(day: dt.date) -> str:
 
 @dataclass
 class _Plan:
-    """One scheme version's CTE chain: the SQL of each step and the columns it ends with."""
+    """One scheme version's columns in the per-subject row, all named after its prefix."""
 
     prefix: str
     scheme: Scheme
     atoms: list[str] = field(default_factory=list)  # per-subject counts over the active records
-    list_columns: dict[str, str] = field(default_factory=dict)  # list id -> boolean column
+    lists: dict[str, str] = field(default_factory=dict)  # list id -> its rule as a boolean
+
+    def column(self, name: str) -> str:
+        return f"{self.prefix}_{name}"
+
+    @property
+    def list_columns(self) -> dict[str, str]:
+        """List id -> the boolean column that holds it."""
+        return {list_id: self.column(f"l{i}") for i, list_id in enumerate(self.lists)}
+
+
+def _plan(prefix: str, scheme: Scheme, day: dt.date) -> _Plan:
+    plan = _Plan(prefix, scheme)
+    plan.lists = {item.id: _list_rule(item.rule, plan, day) for item in scheme.lists}
+    return plan
 
 
 def _list_rule(rule: Rule, plan: _Plan, day: dt.date) -> str:
-    """A list rule as a boolean over the per-subject columns (atoms, grade)."""
+    """A list rule as a boolean over the scheme's per-subject columns (atoms, grade)."""
     if rule.any_of is not None:
         plan.atoms.append(f"SUM(CASE WHEN {_in('behaviour', rule.any_of)} THEN 1 ELSE 0 END)")
-        return f"(a{len(plan.atoms) - 1} > 0)"
+        return f"({plan.column(f'a{len(plan.atoms) - 1}')} > 0)"
     if rule.count is not None:
         earliest = rule.count.within.before(day)
         plan.atoms.append(
             f"SUM(CASE WHEN {_in('behaviour', rule.count.codes)} AND occurred_on > {_date(earliest)} "
             f"AND occurred_on <= {_date(day)} THEN 1 ELSE 0 END)"
         )
-        return f"(a{len(plan.atoms) - 1} >= {rule.count.at_least})"
+        return f"({plan.column(f'a{len(plan.atoms) - 1}')} >= {rule.count.at_least})"
     if rule.grade_in is not None:
-        return f"COALESCE({_in('grade', rule.grade_in)}, FALSE)"
+        return f"COALESCE({_in(plan.column('grade'), rule.grade_in)}, FALSE)"
     if rule.all is not None:
         return "(" + " AND ".join(_list_rule(child, plan, day) for child in rule.all) + ")"
     if rule.any is not None:
@@ -294,98 +309,112 @@ def _list_rule(rule: Rule, plan: _Plan, day: dt.date) -> str:
     raise BadInput(f"scheme {plan.scheme.scheme}: on_list is not allowed in a list rule")
 
 
-def _scheme_ctes(plan: _Plan, day: dt.date, known: int, consent_before: int) -> list[tuple[str, str]]:
-    scheme, p = plan.scheme, plan.prefix
-    list_exprs = {item.id: _list_rule(item.rule, plan, day) for item in scheme.lists}
-    active = (
-        f"SELECT subject_id, behaviour, points, occurred_on FROM effects "
+def _effects_cte(plan: _Plan, day: dt.date, known: int) -> str:
+    """Score points and list-rule counts per subject in one pass, as a bare score query would sum."""
+    # One scan per scheme, as the bare query does: one scan shared by every scheme would need the
+    # active rows materialised for each scheme's aggregation, which costs more than the scans saved.
+    scheme = plan.scheme
+    # Every point counts, then each capped behaviour gives back what its cap takes away.
+    parts = ["SUM(points)"]
+    for b in scheme.behaviours:
+        if b.cap is not None:
+            total = f"SUM(CASE WHEN behaviour = {_lit(b.code)} THEN points ELSE 0 END)"
+            parts.append(f"(GREATEST({-b.cap}, LEAST({b.cap}, {total})) - {total})")
+    atoms = "".join(f", {expr} AS a{i}" for i, expr in enumerate(plan.atoms))
+    return (
+        f"SELECT subject_id, {' + '.join(parts)} AS delta{atoms} FROM effects "
         f"WHERE scheme = {_lit(scheme.scheme)} AND version = {_lit(scheme.version)} "
         f"AND known_from <= {known} AND (known_until IS NULL OR known_until > {known}) "
-        f"AND valid_from <= {_date(day)} AND valid_until > {_date(day)}"
+        f"AND valid_from <= {_date(day)} AND valid_until > {_date(day)} GROUP BY subject_id"
     )
-    # One aggregation per subject, as a bare score query would do: uncapped behaviours are summed
-    # directly, each capped behaviour's total is summed on its own and capped; each list rule's
-    # atom counts the active records it looks at (in its window, for count rules).
-    capped = {b.code: b.cap for b in scheme.behaviours if b.cap is not None}
-    parts = ["SUM(points)"] if not capped else [f"SUM(CASE WHEN {_in('behaviour', capped)} THEN 0 ELSE points END)"]
-    parts += [
-        f"GREATEST({-cap}, LEAST({cap}, SUM(CASE WHEN behaviour = {_lit(code)} THEN points ELSE 0 END)))"
-        for code, cap in capped.items()
-    ]
-    atoms = "".join(f", {expr} AS a{i}" for i, expr in enumerate(plan.atoms))
-    per_subject = f"SELECT subject_id, {' + '.join(parts)} AS delta{atoms} FROM {p}_active GROUP BY subject_id"
-    ctes = [(f"{p}_active", active), (f"{p}_per_subject", per_subject)]
-    where = [_in("s.kind", scheme.applies_to)]
-    joins = ""
+
+
+def _consent_cte(plan: _Plan, known: int, before: int) -> str:
+    """Whether each person's latest consent event (by recorded_at, then id, as consent.has_consent
+    orders them) recorded by K and before `before` is a grant."""
+    # An aggregate (arg_max, max_by on Spark) rather than a window: no sort of every event. Its
+    # value is a boolean rather than the event's kind, so it keeps no string per subject.
+    return (
+        f"SELECT subject_id, ARG_MAX(kind = {_lit(GRANTED)}, {{'r': recorded_at, 'i': id}}) AS granted "
+        f"FROM consent WHERE scheme = {_lit(plan.scheme.scheme)} AND recorded_at <= {known} "
+        f"AND recorded_at < {before} GROUP BY subject_id"
+    )
+
+
+def _subject_columns(plan: _Plan) -> tuple[str, list[str]]:
+    """The scheme's columns of the per-subject row (whether it has state, score, atoms), and the
+    joins they need: its effects aggregate and, with consent required, its consent aggregate."""
+    scheme, p = plan.scheme, plan.prefix
+    has = _in("s.kind", scheme.applies_to)
+    joins = f" LEFT JOIN {p}_effects AS {p}e ON {p}e.subject_id = s.subject_id"
     if scheme.consent == "required":
-        # The latest consent event recorded by K and on or before D (in the scheme's zone) decides;
-        # "latest" orders by (recorded_at, id) as consent.has_consent does. An aggregate (arg_max,
-        # max_by on Spark) rather than a window: no sort of every consent event.
-        ctes.append(
-            (
-                f"{p}_consent",
-                "SELECT subject_id, ARG_MAX(kind, [recorded_at, id]) AS kind FROM consent "
-                f"WHERE scheme = {_lit(scheme.scheme)} AND recorded_at <= {known} AND recorded_at < {consent_before} "
-                "GROUP BY subject_id",
-            )
-        )
-        joins = f" LEFT JOIN {p}_consent AS c ON c.subject_id = s.subject_id"
-        where.append(f"(s.kind <> 'person' OR c.kind = {_lit(GRANTED)})")
-    ctes.append((f"{p}_subjects", f"SELECT s.subject_id FROM subjects AS s{joins} WHERE {' AND '.join(where)}"))
-    raw = f"{scheme.initial} + COALESCE(b.delta, 0)"
+        has += f" AND (s.kind <> 'person' OR COALESCE({p}c.granted, FALSE))"
+        joins += f" LEFT JOIN {p}_consent AS {p}c ON {p}c.subject_id = s.subject_id"
+    raw = f"{scheme.initial} + COALESCE({p}e.delta, 0)"
     if scheme.floor is not None:
         raw = f"GREATEST({scheme.floor}, {raw})"
     if scheme.ceiling is not None:
         raw = f"LEAST({scheme.ceiling}, {raw})"
-    atom_cols = "".join(f", COALESCE(b.a{i}, 0) AS a{i}" for i in range(len(plan.atoms)))
-    ctes.append(
-        (
-            f"{p}_scored",
-            f"SELECT s.subject_id, CAST({raw} AS BIGINT) AS score{atom_cols} FROM {p}_subjects AS s "
-            f"LEFT JOIN {p}_per_subject AS b ON b.subject_id = s.subject_id",
-        )
-    )
-    bands = " ".join(f"WHEN score >= {g.min} THEN {_lit(g.grade)}" for g in scheme.grades)
-    grade = f"CASE {bands} ELSE CAST(NULL AS VARCHAR) END" if bands else "CAST(NULL AS VARCHAR)"
-    atom_names = "".join(f", a{i}" for i in range(len(plan.atoms)))
-    ctes.append((f"{p}_graded", f"SELECT subject_id, score, {grade} AS grade{atom_names} FROM {p}_scored"))
-    lists = "".join(f", COALESCE({expr}, FALSE) AS l{i}" for i, expr in enumerate(list_exprs.values()))
-    plan.list_columns = {list_id: f"l{i}" for i, list_id in enumerate(list_exprs)}
-    ctes.append((f"{p}_lists", f"SELECT subject_id, score, grade{lists} FROM {p}_graded"))
-    return ctes
+    columns = [f"{has} AS {plan.column('has')}", f"CAST({raw} AS BIGINT) AS {plan.column('score')}"]
+    columns += [f"COALESCE({p}e.a{i}, 0) AS {plan.column(f'a{i}')}" for i in range(len(plan.atoms))]
+    return joins, columns
 
 
-def _array(items: Sequence[tuple[str, str]]) -> str:
-    """The ids whose condition holds, in the scheme's order, as a list of strings."""
+def _grade(plan: _Plan) -> str:
+    score = plan.column("score")
+    bands = " ".join(f"WHEN {score} >= {g.min} THEN {_lit(g.grade)}" for g in plan.scheme.grades)
+    return f"CASE {bands} ELSE CAST(NULL AS VARCHAR) END" if bands else "CAST(NULL AS VARCHAR)"
+
+
+def _ids(items: Sequence[tuple[str, str]]) -> str:
+    """The ids whose condition holds, in the scheme's order, comma-separated as serving_state keeps
+    them ('' for none; ids cannot contain a comma, schemes.py)."""
+    # A string rather than an array: cheaper to build than a filtered list, and written as a small
+    # dictionary-encoded column, since a scheme's subjects share a handful of combinations.
     if not items:
-        return "list_filter([CAST(NULL AS VARCHAR)], x -> x IS NOT NULL)"
-    cases = ", ".join(f"CASE WHEN {cond} THEN {_lit(name)} END" for name, cond in items)
-    return f"list_filter([{cases}], x -> x IS NOT NULL)"
+        return "CAST('' AS VARCHAR)"
+    # Neighbours with one condition (five measures on one list) are one CASE with their ids joined.
+    runs = [(cond, ",".join(name for name, _ in run)) for cond, run in groupby(items, key=lambda item: item[1])]
+    if len(runs) == 1:
+        return f"CASE WHEN {runs[0][0]} THEN {_lit(runs[0][1])} ELSE '' END"
+    return "CONCAT_WS(',', " + ", ".join(f"CASE WHEN {cond} THEN {_lit(ids)} END" for cond, ids in runs) + ")"
 
 
-def _on_list(name: str, plan: _Plan, plans: dict[str, _Plan], joins: dict[str, str]) -> str:
-    """`on_list: L` or `on_list: other/L` as a boolean column; another scheme's list is joined in."""
+def _on_list(name: str, plan: _Plan, plans: dict[str, _Plan]) -> str:
+    """`on_list: L` or `on_list: other/L` as a boolean over the per-subject row; another scheme's
+    list counts only where the subject has state under that scheme, as state.py decides."""
     scheme = plan.scheme
     other, list_id = name.split("/", 1) if "/" in name else (scheme.scheme, name)
     if other == scheme.scheme:
-        column = plan.list_columns.get(list_id)
-        return f"m.{column}" if column else "FALSE"
+        return plan.list_columns.get(list_id, "FALSE")
     if other not in plans or list_id not in plans[other].list_columns:
         return "FALSE"  # not loaded, or no version in force on D as known at K: no state there
-    alias = joins.setdefault(other, f"o{len(joins)}")
-    return f"COALESCE({alias}.{plans[other].list_columns[list_id]}, FALSE)"
+    source = plans[other]
+    return f"({source.column('has')} AND {source.list_columns[list_id]})"
 
 
-def _measure_rule(rule: Rule, plan: _Plan, plans: dict[str, _Plan], joins: dict[str, str]) -> str:
+def _measure_rule(rule: Rule, plan: _Plan, plans: dict[str, _Plan]) -> str:
     if rule.on_list is not None:
-        return _on_list(rule.on_list, plan, plans, joins)
+        return _on_list(rule.on_list, plan, plans)
     if rule.grade_in is not None:
-        return f"COALESCE({_in('m.grade', rule.grade_in)}, FALSE)"
+        return f"COALESCE({_in(plan.column('grade'), rule.grade_in)}, FALSE)"
     if rule.all is not None:
-        return "(" + " AND ".join(_measure_rule(c, plan, plans, joins) for c in rule.all) + ")"
+        return "(" + " AND ".join(_measure_rule(c, plan, plans) for c in rule.all) + ")"
     if rule.any is not None:
-        return "(" + " OR ".join(_measure_rule(c, plan, plans, joins) for c in rule.any) + ")"
+        return "(" + " OR ".join(_measure_rule(c, plan, plans) for c in rule.any) + ")"
     raise BadInput(f"scheme {plan.scheme.scheme}: a measure rule uses on_list, grade_in, all or any")
+
+
+def _branch(plan: _Plan, plans: dict[str, _Plan]) -> str:
+    """A wanted scheme's rows: its columns of the per-subject row where the subject has state."""
+    scheme = plan.scheme
+    lists = _ids(list(plan.list_columns.items()))
+    measures = _ids([(m.id, _measure_rule(m.applies_when, plan, plans)) for m in scheme.measures])
+    return (
+        f"SELECT {_lit(scheme.scheme)} AS scheme, {_lit(scheme.version)} AS version, subject_id, "
+        f"{plan.column('score')} AS score, {plan.column('grade')} AS grade, {lists} AS lists, "
+        f"{measures} AS measures FROM listed WHERE {plan.column('has')}"
+    )
 
 
 @dataclass(frozen=True)
@@ -396,15 +425,16 @@ class BatchQuery:
     known_at: dt.datetime
     versions: dict[str, str]  # scheme -> version in force, for the schemes that have state
     expression: Any  # a sqlglot expression tree
+    labels: dict[str, list[str]] = field(default_factory=dict)  # column -> every value it can hold
 
     def sql(self, dialect: str = "duckdb") -> str:
         return str(self.expression.sql(dialect=dialect))
 
 
-def build_query(
-    versions: Sequence[SchemeVersion], as_of: dt.date, known_at: dt.datetime, schemes: Sequence[str] | None = None
-) -> BatchQuery:
-    """The state of every subject under each wanted scheme on `as_of` as known at `known_at`."""
+def _in_force(
+    versions: Sequence[SchemeVersion], as_of: dt.date, known_at: dt.datetime, schemes: Sequence[str] | None
+) -> tuple[list[str], dict[str, Scheme]]:
+    """The wanted schemes, and the version in force on D as known at K of every loaded scheme."""
     by_scheme: dict[str, list[SchemeVersion]] = {}
     for version in versions:
         by_scheme.setdefault(version.id, []).append(version)
@@ -417,49 +447,61 @@ def build_query(
         chosen = version_in_force(candidates, as_of, known_at)
         if chosen is not None:
             in_force[scheme_id] = chosen.scheme
+    return wanted, in_force
+
+
+def build_query(
+    versions: Sequence[SchemeVersion], as_of: dt.date, known_at: dt.datetime, schemes: Sequence[str] | None = None
+) -> BatchQuery:
+    """The state of every subject under each wanted scheme on `as_of` as known at `known_at`."""
+    # The subjects are read and joined once: one row per subject carries every needed scheme's
+    # figures side by side (a cross-scheme measure is a column, not another join), and each wanted
+    # scheme's rows are that row's columns where the subject has state. A subject without records
+    # takes the same path with zero counts rather than a second, outer-joined branch.
+    wanted, in_force = _in_force(versions, as_of, known_at, schemes)
     known = micros(known_at)
     needed = [s for s in wanted if s in in_force]
     for scheme_id in list(needed):
         for other, _list in sorted(in_force[scheme_id].cross_scheme_lists()):
             if other in in_force and other not in needed:
                 needed.append(other)
-    plans: dict[str, _Plan] = {}
-    ctes: list[tuple[str, str]] = []
-    for index, scheme_id in enumerate(needed):
-        scheme = in_force[scheme_id]
-        # Consent counts from events on or before D in the scheme's zone: before D+1's midnight.
-        midnight = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), ZoneInfo(scheme.timezone))
-        plan = _Plan(f"s{index}", scheme)
-        ctes += _scheme_ctes(plan, as_of, known, micros(midnight))
-        plans[scheme_id] = plan
-    selects = []
-    for scheme_id in (s for s in wanted if s in in_force):
-        plan = plans[scheme_id]
-        scheme = plan.scheme
-        joins: dict[str, str] = {}
-        measures = _array([(m.id, _measure_rule(m.applies_when, plan, plans, joins)) for m in scheme.measures])
-        lists = _array([(list_id, f"m.{column}") for list_id, column in plan.list_columns.items()])
-        join_sql = "".join(
-            f" LEFT JOIN {plans[other].prefix}_lists AS {alias} ON {alias}.subject_id = m.subject_id"
-            for other, alias in joins.items()
-        )
-        selects.append(
-            f"SELECT {_lit(scheme.scheme)} AS scheme, {_lit(scheme.version)} AS version, m.subject_id, "
-            f"m.score, m.grade, {lists} AS lists, {measures} AS measures "
-            f"FROM {plan.prefix}_lists AS m{join_sql}"
-        )
-    if not selects:
+    if not needed:
         body = (
             "SELECT CAST(NULL AS VARCHAR) AS scheme, CAST(NULL AS VARCHAR) AS version, "
             "CAST(NULL AS VARCHAR) AS subject_id, CAST(NULL AS BIGINT) AS score, CAST(NULL AS VARCHAR) AS grade, "
-            f"{_array([])} AS lists, {_array([])} AS measures WHERE FALSE"
+            f"{_ids([])} AS lists, {_ids([])} AS measures WHERE FALSE"
         )
-        expression: Any = sqlglot.parse_one(body, read="duckdb")
-    else:
-        expression = sqlglot.parse_one(" UNION ALL ".join(selects), read="duckdb")
-        for name, sql in ctes:
-            expression = expression.with_(name, as_=sqlglot.parse_one(sql, read="duckdb"), dialect="duckdb")
-    return BatchQuery(as_of, known_at, {s: in_force[s].version for s in wanted if s in in_force}, expression)
+        return BatchQuery(as_of, known_at, {}, sqlglot.parse_one(body, read="duckdb"))
+    plans = {scheme_id: _plan(f"s{i}", in_force[scheme_id], as_of) for i, scheme_id in enumerate(needed)}
+    ctes: list[str] = []
+    joins, state, graded, listed = "", ["s.subject_id"], ["subject_id"], ["subject_id"]
+    for plan in plans.values():
+        ctes.append(f"{plan.prefix}_effects AS ({_effects_cte(plan, as_of, known)})")
+        if plan.scheme.consent == "required":
+            # Consent counts from events on or before D in the scheme's zone: before D+1's midnight.
+            midnight = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), ZoneInfo(plan.scheme.timezone))
+            ctes.append(f"{plan.prefix}_consent AS ({_consent_cte(plan, known, micros(midnight))})")
+        scheme_joins, columns = _subject_columns(plan)
+        joins += scheme_joins
+        state += columns
+        graded += [plan.column(c) for c in ("has", "score", *(f"a{i}" for i in range(len(plan.atoms))))]
+        graded.append(f"{_grade(plan)} AS {plan.column('grade')}")
+        listed += [plan.column(c) for c in ("has", "score", "grade")]
+        listed += [f"{plan.lists[list_id]} AS {column}" for list_id, column in plan.list_columns.items()]
+    # graded and listed are projections, which DuckDB inlines into each scheme's branch; the joined
+    # rows of subject_state are then read once per branch, so DuckDB materialises them once.
+    ctes.append(f"subject_state AS (SELECT {', '.join(state)} FROM subjects AS s{joins})")
+    ctes.append(f"graded AS (SELECT {', '.join(graded)} FROM subject_state)")
+    ctes.append(f"listed AS (SELECT {', '.join(listed)} FROM graded)")
+    branches = [_branch(plans[scheme_id], plans) for scheme_id in wanted if scheme_id in in_force]
+    sql = f"WITH {', '.join(ctes)} {' UNION ALL '.join(branches)}"
+    versions_used = {s: in_force[s].version for s in wanted if s in in_force}
+    labels = {
+        "scheme": list(versions_used),
+        "version": list(dict.fromkeys(versions_used.values())),
+        "grade": list(dict.fromkeys(g.grade for s in versions_used for g in in_force[s].grades)),
+    }
+    return BatchQuery(as_of, known_at, versions_used, sqlglot.parse_one(sql, read="duckdb"), labels)
 
 
 # --- engines --------------------------------------------------------------------------------------
@@ -489,6 +531,10 @@ class DuckDBEngine:
         con = duckdb.connect()
         # The result has no order to keep, so DuckDB may write it with every thread.
         con.execute("SET preserve_insertion_order = false")
+        # On a large effects file sorted by subject, this optimiser splits each per-subject
+        # aggregation into subject ranges and scans the whole file once per range: twice the work
+        # at 10 M subjects (benchmarks/scale.py), to keep hash tables small that fit in memory anyway.
+        con.execute("SET disabled_optimizers = 'partitioned_execution'")
         if self.memory_limit:
             con.execute(f"SET memory_limit = '{self.memory_limit}'")
         if self.threads:
@@ -499,17 +545,35 @@ class DuckDBEngine:
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_lit(str(path))})")
         return con
 
+    @staticmethod
+    def copy(con: Any, sql: str, out: Path) -> None:
+        """Write a query's result as one Parquet file; the bare benchmark query writes with it too."""
+        con.execute(f"COPY ({sql}) TO {_lit(str(out))} (FORMAT parquet)")
+
+    @staticmethod
+    def _labelled(query: BatchQuery) -> str:
+        """The query with its few-valued columns as ENUMs of their known values, for the writer."""
+        # The Parquet writer hashes every row's string into the column's dictionary; an ENUM already
+        # is one, so each row's constant scheme and version cost nothing (about a tenth of a batch at
+        # 1 M subjects). The file still holds plain strings.
+        columns = []
+        for name in STATE_SCHEMA.names:
+            values = query.labels.get(name, [])
+            enum = f"ENUM({', '.join(_lit(v) for v in values)})"
+            columns.append(f"CAST({name} AS {enum}) AS {name}" if values else name)
+        return f"SELECT {', '.join(columns)} FROM ({query.sql('duckdb')})"
+
     def write(self, query: BatchQuery, inputs: Inputs, out: Path) -> None:
         con = self.connect(inputs)
         try:
-            con.execute(f"COPY ({query.sql('duckdb')}) TO {_lit(str(out))} (FORMAT parquet)")
+            self.copy(con, self._labelled(query), out)
         finally:
             con.close()
 
     def table(self, query: BatchQuery, inputs: Inputs) -> pa.Table:
         con = self.connect(inputs)
         try:
-            return con.sql(query.sql("duckdb")).to_arrow_table()
+            return _state_table(con.sql(query.sql("duckdb")).to_arrow_table())
         finally:
             con.close()
 
@@ -559,7 +623,7 @@ class SparkEngine:
         self.frame(query, inputs).write.mode("overwrite").parquet(str(out))
 
     def table(self, query: BatchQuery, inputs: Inputs) -> pa.Table:
-        return self.frame(query, inputs).toArrow()
+        return _state_table(self.frame(query, inputs).toArrow())
 
 
 def engine_named(name: str, spark_master: str | None = None) -> BatchEngine:
@@ -572,11 +636,37 @@ def engine_named(name: str, spark_master: str | None = None) -> BatchEngine:
     raise BadInput(f"--engine: {name!r} is not an engine; use duckdb or spark")
 
 
+def _id_lists(column: pa.ChunkedArray) -> pa.Array:
+    """Comma-separated ids as lists of ids."""
+    # Each distinct text is split once and the lists taken by index: a column holds a handful.
+    encoded = column.combine_chunks()
+    if not pa.types.is_dictionary(encoded.type):
+        encoded = pc.dictionary_encode(encoded)
+    texts = pc.fill_null(encoded.dictionary.cast(pa.string()), "")
+    parts = pc.split_pattern(texts, ",")
+    lengths = pc.subtract(pc.list_value_length(parts), pc.cast(pc.equal(texts, ""), pa.int32()))
+    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cumulative_sum(lengths)])
+    values = parts.flatten()
+    lists = pa.ListArray.from_arrays(offsets, pc.filter(values, pc.not_equal(values, "")))
+    return pc.take(lists, encoded.indices)
+
+
+def _state_table(table: pa.Table) -> pa.Table:
+    """An engine's result in STATE_SCHEMA: lists and measures as lists of ids."""
+    columns = {name: table.column(name) for name in STATE_SCHEMA.names}
+    for name in ("lists", "measures"):
+        columns[name] = _id_lists(columns[name])
+    return pa.table(columns).cast(STATE_SCHEMA)
+
+
 def read_state(path: Path) -> pa.Table:
-    """A state file (DuckDB) or folder (Spark) as one Arrow table."""
+    """A state file (DuckDB) or folder (Spark) as one Arrow table in STATE_SCHEMA."""
+    id_columns = ["lists", "measures"]
     if path.is_dir():
-        return pq.ParquetDataset(str(path)).read()
-    return pq.read_table(path)
+        table = pq.ParquetDataset(str(path), read_dictionary=id_columns).read()
+    else:
+        table = pq.read_table(path, read_dictionary=id_columns)
+    return _state_table(table)
 
 
 # --- the run and the serving state ----------------------------------------------------------------
@@ -628,146 +718,5 @@ def run(
     served = 0
     if refresh_serving:
         with store.write() as conn:
-            served = refresh_serving_state(conn, table, as_of, known_at, now or known_at)
+            served = serving.replace_from_batch(conn, table, as_of, known_at, now or known_at)
     return BatchResult(out, engine.name, as_of, known_at, query.versions, table.num_rows, served)
-
-
-def refresh_serving_state(
-    conn: Connection, state: pa.Table, as_of: dt.date, known_at: dt.datetime, computed_at: dt.datetime
-) -> int:
-    """Replace the serving state of the schemes in a batch's result with that result."""
-    schemes = sorted(set(state.column("scheme").to_pylist()))
-    for scheme_id in schemes:
-        conn.execute(delete(t.serving_state).where(t.serving_state.c.scheme == scheme_id))
-    known, computed = to_storage(known_at), to_storage(computed_at)
-    written = 0
-    for batch in state.to_batches(max_chunksize=20_000):
-        rows = [
-            {
-                "scheme": r["scheme"],
-                "subject_id": r["subject_id"],
-                "version": r["version"],
-                "as_of": as_of,
-                "known_at": known,
-                "computed_at": computed,
-                "score": r["score"],
-                "grade": r["grade"],
-                "lists": ",".join(r["lists"] or []),
-                "measures": ",".join(r["measures"] or []),
-            }
-            for r in batch.to_pylist()
-        ]
-        if rows:
-            conn.execute(t.serving_state.insert(), rows)
-            written += len(rows)
-    return written
-
-
-@dataclass(frozen=True)
-class ServedState:
-    subject: str
-    scheme: str
-    version: str
-    as_of: dt.date
-    known_at: dt.datetime
-    score: int | None
-    grade: str | None
-    lists: tuple[str, ...]
-    measures: tuple[str, ...]
-
-
-def _changed_since(conn: Connection, subject_id: str, since: dt.datetime, until: dt.datetime) -> bool:
-    """Whether anything that can change this subject's state was recorded in (since, until]."""
-    lo, hi = to_storage(since), to_storage(until)
-    checks = [
-        select(t.records.c.id).where(
-            t.records.c.subject_id == subject_id, t.records.c.recorded_at > lo, t.records.c.recorded_at <= hi
-        ),
-        select(t.record_events.c.id)
-        .join(t.records, t.records.c.id == t.record_events.c.record_id)
-        .where(
-            t.records.c.subject_id == subject_id,
-            t.record_events.c.recorded_at > lo,
-            t.record_events.c.recorded_at <= hi,
-        ),
-        select(t.subject_events.c.id).where(
-            t.subject_events.c.subject_id == subject_id,
-            t.subject_events.c.recorded_at > lo,
-            t.subject_events.c.recorded_at <= hi,
-        ),
-        select(t.scheme_versions.c.scheme).where(
-            t.scheme_versions.c.loaded_at > lo, t.scheme_versions.c.loaded_at <= hi
-        ),
-    ]
-    return any(conn.execute(query.limit(1)).first() is not None for query in checks)
-
-
-def served_state(
-    conn: Connection, subject_id: str, scheme_id: str, as_of: dt.date, known_at: dt.datetime
-) -> ServedState | None:
-    """The batch's answer for (subject, scheme, D) as known at K, or None when it may be stale.
-
-    A served row is used only for the day it was computed for, for a knowledge time at or after
-    the batch's, and only when nothing about the subject (a record, a record event, a consent
-    event) nor any scheme version was recorded between the batch's knowledge time and K. Otherwise
-    the caller asks the online path, which is always exact: the serving state is a cache that may
-    miss, never one that may lie.
-    """
-    row = conn.execute(
-        select(t.serving_state).where(t.serving_state.c.scheme == scheme_id, t.serving_state.c.subject_id == subject_id)
-    ).first()
-    if row is None or row.as_of != as_of:
-        return None
-    batch_known = from_storage(row.known_at)
-    if known_at < batch_known or _changed_since(conn, subject_id, batch_known, known_at):
-        return None
-    return ServedState(
-        subject=subject_id,
-        scheme=scheme_id,
-        version=row.version,
-        as_of=as_of,
-        known_at=batch_known,
-        score=row.score,
-        grade=row.grade,
-        lists=tuple(x for x in (row.lists or "").split(",") if x),
-        measures=tuple(x for x in (row.measures or "").split(",") if x),
-    )
-
-
-def refresh_subject(conn: Connection, subject_id: str, as_of: dt.date, known_at: dt.datetime) -> int:
-    """Recompute one subject's serving rows on the online path (after an event about them).
-
-    This is the incremental half of the serving state: a batch refreshes everyone, an event
-    refreshes its subject. Either way `served_state` checks freshness before answering.
-    """
-    from xinyong.engine import State
-    from xinyong.registry import scheme_ids
-    from xinyong.state import StateReader
-
-    reader = StateReader.open(conn, subject_id, known_at)
-    rows = []
-    for scheme_id in scheme_ids(conn):
-        result = reader.state(scheme_id, as_of)
-        conn.execute(
-            delete(t.serving_state).where(
-                t.serving_state.c.scheme == scheme_id, t.serving_state.c.subject_id == subject_id
-            )
-        )
-        if isinstance(result, State):
-            rows.append(
-                {
-                    "scheme": scheme_id,
-                    "subject_id": subject_id,
-                    "version": result.scheme_version,
-                    "as_of": as_of,
-                    "known_at": to_storage(known_at),
-                    "computed_at": to_storage(known_at),
-                    "score": result.score,
-                    "grade": result.grade,
-                    "lists": ",".join(result.lists),
-                    "measures": ",".join(result.measures),
-                }
-            )
-    if rows:
-        conn.execute(t.serving_state.insert(), rows)
-    return len(rows)

@@ -14,25 +14,35 @@ date per behaviour, computed here with `Period.after` exactly as `effects.active
 day like dateutil (2024-02-29 + P1Y = 2025-02-28; months before days). tests/test_bulk.py checks
 this derivation against `effects.derive_effects` on random records with Hypothesis.
 
+Notices are set-based as well (`notices.write_fresh`): one facts text per (behaviour, occurred_on,
+subject kind), rendered by the row-wise code, into which the database pastes each record's fields.
+
 Differences from the row-wise import, all stricter or cosmetic: dates must be written YYYY-MM-DD
-(Python would also accept 20240101); a CSV line number assumes no quoted line breaks before it;
-Parquet rows are numbered from 1 as "row N" in place of a line.
+(Python would also accept 20240101); Parquet rows are numbered from 1 as "row N" in place of a line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import gc
 import hashlib
 import io
-from collections.abc import Sequence
+import itertools
+import json
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import DBAPIError
 
 from xinyong import identifiers, ledger, notices
 from xinyong import store as t
@@ -44,33 +54,26 @@ from xinyong.store import Store
 
 BULK_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson")
 _TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy keeps DateTime in SQLite
-_LINE = "__line__"  # a reader that knows physical line numbers (JSON Lines) hands them over here
+_LINE = "__line__"  # every reader numbers its rows here, as the file's own lines (Parquet: rows)
 
 
 # --- reading ------------------------------------------------------------------------------------
 
 
-def read_table(path: Path) -> tuple[pa.Table, int, str]:
-    """The file as a table of strings, the line number of its first row, and how rows are named."""
+def read_table(path: Path) -> tuple[pa.Table, str]:
+    """The file as a table of strings with each row's line (`_LINE`), and how rows are named."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            table = pq.read_table(path)
-            first, label = 1, "row"
+            # ParquetFile, not read_table: the dataset layer behind the latter imports pandas (1 s).
+            table = pq.ParquetFile(path).read()
+            label = "row"
+            lines = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
         elif suffix == ".csv":
-            header = pacsv.open_csv(path).schema.names
-            table = pacsv.read_csv(
-                path,
-                read_options=pacsv.ReadOptions(encoding="utf8", block_size=64 << 20),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={name: pa.string() for name in header},
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-            first, label = 2, "line"
+            table, lines = _read_csv(path)
+            label = "line"
         elif suffix in {".jsonl", ".ndjson"}:
-            return _read_jsonl(path)
+            return _read_jsonl(path), "line"
         else:
             raise BadInput(f"{path.name}: use a .parquet, .csv or .jsonl file")
     except pa.ArrowInvalid as exc:
@@ -81,10 +84,42 @@ def read_table(path: Path) -> tuple[pa.Table, int, str]:
     for name in table.column_names:
         column = table.column(name)
         columns[name.strip()] = column if column.type == pa.string() else pc.cast(column, pa.string())
-    return pa.table(columns), first, label
+    columns[_LINE] = lines
+    return pa.table(columns), label
 
 
-def _read_jsonl(path: Path) -> tuple[pa.Table, int, str]:
+# A line ends at \r\n, \r or \n, as for the csv module that the row-wise import reads with.
+_LINE_BREAK = "\r\n|\r|\n"
+
+
+def _read_csv(path: Path) -> tuple[pa.Table, pa.Array]:
+    """Rows and the physical line each starts on: a quoted field may hold line breaks, and blank
+    lines are skipped as by the row-wise import (rows whose fields are all blank, counted as lines)."""
+    header = pacsv.open_csv(path).schema.names
+    table = pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(encoding="utf8", block_size=64 << 20),
+        # Blank lines become rows of empty fields, so that they keep their place in the count.
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    n = table.num_rows
+    breaks = pa.array(np.zeros(n, dtype=np.int64))
+    for column in table.columns:
+        if pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py():
+            breaks = pc.add(breaks, pc.cast(pc.count_substring_regex(column, _LINE_BREAK), pa.int64()))
+    first = 2 + sum(len(re.findall(_LINE_BREAK, name)) for name in header)
+    starts = pc.add(pc.subtract(pc.cumulative_sum(breaks), breaks), pa.array(np.arange(first, first + n)))
+    blank = functools.reduce(pc.and_, (pc.equal(pc.utf8_trim_whitespace(c), "") for c in table.columns))
+    keep = pc.invert(blank)
+    return table.filter(keep), starts.filter(keep)
+
+
+def _read_jsonl(path: Path) -> pa.Table:
     """JSON Lines read as the row-wise import reads them (values as text, physical line numbers);
     Arrow's JSON reader would guess dates and numbers, and drop the line numbers."""
     import orjson
@@ -116,7 +151,7 @@ def _read_jsonl(path: Path) -> tuple[pa.Table, int, str]:
     if problems:
         raise BadInput(f"{path.name}: {len(problems)} problem(s); nothing was imported", problems[:MAX_PROBLEMS])
     table = pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
-    return table.append_column(_LINE, pa.array(lines, pa.int64())), 1, "line"
+    return table.append_column(_LINE, pa.array(lines, pa.int64()))
 
 
 # --- checking -----------------------------------------------------------------------------------
@@ -141,7 +176,7 @@ firsts AS (
 ),
 g AS (
     SELECT f.*, firsts.first_line, CAST(round(amount_exact, 2) AS DECIMAL(18, 2)) AS amount,
-           k.subject_id IS NOT NULL AS registered,
+           k.subject_id IS NOT NULL AS registered, k.kind AS subject_kind,
            b.behaviour IS NOT NULL AS known,
            a.behaviour IS NOT NULL AS authorised,
            e.id AS existing_id,
@@ -235,33 +270,102 @@ def _column_problems(columns: Sequence[str], label: str) -> list[Problem]:
     return problems
 
 
-def _existing(conn: Connection, source: str) -> pa.Table:
-    query = select(
-        t.records.c.id,
-        t.records.c.document_ref,
-        t.records.c.subject_id,
-        t.records.c.behaviour,
-        t.records.c.occurred_on,
-        t.records.c.amount,
-        t.records.c.note,
-    ).where(t.records.c.source_id == source)
-    rows = conn.execute(query).all()
-    return pa.table(
-        {
-            "id": pa.array([r.id for r in rows], pa.int64()),
-            "document_ref": pa.array([r.document_ref for r in rows], pa.string()),
-            "subject_id": pa.array([r.subject_id for r in rows], pa.string()),
-            "behaviour": pa.array([r.behaviour for r in rows], pa.string()),
-            "occurred_on": pa.array([r.occurred_on for r in rows], pa.date32()),
-            "amount": pa.array([r.amount for r in rows], pa.decimal128(18, 2)),
-            "note": pa.array([r.note for r in rows], pa.string()),
-        }
+_EXISTING = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("document_ref", pa.string()),
+        ("subject_id", pa.string()),
+        ("behaviour", pa.string()),
+        ("occurred_on", pa.date32()),
+        ("amount", pa.decimal128(18, 2)),
+        ("note", pa.string()),
+    ]
+)
+_SUBJECTS = pa.schema([("subject_id", pa.string()), ("kind", pa.string())])
+
+
+# Probing an index for one key costs about as much as reading eight rows in a scan.
+_PROBE_COST = 8
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Fetched rows are tuples of plain values, which form no cycles; left on, the cyclic collector
+    walks every tuple alive again and again while a million of them are made (seconds, not ms)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read(conn: Connection, query: str, schema: pa.Schema, keys: pa.ChunkedArray | None = None) -> pa.Table:
+    """The rows of `query` as Arrow without a Python object per row where the driver allows (SQLAlchemy
+    rows cost a microsecond each). With `keys`, `{keys}` in the query is that set of values."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    values = [] if keys is None else keys.to_pylist()
+    if conn.dialect.name == "sqlite":
+        query = query.replace("{keys}", "(SELECT value FROM json_each(?))")
+        with _collector_paused():
+            rows = raw.execute(query, [json.dumps(values)] if keys is not None else []).fetchall()
+            columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+            # SQLite keeps dates and amounts as text, which Arrow parses into the schema's types.
+            return pa.table(
+                [
+                    pa.array(column, field.type if pa.types.is_integer(field.type) else pa.string()).cast(field.type)
+                    for column, field in zip(columns, schema, strict=True)
+                ],
+                schema=schema,
+            )
+    # COPY TO STDOUT hands the rows over as CSV for Arrow to parse; psycopg binds `values` client-side.
+    if keys is not None:
+        query = query.replace("%", "%%").replace("{keys}", "(SELECT unnest(%s::text[]))")
+    buffer = io.BytesIO()
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", [values] if keys is not None else None) as copy,
+    ):
+        for block in copy:
+            buffer.write(block)
+    if not buffer.tell():
+        return schema.empty_table()
+    buffer.seek(0)
+    return pacsv.read_csv(
+        buffer,
+        read_options=pacsv.ReadOptions(column_names=schema.names),
+        # PostgreSQL writes NULL as an unquoted empty field and an empty string as "".
+        convert_options=pacsv.ConvertOptions(
+            column_types=schema, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False
+        ),
     )
 
 
-def _known_subjects(conn: Connection) -> pa.Table:
-    ids = [row[0] for row in conn.exec_driver_sql("SELECT id FROM subjects")]
-    return pa.table({"subject_id": pa.array(ids, pa.string())})
+def _probe_or_scan(conn: Connection, query: str, column: str, keys: pa.ChunkedArray, schema: pa.Schema) -> pa.Table:
+    """The rows of `query` whose `column` is one of `keys`: looked up key by key, or, when `query`
+    has fewer rows than that would cost, read whole (a fresh source's records, or most subjects).
+    The count stops at that bound, so it costs no more than the probing it may save."""
+    bound = len(keys) * _PROBE_COST
+    found = conn.exec_driver_sql(f"SELECT count(*) FROM ({query} LIMIT {bound}) AS bounded").scalar()
+    if (found or 0) < bound:
+        return _read(conn, query, schema)
+    return _read(conn, f"{query} AND {column} IN {{keys}}", schema, keys)
+
+
+def _subjects(conn: Connection, named: pa.ChunkedArray) -> pa.Table:
+    """The kinds of the registered subjects among those a file names."""
+    return _probe_or_scan(conn, "SELECT id, kind FROM subjects WHERE true", "id", named, _SUBJECTS)
+
+
+def _existing(conn: Connection, source: str, refs: pa.ChunkedArray) -> pa.Table:
+    """The records this source already sent under the file's references."""
+    query = (
+        "SELECT id, document_ref, subject_id, behaviour, occurred_on, amount, note FROM records "
+        f"WHERE source_id = {_quote(source)}"
+    )
+    return _probe_or_scan(conn, query, "document_ref", refs, _EXISTING)
 
 
 # --- effects of fresh records ---------------------------------------------------------------------
@@ -331,86 +435,84 @@ def derive_fresh_effects(records: pa.Table, versions: Sequence[SchemeVersion], r
 # --- writing --------------------------------------------------------------------------------------
 
 
-def _as_text(column: pa.ChunkedArray | pa.Array) -> list[Any]:
+_BATCH = 200_000  # rows per executemany or COPY chunk: bounded memory, few round trips
+
+
+def _plain(column: pa.Array) -> list[Any]:
+    """Python values for the driver: text for dates and amounts, as the store keeps them in SQLite."""
+    if pa.types.is_integer(column.type) or pa.types.is_string(column.type):
+        return column.to_pylist()  # type: ignore[no-any-return]
     return pc.cast(column, pa.string()).to_pylist()  # type: ignore[no-any-return]
 
 
-def _write_sqlite(conn: Connection, records: pa.Table, effects: pa.Table, stamp: str, actor: str) -> None:
+def _load_sqlite(conn: Connection, name: str, table: pa.Table, constants: dict[str, str] | None = None) -> None:
+    """Insert an Arrow table by `executemany` on SQLite's own cursor, with `constants` for every row."""
+    constants = constants or {}
+    names = [*table.column_names, *constants]
+    statement = f"INSERT INTO {name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     raw = conn.connection.driver_connection
     assert raw is not None
     cursor = raw.cursor()
-    # Index pages of a large store do not fit SQLite's default 2 MiB page cache; inserting
-    # millions of keys in subject order then thrashes. A bigger cache for this write only.
-    previous = cursor.execute("PRAGMA cache_size").fetchone()[0]
-    cursor.execute("PRAGMA cache_size = -524288")
-    n = records.num_rows
-    cursor.executemany(
-        "INSERT INTO records (id, source_id, document_ref, subject_id, behaviour, occurred_on, amount, note, "
-        "recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        zip(
-            records.column("id").to_pylist(),
-            records.column("source_id").to_pylist(),
-            records.column("document_ref").to_pylist(),
-            records.column("subject_id").to_pylist(),
-            records.column("behaviour").to_pylist(),
-            _as_text(records.column("occurred_on")),
-            _as_text(records.column("amount")),
-            records.column("note").to_pylist(),
-            [stamp] * n,
-            [actor] * n,
-            strict=True,
-        ),
-    )
-    m = effects.num_rows
-    cursor.executemany(
-        "INSERT INTO effects (scheme, version, record_id, subject_id, behaviour, points, occurred_on, valid_from, "
-        "valid_until, known_from, known_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-        zip(
-            effects.column("scheme").to_pylist(),
-            effects.column("version").to_pylist(),
-            effects.column("record_id").to_pylist(),
-            effects.column("subject_id").to_pylist(),
-            effects.column("behaviour").to_pylist(),
-            effects.column("points").to_pylist(),
-            _as_text(effects.column("occurred_on")),
-            _as_text(effects.column("valid_from")),
-            _as_text(effects.column("valid_until")),
-            [stamp] * m,
-            strict=True,
-        ),
-    )
-    cursor.execute(f"PRAGMA cache_size = {int(previous)}")
-    cursor.close()
+    try:
+        for batch in table.to_batches(max_chunksize=_BATCH):
+            columns = [_plain(column) for column in batch.columns]
+            fixed = [itertools.repeat(value, batch.num_rows) for value in constants.values()]
+            cursor.executemany(statement, zip(*columns, *fixed, strict=True))
+    finally:
+        cursor.close()
 
 
-def _copy(raw: Any, table_name: str, table: pa.Table) -> None:
-    """COPY an Arrow table into PostgreSQL as CSV: nulls are unquoted empty fields."""
-    columns = ", ".join(table.column_names)
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table_name} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
-        for batch in table.to_batches(max_chunksize=200_000):
+def _load_postgres(conn: Connection, name: str, table: pa.Table, constants: dict[str, str] | None = None) -> None:
+    """COPY an Arrow table into PostgreSQL as CSV written by Arrow (nulls are unquoted empty fields)."""
+    for column, value in (constants or {}).items():
+        table = table.append_column(column, pa.repeat(pa.scalar(value, pa.string()), table.num_rows))
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    statement = f"COPY {name} ({', '.join(table.column_names)}) FROM STDIN WITH (FORMAT csv)"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for batch in table.to_batches(max_chunksize=_BATCH):
             buffer = io.BytesIO()
-            pacsv.write_csv(
-                pa.Table.from_batches([batch]),
-                buffer,
-                write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"),
-            )
+            pacsv.write_csv(batch, buffer, write_options=pacsv.WriteOptions(include_header=False))
             copy.write(buffer.getvalue())
 
 
-def _write_postgres(conn: Connection, records: pa.Table, effects: pa.Table, stamp: str, actor: str) -> None:
+def _prepare_postgres(conn: Connection) -> None:
+    """Lock out other record writers (ids are assigned here) and, where the role may, skip the
+    per-row foreign-key triggers.
+
+    PostgreSQL checks a foreign key row by row, locking the parent row each time: about 8 µs per
+    key, four keys per adverse record (a million records: 63 s with the triggers, under 40 s
+    without). The import checks every reference itself, in this transaction (subjects and source
+    before writing; notices point at records and outbox rows at notices written here), and SHARE
+    locks keep subjects and sources unchanged until commit, so the triggers would find nothing.
+    `session_replication_role` needs a superuser or (15+) `GRANT SET ON PARAMETER
+    session_replication_role`; without it the triggers run as usual."""
+    conn.exec_driver_sql("LOCK TABLE records IN EXCLUSIVE MODE")
+    # The notices are composed by joining the new records with their templates: in memory, not in
+    # batches on disk as the default 4 MB would have it (for this transaction only).
+    conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        return
+    conn.exec_driver_sql("LOCK TABLE subjects, sources IN SHARE MODE")
+
+
+@contextmanager
+def _page_cache(conn: Connection) -> Iterator[None]:
+    """Index pages of a large SQLite store do not fit the default 2 MiB page cache; inserting
+    millions of keys in subject order then thrashes. A bigger cache for this import only."""
     raw = conn.connection.driver_connection
-    n, m = records.num_rows, effects.num_rows
-    _copy(
-        raw,
-        "records",
-        records.append_column("recorded_at", pa.array([stamp] * n, pa.string())).append_column(
-            "recorded_by", pa.array([actor] * n, pa.string())
-        ),
-    )
-    _copy(raw, "effects", effects.append_column("known_from", pa.array([stamp] * m, pa.string())))
-    top = conn.execute(select(func.max(t.records.c.id))).scalar()
-    if top is not None:
-        conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('records', 'id'), {int(top)})")
+    assert raw is not None
+    previous = raw.execute("PRAGMA cache_size").fetchone()[0]
+    raw.execute("PRAGMA cache_size = -524288")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size = {int(previous)}")
 
 
 # --- the import -----------------------------------------------------------------------------------
@@ -433,21 +535,18 @@ def import_records(
     actor: str,
     name: str | None = None,
 ) -> ImportResult:
-    """Check the whole file, then write its new records and their effects in one transaction."""
+    """Check the whole file, then write its new records, their effects and notices in one transaction."""
     import duckdb
 
     name = name or path.name
-    table, first_line, label = read_table(path)
+    table, label = read_table(path)
     problems = _column_problems([c for c in table.column_names if c != _LINE], label)
     if problems:
         raise BadInput(f"{name}: {len(problems)} problem(s); nothing was imported", problems)
     for optional in RECORD_OPTIONAL:
         if optional not in table.column_names:
             table = table.append_column(optional, pa.nulls(table.num_rows, pa.string()))
-    if _LINE in table.column_names:
-        table = table.rename_columns(["line" if c == _LINE else c for c in table.column_names])
-    else:
-        table = table.append_column("line", pa.array(range(first_line, first_line + table.num_rows), pa.int64()))
+    table = table.rename_columns(["line" if c == _LINE else c for c in table.column_names])
     stamp = to_storage(now).strftime(_TS_FORMAT)
     con = duckdb.connect()
     try:
@@ -455,13 +554,14 @@ def import_records(
             authorised = require_source(conn, source)
             known = ledger.known_behaviours(conn)
             if not store.is_sqlite:
-                # Ids are assigned here, so no other writer may insert records meanwhile.
-                conn.exec_driver_sql("LOCK TABLE records IN EXCLUSIVE MODE")
+                _prepare_postgres(conn)
             con.register("raw", table)
-            con.register("known_subjects", _known_subjects(conn))
+            named = con.sql("SELECT DISTINCT trim(coalesce(subject_id, '')) FROM raw").to_arrow_table().column(0)
+            con.register("known_subjects", _subjects(conn, named))
             con.register("known_behaviours", pa.table({"behaviour": pa.array(sorted(known), pa.string())}))
             con.register("authorised_behaviours", pa.table({"behaviour": pa.array(sorted(authorised), pa.string())}))
-            con.register("existing", _existing(conn, source))
+            refs = con.sql("SELECT DISTINCT trim(coalesce(document_ref, '')) FROM raw").to_arrow_table().column(0)
+            con.register("existing", _existing(conn, source, refs))
             con.execute(f"CREATE TEMP TABLE checked AS {_CHECKS}")
             today = local_day(now)
             found = con.execute(_PROBLEMS.replace("$today", f"DATE '{today.isoformat()}'")).fetchall()
@@ -481,19 +581,26 @@ def import_records(
             already = int(present[0][0])
             top = conn.execute(select(func.max(t.records.c.id))).scalar() or 0
             records = con.sql(
-                f"SELECT {int(top)} + row_number() OVER (ORDER BY line) AS id, {_quote(source)} AS source_id, "
-                "document_ref, subject_id, behaviour, occurred_on, amount, note "
+                f"SELECT {int(top)} + row_number() OVER (ORDER BY line) AS id, "
+                "document_ref, subject_id, behaviour, occurred_on, amount, note, subject_kind "
                 "FROM checked WHERE existing_id IS NULL ORDER BY line"
             ).to_arrow_table()
             con.register("new_records", records)
-            effects = fresh_effects(con, "new_records", behaviour_parameters(scheme_versions(conn), now))
+            versions = scheme_versions(conn)
+            effects = fresh_effects(con, "new_records", behaviour_parameters(versions, now))
             if records.num_rows:
-                writer = _write_sqlite if store.is_sqlite else _write_postgres
-                writer(conn, records, effects, stamp, actor)
-                # Notice before effect holds on this path too: every new adverse record gets its
-                # notice in the same transaction. This is per-record Python and dominates the cost
-                # of very large files; a set-based version is the next step (benchmarks/REPORT.md).
-                notices.for_record_ids(conn, records.column("id").to_pylist(), now)
+                load = _load_sqlite if store.is_sqlite else _load_postgres
+                with _page_cache(conn) if store.is_sqlite else nullcontext():
+                    constants = {"source_id": source, "recorded_at": stamp, "recorded_by": actor}
+                    load(conn, "records", records.drop_columns(["subject_kind"]), constants)
+                    load(conn, "effects", effects, {"known_from": stamp})
+                    if not store.is_sqlite:
+                        last = int(top) + records.num_rows
+                        conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('records', 'id'), {last})")
+                    # Notice before effect holds on this path too: every new adverse record gets its
+                    # notice, and the notice its deliveries, in this transaction.
+                    fresh = records.select(["id", "behaviour", "occurred_on", "subject_kind"])
+                    notices.write_fresh(conn, fresh, now, versions, load)
             conn.execute(
                 t.imports.insert().values(
                     kind="records",
