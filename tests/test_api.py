@@ -720,3 +720,38 @@ def test_a_failed_audit_commit_means_no_answer(city: City, monkeypatch: pytest.M
     assert response.status_code == 503
     assert "applies" not in response.text
     assert "locked" not in response.text
+
+
+def test_on_an_event_loop_the_ledger_fingerprint_is_read_once_per_iteration(tmp_path: Path) -> None:
+    """Checks handled in one loop iteration share one fingerprint; the next iteration sees new writes."""
+    import asyncio
+
+    store = Store(f"sqlite:///{tmp_path / 'tick.db'}")
+    store.migrate()
+    build(store)
+    cache = Service(store, FixedClock(NOW)).answers
+    reads: list[tuple[Any, ...]] = []
+    read = cache._read_tag
+
+    def counted() -> tuple[Any, ...]:
+        reads.append(read())
+        return reads[-1]
+
+    cache._read_tag = counted  # type: ignore[method-assign]
+
+    async def scenario() -> tuple[tuple[Any, ...], ...]:
+        first = cache.tag()
+        with store.read() as conn:
+            record = ledger.resolve_record_id(conn, "court:DOC-1")
+        World(store).revoke(record, at("2026-02-15"))  # committed by another connection
+        same_iteration = cache.tag()  # requests handled now arrived before the write
+        await asyncio.sleep(0)
+        next_iteration = cache.tag()
+        return first, same_iteration, next_iteration
+
+    first, same_iteration, next_iteration = asyncio.run(scenario())
+    assert same_iteration == first
+    assert len(reads) == 2
+    assert next_iteration != first
+    assert cache.tag() == next_iteration  # off the loop: read on every call
+    assert len(reads) == 3

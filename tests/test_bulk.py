@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import json
 import re
+import sys
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -19,9 +20,11 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import func, select
 
 from helpers import World, at, org_id, person_id
 from xinyong import bulk, derivation, imports, ledger, notices
+from xinyong import store as t
 from xinyong.effects import Record, derive_effects
 from xinyong.errors import BadInput, NotFound
 from xinyong.periods import Period
@@ -433,12 +436,24 @@ def notices_and_outbox(store: Store) -> tuple[list[tuple[object, ...]], list[tup
     return sorted(found.values(), key=repr), sorted(deliveries, key=repr)
 
 
+# Who imports goes into every notice (the bulk path renders it into the templates): one that JSON escapes.
+ACTOR = 'bulk "importer" \\ 局\u2028'
+
+
 @pytest.mark.parametrize("city", [example_city, shipped_city], ids=["example", "shipped"])
 def test_bulk_notices_equal_the_row_wise_ones(
-    store: Store, request: pytest.FixtureRequest, tmp_path: Path, city: Callable[[Path], tuple[Setup, Files]]
+    store: Store,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    city: Callable[[Path], tuple[Setup, Files]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Key, kind, dates, facts byte for byte, and deliveries of every notice: the set-based path
-    composes them in the database from per-key templates, the row-wise path renders each in Python."""
+    composes them from per-key templates (in SQLite, or in Arrow for PostgreSQL), the row-wise path
+    renders each in Python."""
+    composed = []
+    compose = notices._write_composed
+    monkeypatch.setattr(notices, "_write_composed", lambda *args: composed.append(1) or compose(*args))
     setup, files = city(tmp_path)
     url = (
         f"sqlite:///{tmp_path / 'row-wise.db'}"
@@ -450,15 +465,16 @@ def test_bulk_notices_equal_the_row_wise_ones(
     setup(store)
     setup(row_wise)
     for source, path in files:
-        bulk.import_records(store, path, source=source, now=NOW, actor="bulk 'importer'")
+        bulk.import_records(store, path, source=source, now=NOW, actor=ACTOR)
         with row_wise.write() as conn:
-            imports.import_records(conn, path.name, path.read_bytes(), source=source, now=NOW, actor="bulk 'importer'")
+            imports.import_records(conn, path.name, path.read_bytes(), source=source, now=NOW, actor=ACTOR)
     mine, theirs = notices_and_outbox(store), notices_and_outbox(row_wise)
     row_wise.dispose()
     assert len(mine[0]) > 20
     assert any(delivery[1] == "email" for delivery in mine[1])
     assert mine[0] == theirs[0]
     assert mine[1] == theirs[1]
+    assert bool(composed) == (not store.is_sqlite)
 
 
 def test_csv_lines_are_the_files_own_with_quoted_line_breaks_and_blank_lines(
@@ -493,6 +509,85 @@ def test_csv_lines_are_the_files_own_with_quoted_line_breaks_and_blank_lines(
     assert (result.imported, result.lines) == (2, 2)
     with sqlite_store.read() as conn:
         assert ledger.history(conn, "court:Q-1").record.note == "two\nlines"
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "found"),
+    [
+        ("{person},COURT.DEFAULT,2025-03-01,W-3,,,surplus", "7 fields, the header has 6"),
+        ("{person},COURT.DEFAULT,2025-03-01,W-3", "4 fields, the header has 6"),
+    ],
+    ids=["too-many-fields", "too-few-fields"],
+)
+def test_a_row_with_the_wrong_number_of_fields_is_named_by_its_line(
+    store: Store, people: list[str], tmp_path: Path, bad_row: str, found: str
+) -> None:
+    """Arrow's reader would reject the whole file quoting the row's text; the import names the
+    row's line in the file (after a quoted line break, a blank line and a line of spaces, which the
+    row-wise import skips but counts), as the row-wise import does, and writes nothing."""
+    person = people[0]
+    header = "subject_id,behaviour,occurred_on,document_ref,amount,note\n"
+    body = (
+        f'{person},COURT.DEFAULT,2025-01-31,W-1,,"two\r\nlines"\n'  # lines 2-3
+        "\n"  # line 4
+        "   \n"  # line 5: one blank field, skipped like a blank line
+        f"{person},TRAFFIC.MINOR,2025-02-01,W-2,,\n"  # line 6
+        + bad_row.format(person=person)
+        + "\n"  # line 7
+        + f"{person},COURT.DEFAULT,2025-03-02,W-4,,\n"  # line 8
+        + f'{person},COURT.DEFAULT,2025-03-03,W-5,,"x",\n'  # line 9: 7 fields
+    )
+    path = tmp_path / "fields.csv"
+    path.write_bytes((header + body).encode())
+    before = counts(store), imported_files(store)
+    with pytest.raises(BadInput) as caught:
+        bulk.import_records(store, path, source="all", now=NOW, actor="test")
+    assert [(p.line, p.why) for p in caught.value.problems] == [(7, found), (9, "7 fields, the header has 6")]
+    assert f"line 7: {found}" in caught.value.render()
+    assert (counts(store), imported_files(store)) == before
+    with store.write() as conn, pytest.raises(BadInput) as row_wise:
+        imports.import_records(conn, path.name, path.read_bytes(), source="all", now=NOW, actor="test")
+    assert [(p.line, p.why) for p in row_wise.value.problems] == [(7, found), (9, "7 fields, the header has 6")]
+    # Without the bad rows the same file imports, its lines counted the same way.
+    good = header + "\n".join(body.split("\n")[:5]) + f"\n{person},COURT.DEFAULT,2025-13-01,W-6,,\n"
+    path.write_bytes(good.encode())
+    with pytest.raises(BadInput) as caught:
+        bulk.import_records(store, path, source="all", now=NOW, actor="test")
+    assert [(p.line, p.column) for p in caught.value.problems] == [(7, "occurred_on")]
+    path.write_bytes((header + "\n".join(body.split("\n")[:5]) + "\n").encode())
+    result = bulk.import_records(store, path, source="all", now=NOW, actor="test")
+    assert (result.imported, result.lines) == (2, 2)
+
+
+def imported_files(store: Store) -> int:
+    with store.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(t.imports)).scalar_one())
+
+
+def test_the_cli_shows_a_bulk_rows_problem_with_its_line(
+    sqlite_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`records import` prints the problem with its line and exits 2, as for any other bad line."""
+    from xinyong import cli
+
+    world = World(sqlite_store)
+    person, _org = world.standard()
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "subject_id,behaviour,occurred_on,document_ref\n"
+        f'{person},COURT.DEFAULT,2025-01-31,"A\n1"\n'
+        f"{person},COURT.DEFAULT,2025-01-31,A-2,5\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("XINYONG_NOW", "2026-03-02T12:00:00+08:00")
+    monkeypatch.setattr("sys.argv", ["xinyong", "--db", sqlite_store.url, "records", "import", str(path)])
+    monkeypatch.setattr("sys.argv", [*sys.argv, "--source", "court", "--bulk"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    shown = capsys.readouterr().err
+    assert "r.csv: 1 problem(s); nothing was imported" in shown
+    assert "line 4: 5 fields, the header has 4" in shown
 
 
 def test_a_small_file_into_a_large_store_is_checked_by_probing(
@@ -554,3 +649,69 @@ def test_postgres_roles_that_may_not_skip_foreign_key_triggers_keep_them(pg_url:
         assert notices.count(conn) == 6  # the blood donations are good news
     store.dispose()
     owner.dispose()
+
+
+DAY_MAX, EPOCH = dt.date(9999, 12, 31), dt.date(1970, 1, 1)
+
+
+def test_binary_copy_into_postgres_keeps_every_value(pg_url: str) -> None:
+    """The column-wise encoder of PostgreSQL's binary COPY format: NULLs apart from empty text,
+    amounts at the edges of NUMERIC(18, 2), dates before and after 2000, timestamps to the
+    microsecond, text PostgreSQL would have to unescape from CSV; and a type it cannot encode
+    (a decimal of more digits) goes the CSV way with the same result."""
+    store = Store(pg_url)
+    store.migrate()
+    amounts = ["0.00", "0.05", "-1.50", "9999999999999999.99", "-9999999999999999.99", "1000.5", None]
+    table = pa.table(
+        {
+            "n": pa.array([1, -2, 2**40, 0, 7, 9, 10], pa.int64()),
+            "small": pa.array([1, -2, 2**31 - 1, 0, None, 3, 4], pa.int64()),
+            "label": pa.array(["", None, 'a "b", c\\d\ne', "文书🙂", "\r", "x" * 5000, "z"], pa.string()),
+            "day": pa.array(
+                [
+                    dt.date(1999, 12, 31),
+                    dt.date(2000, 1, 1),
+                    dt.date(2026, 3, 2),
+                    None,
+                    dt.date(1, 1, 1),
+                    DAY_MAX,
+                    EPOCH,
+                ],
+                pa.date32(),
+            ),
+            "amount": pa.array([None if a is None else Decimal(a) for a in amounts], pa.decimal128(18, 2)),
+        }
+    )
+    constants = {"at": "2026-03-02 01:02:03.456789", "who": "bulk 'importer'"}
+    with store.write() as conn:
+        conn.exec_driver_sql(
+            "CREATE TEMP TABLE b (n bigint, small integer, label text, day date, amount numeric(18, 2), "
+            "at timestamp, who varchar(64))"
+        )
+        conn.exec_driver_sql("CREATE TEMP TABLE c (LIKE b)")
+        conn.exec_driver_sql("ALTER TABLE c ALTER COLUMN amount TYPE numeric(30, 2)")
+        bulk._load_postgres(conn, "b", table.slice(0, 0), constants)  # nothing to copy: nothing copied
+        bulk._load_postgres(conn, "b", table, constants)
+        bulk._load_postgres(
+            conn, "c", table.set_column(4, "amount", table.column("amount").cast(pa.decimal128(30, 2))), constants
+        )
+        binary = conn.exec_driver_sql("SELECT * FROM b ORDER BY n").all()
+        csv_way = conn.exec_driver_sql("SELECT * FROM c ORDER BY n").all()
+        assert bulk._encodable(pa.decimal128(30, 2), "numeric") is False
+    expected = sorted(
+        zip(
+            table.column("n").to_pylist(),
+            table.column("small").to_pylist(),
+            table.column("label").to_pylist(),
+            table.column("day").to_pylist(),
+            [None if a is None else Decimal(a).quantize(Decimal("0.01")) for a in amounts],
+            [dt.datetime(2026, 3, 2, 1, 2, 3, 456789)] * 7,
+            ["bulk 'importer'"] * 7,
+            strict=True,
+        )
+    )
+    assert [tuple(row) for row in binary] == expected
+    assert [tuple(row) for row in csv_way] == expected
+    shown = {str(row.amount) for row in binary}  # the display scale is the column's
+    assert shown == {"0.00", "0.05", "-1.50", "9999999999999999.99", "-9999999999999999.99", "1000.50", "None"}
+    store.dispose()

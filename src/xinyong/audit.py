@@ -19,7 +19,7 @@ import hashlib
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -33,9 +33,12 @@ HEAD_ID = 1
 FIELDS = ("seq", "at", "actor", "role", "action", "subject_id", "purpose", "outcome", "detail", "prev_hash", "hash")
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One act to log: who (actor, role), what (action), about whom, why, when, and how it ended."""
+class Entry(NamedTuple):
+    """One act to log: who (actor, role), what (action), about whom, why, when, and how it ended.
+
+    A named tuple rather than a frozen dataclass: every check builds one, and a tuple is made in C
+    where a frozen dataclass sets each field through object.__setattr__.
+    """
 
     at: dt.datetime
     actor: str

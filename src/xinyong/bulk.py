@@ -3,8 +3,8 @@
 Same guarantees as `imports.import_records` — the whole file or nothing, every bad line reported
 with its column and reason, importing a file twice adds nothing, a source submits only the
 behaviours it is authorised for — but the checks are one DuckDB query over an Arrow table instead
-of a Python loop, and rows reach the store by `executemany` of plain tuples (SQLite) or `COPY`
-(PostgreSQL), effects included.
+of a Python loop, and rows reach the store by `executemany` of plain tuples (SQLite) or binary
+`COPY` encoded column-wise (PostgreSQL), effects included.
 
 Effects of fresh records are derived column-wise too. A record with no events yet is the simplest
 case of DESIGN.md's semantics: start = max(occurred_on, recorded_on + notice), until = occurred_on +
@@ -15,7 +15,8 @@ day like dateutil (2024-02-29 + P1Y = 2025-02-28; months before days). tests/tes
 this derivation against `effects.derive_effects` on random records with Hypothesis.
 
 Notices are set-based as well (`notices.write_fresh`): one facts text per (behaviour, occurred_on,
-subject kind), rendered by the row-wise code, into which the database pastes each record's fields.
+subject kind), rendered by the row-wise code, into which SQLite (in SQL) or Arrow (for PostgreSQL,
+whose one backend is the bottleneck) pastes each record's fields.
 
 Differences from the row-wise import, all stricter or cosmetic: dates must be written YYYY-MM-DD
 (Python would also accept 20240101); Parquet rows are numbered from 1 as "row N" in place of a line.
@@ -23,6 +24,7 @@ Differences from the row-wise import, all stricter or cosmetic: dates must be wr
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import functools
 import gc
@@ -31,7 +33,8 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -94,29 +97,70 @@ _LINE_BREAK = "\r\n|\r|\n"
 
 def _read_csv(path: Path) -> tuple[pa.Table, pa.Array]:
     """Rows and the physical line each starts on: a quoted field may hold line breaks, and blank
-    lines are skipped as by the row-wise import (rows whose fields are all blank, counted as lines)."""
-    header = pacsv.open_csv(path).schema.names
-    table = pacsv.read_csv(
+    lines are skipped as by the row-wise import (rows whose fields are all blank, counted as lines).
+    A row with more or fewer fields than the header is reported with its line, as row-wise."""
+    header = pacsv.open_csv(path, parse_options=_csv_parsing(lambda _row: "skip")).schema.names
+    set_aside: list[Any] = []  # pyarrow.csv.InvalidRow: rows Arrow could not split into the header's fields
+
+    def keep_aside(row: Any) -> str:
+        set_aside.append(row)
+        return "skip"
+
+    table = _parse_csv(path, header, keep_aside, use_threads=True)
+    if set_aside:
+        # The parallel reader cannot number the rows it sets aside (a block does not know how many
+        # rows came before it); the serial one can. Only such files are read a second time.
+        set_aside.clear()
+        table = _parse_csv(path, header, keep_aside, use_threads=False)
+    rows = table.num_rows + len(set_aside)
+    aside = np.array([row.number - 2 for row in set_aside], dtype=np.int64)  # Arrow's row 1 is the header
+    parsed = np.ones(rows, dtype=bool)
+    parsed[aside] = False
+    breaks = np.zeros(rows, dtype=np.int64)
+    breaks[aside] = [len(re.findall(_LINE_BREAK, row.text)) for row in set_aside]
+    for column in table.columns:
+        if pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py():
+            counted = pc.count_substring_regex(column, _LINE_BREAK).to_numpy(zero_copy_only=False)
+            breaks[parsed] += counted
+    first = 2 + sum(len(re.findall(_LINE_BREAK, name)) for name in header)
+    starts = np.cumsum(breaks) - breaks + np.arange(first, first + rows)
+    problems = [
+        Problem(f"line {line}", f"{row.actual_columns} fields, the header has {row.expected_columns}", line=line)
+        for row, line in zip(set_aside, starts[aside].tolist(), strict=True)
+        if not _blank_row(row.text)
+    ]
+    if problems:
+        more = f" (showing the first {MAX_PROBLEMS})" if len(problems) > MAX_PROBLEMS else ""
+        message = f"{path.name}: {len(problems)} problem(s){more}; nothing was imported"
+        raise BadInput(message, problems[:MAX_PROBLEMS])
+    blank = functools.reduce(pc.and_, (pc.equal(pc.utf8_trim_whitespace(c), "") for c in table.columns))
+    keep = pc.invert(blank)
+    return table.filter(keep), pa.array(starts[parsed]).filter(keep)
+
+
+def _parse_csv(path: Path, header: list[str], invalid_row: Callable[[Any], str], *, use_threads: bool) -> pa.Table:
+    return pacsv.read_csv(
         path,
-        read_options=pacsv.ReadOptions(encoding="utf8", block_size=64 << 20),
-        # Blank lines become rows of empty fields, so that they keep their place in the count.
-        parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+        read_options=pacsv.ReadOptions(encoding="utf8", block_size=64 << 20, use_threads=use_threads),
+        parse_options=_csv_parsing(invalid_row),
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in header},
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
     )
-    n = table.num_rows
-    breaks = pa.array(np.zeros(n, dtype=np.int64))
-    for column in table.columns:
-        if pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py():
-            breaks = pc.add(breaks, pc.cast(pc.count_substring_regex(column, _LINE_BREAK), pa.int64()))
-    first = 2 + sum(len(re.findall(_LINE_BREAK, name)) for name in header)
-    starts = pc.add(pc.subtract(pc.cumulative_sum(breaks), breaks), pa.array(np.arange(first, first + n)))
-    blank = functools.reduce(pc.and_, (pc.equal(pc.utf8_trim_whitespace(c), "") for c in table.columns))
-    keep = pc.invert(blank)
-    return table.filter(keep), starts.filter(keep)
+
+
+def _csv_parsing(invalid_row: Callable[[Any], str]) -> pacsv.ParseOptions:
+    # Blank lines become rows of empty fields, so that they keep their place in the count.
+    return pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=invalid_row)
+
+
+def _blank_row(text: str) -> bool:
+    """Whether a row's fields are all blank (the row-wise import skips such a row whatever its
+    number of fields, e.g. a line of spaces)."""
+    fields = next(csv.reader(io.StringIO(text, newline="")), [])
+    return not any(field.strip() for field in fields)
 
 
 def _read_jsonl(path: Path) -> pa.Table:
@@ -435,7 +479,8 @@ def derive_fresh_effects(records: pa.Table, versions: Sequence[SchemeVersion], r
 # --- writing --------------------------------------------------------------------------------------
 
 
-_BATCH = 200_000  # rows per executemany or COPY chunk: bounded memory, few round trips
+_BATCH = 200_000  # rows per executemany: bounded memory, few round trips
+_COPY_BATCH = 50_000  # rows encoded at a time for COPY: small enough for encoding to overlap sending
 
 
 def _plain(column: pa.Array) -> list[Any]:
@@ -448,32 +493,192 @@ def _plain(column: pa.Array) -> list[Any]:
 def _load_sqlite(conn: Connection, name: str, table: pa.Table, constants: dict[str, str] | None = None) -> None:
     """Insert an Arrow table by `executemany` on SQLite's own cursor, with `constants` for every row."""
     constants = constants or {}
-    names = [*table.column_names, *constants]
-    statement = f"INSERT INTO {name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    # Constants are written into the statement as literals rather than bound again on every row
+    # (about a second less per million records here); a NUL would end SQLite's literal: bound.
+    inline = {k: v for k, v in constants.items() if "\x00" not in v}
+    bound = {k: v for k, v in constants.items() if k not in inline}
+    names = [*table.column_names, *bound, *inline]
+    values = ["?"] * (table.num_columns + len(bound)) + [_quote(v) for v in inline.values()]
+    statement = f"INSERT INTO {name} ({', '.join(names)}) VALUES ({', '.join(values)})"
     raw = conn.connection.driver_connection
     assert raw is not None
     cursor = raw.cursor()
     try:
         for batch in table.to_batches(max_chunksize=_BATCH):
             columns = [_plain(column) for column in batch.columns]
-            fixed = [itertools.repeat(value, batch.num_rows) for value in constants.values()]
+            fixed = [itertools.repeat(value, batch.num_rows) for value in bound.values()]
             cursor.executemany(statement, zip(*columns, *fixed, strict=True))
     finally:
         cursor.close()
 
 
 def _load_postgres(conn: Connection, name: str, table: pa.Table, constants: dict[str, str] | None = None) -> None:
-    """COPY an Arrow table into PostgreSQL as CSV written by Arrow (nulls are unquoted empty fields)."""
+    """COPY an Arrow table into PostgreSQL: in the binary format, encoded column-wise here, where
+    every column's type allows (the server then parses nothing); otherwise as CSV written by Arrow
+    (nulls are unquoted empty fields)."""
     for column, value in (constants or {}).items():
         table = table.append_column(column, pa.repeat(pa.scalar(value, pa.string()), table.num_rows))
     raw = conn.connection.driver_connection
     assert raw is not None
-    statement = f"COPY {name} ({', '.join(table.column_names)}) FROM STDIN WITH (FORMAT csv)"
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for batch in table.to_batches(max_chunksize=_BATCH):
-            buffer = io.BytesIO()
-            pacsv.write_csv(batch, buffer, write_options=pacsv.WriteOptions(include_header=False))
-            copy.write(buffer.getvalue())
+    types = _pg_types(conn, name)
+    binary = all(_encodable(table.column(c).type, types.get(c, "")) for c in table.column_names)
+    form = "binary" if binary else "csv"
+    statement = f"COPY {name} ({', '.join(table.column_names)}) FROM STDIN WITH (FORMAT {form})"
+
+    def encode(batch: pa.RecordBatch) -> memoryview | bytes:
+        if binary:
+            return _pg_binary_rows(batch, [types[c] for c in batch.schema.names])
+        buffer = io.BytesIO()
+        pacsv.write_csv(batch, buffer, write_options=pacsv.WriteOptions(include_header=False))
+        return buffer.getvalue()
+
+    # A thread encodes the next batch (Arrow and NumPy, without the GIL) while this one is sent
+    # and the server inserts it: encoding and inserting overlap instead of taking turns.
+    batches = table.to_batches(max_chunksize=_COPY_BATCH)
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(statement) as copy,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="copy") as pool,
+    ):
+        if binary:
+            copy.write(_PG_COPY_SIGNATURE)
+        pending: Future[memoryview | bytes] | None = None
+        for batch in batches:
+            following = pool.submit(encode, batch)
+            if pending is not None:
+                copy.write(pending.result())
+            pending = following
+        if pending is not None:
+            copy.write(pending.result())
+        if binary:
+            copy.write(b"\xff\xff")  # the trailer: a row of -1 fields
+
+
+def _pg_types(conn: Connection, name: str) -> dict[str, str]:
+    """The table's columns and their types as `regtype` names them (e.g. bigint, text, date)."""
+    rows = conn.exec_driver_sql(
+        "SELECT attname, atttypid::regtype::text FROM pg_attribute "
+        "WHERE attrelid = %(name)s::regclass AND attnum > 0 AND NOT attisdropped",
+        {"name": name},
+    )
+    return {str(column): str(kind) for column, kind in rows}
+
+
+# PostgreSQL's binary COPY: a signature, flags and header-extension length, then per row the
+# number of fields (int16) and per field its length (int32, -1 for NULL) and its bytes, big-endian.
+_PG_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_PG_EPOCH = dt.date(2000, 1, 1)
+_NULL_FIELD = pa.scalar(b"\xff\xff\xff\xff", pa.binary())
+
+
+def _fixed_fields(values: np.ndarray, width: str, nulls: pa.Array | None) -> pa.Array:
+    """Fields of a fixed-width type: the length, then the value, big-endian; -1 for NULL."""
+    record = np.empty(len(values), dtype=[("length", ">i4"), ("value", width)])
+    record["length"] = np.dtype(width).itemsize
+    record["value"] = values
+    fields = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(record.itemsize), len(values), [None, pa.py_buffer(record.tobytes())]
+    ).cast(pa.binary())
+    return fields if nulls is None else pc.if_else(nulls, _NULL_FIELD, fields)
+
+
+def _numeric_scale(kind: pa.DataType) -> int | None:
+    """The scale of a decimal column whose values the binary numeric encoding here can carry."""
+    if pa.types.is_decimal128(kind) and kind.precision <= 18 and 0 <= kind.scale <= 4:
+        return int(kind.scale)
+    return None
+
+
+def _encodable(kind: pa.DataType, pg_type: str) -> bool:
+    if pg_type == "numeric":
+        return _numeric_scale(kind) is not None
+    return pg_type in _BINARY_FIELD
+
+
+_NUMERIC = np.dtype(
+    [("length", ">i4"), ("ndigits", ">i2"), ("weight", ">i2"), ("sign", ">u2"), ("dscale", ">i2"), ("digits", ">i2", 6)]
+)
+
+
+def _numeric_fields(column: pa.Array) -> pa.Array:
+    """NUMERIC in PostgreSQL's binary form from a decimal column of at most 18 digits: a fixed
+    layout of five base-10000 groups before the point and one after (the server strips the zero
+    groups), display scale that of the column."""
+    scale = int(column.type.scale)
+    nulls = column.is_null() if column.null_count else None
+    # A decimal128 is a 16-byte little-endian integer; at most 18 digits fit its low 8 bytes.
+    words = np.frombuffer(column.buffers()[1], dtype="<i8")[2 * column.offset : 2 * (column.offset + len(column))]
+    unscaled = np.where(column.is_valid().to_numpy(zero_copy_only=False), words[0::2], 0)
+    magnitude = np.abs(unscaled)
+    whole, fraction = np.divmod(magnitude, 10**scale)
+    record = np.empty(len(column), dtype=_NUMERIC)
+    record["length"] = record.itemsize - 4
+    record["ndigits"], record["weight"], record["dscale"] = 6, 4, scale
+    record["sign"] = np.where(unscaled < 0, 0x4000, 0)
+    for group in range(5):
+        record["digits"][:, group] = (whole // 10 ** (4 * (4 - group))) % 10_000
+    record["digits"][:, 5] = fraction * 10 ** (4 - scale)
+    fields = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(record.itemsize), len(column), [None, pa.py_buffer(record.tobytes())]
+    ).cast(pa.binary())
+    return fields if nulls is None else pc.if_else(nulls, _NULL_FIELD, fields)
+
+
+def _text_fields(column: pa.Array) -> pa.Array:
+    """Text fields: the UTF-8 length (-1 for NULL), then the bytes."""
+    text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+    lengths = pc.binary_length(text).fill_null(-1).to_numpy().astype(">i4")
+    prefixes = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), len(text), [None, pa.py_buffer(lengths.tobytes())])
+    return pc.binary_join_element_wise(
+        prefixes.cast(pa.binary()), pc.cast(text, pa.binary()), b"", null_handling="replace", null_replacement=b""
+    )
+
+
+def _epoch_offset(column: pa.Array, unit: pa.DataType, shift: int) -> tuple[np.ndarray, pa.Array | None]:
+    """Days (dates) or microseconds (timestamps) since PostgreSQL's epoch, and where the NULLs are."""
+    values = pc.cast(column, unit).cast(pa.int64() if pa.types.is_timestamp(unit) else pa.int32())
+    nulls = values.is_null() if values.null_count else None
+    return values.fill_null(0).to_numpy() - shift, nulls
+
+
+def _date_fields(column: pa.Array) -> pa.Array:
+    days, nulls = _epoch_offset(column, pa.date32(), (_PG_EPOCH - dt.date(1970, 1, 1)).days)
+    return _fixed_fields(days, ">i4", nulls)
+
+
+def _timestamp_fields(column: pa.Array) -> pa.Array:
+    shift = (_PG_EPOCH - dt.date(1970, 1, 1)).days * 86_400_000_000
+    micros, nulls = _epoch_offset(column, pa.timestamp("us"), shift)
+    return _fixed_fields(micros, ">i8", nulls)
+
+
+def _integer_fields(kind: pa.DataType, width: str) -> Callable[[pa.Array], pa.Array]:
+    def encode(column: pa.Array) -> pa.Array:
+        nulls = column.is_null() if column.null_count else None
+        # A safe cast: a value too large for the column fails here, as the server would refuse it.
+        return _fixed_fields(pc.cast(column, kind).fill_null(0).to_numpy(), width, nulls)
+
+    return encode
+
+
+_BINARY_FIELD: dict[str, Callable[[pa.Array], pa.Array]] = {
+    "bigint": _integer_fields(pa.int64(), ">i8"),
+    "integer": _integer_fields(pa.int32(), ">i4"),
+    "text": _text_fields,
+    "character varying": _text_fields,
+    "date": _date_fields,
+    "timestamp without time zone": _timestamp_fields,
+    "numeric": _numeric_fields,
+}
+
+
+def _pg_binary_rows(batch: pa.RecordBatch, types: Sequence[str]) -> memoryview:
+    """The rows of a batch in PostgreSQL's binary COPY format, built column by column."""
+    fields = [_BINARY_FIELD[kind](column) for column, kind in zip(batch.columns, types, strict=True)]
+    count = pa.scalar(len(fields).to_bytes(2, "big"), pa.binary())
+    rows = pc.binary_join_element_wise(count, *fields, b"")
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset : rows.offset + len(rows) + 1]
+    return memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]]
 
 
 def _prepare_postgres(conn: Connection) -> None:
@@ -590,7 +795,14 @@ def import_records(
             effects = fresh_effects(con, "new_records", behaviour_parameters(versions, now))
             if records.num_rows:
                 load = _load_sqlite if store.is_sqlite else _load_postgres
-                with _page_cache(conn) if store.is_sqlite else nullcontext():
+                # PostgreSQL's notices are composed by Arrow (notices.write_fresh), from these fields too.
+                own = [] if store.is_sqlite else ["subject_id", "document_ref", "amount"]
+                fresh = records.select(["id", "behaviour", "occurred_on", "subject_kind", *own])
+                with (
+                    _page_cache(conn) if store.is_sqlite else nullcontext(),
+                    ThreadPoolExecutor(max_workers=1, thread_name_prefix="notice-templates") as pool,
+                ):
+                    templates = _templates_meanwhile(pool, store, fresh, now, versions, source, actor)
                     constants = {"source_id": source, "recorded_at": stamp, "recorded_by": actor}
                     load(conn, "records", records.drop_columns(["subject_kind"]), constants)
                     load(conn, "effects", effects, {"known_from": stamp})
@@ -599,8 +811,9 @@ def import_records(
                         conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('records', 'id'), {last})")
                     # Notice before effect holds on this path too: every new adverse record gets its
                     # notice, and the notice its deliveries, in this transaction.
-                    fresh = records.select(["id", "behaviour", "occurred_on", "subject_kind"])
-                    notices.write_fresh(conn, fresh, now, versions, load)
+                    notices.write_fresh(
+                        conn, fresh, now, versions, load, source=source, recorded_by=actor, templates=templates.result()
+                    )
             conn.execute(
                 t.imports.insert().values(
                     kind="records",
@@ -616,6 +829,28 @@ def import_records(
     finally:
         con.close()
     return ImportResult(records.num_rows, already, table.num_rows)
+
+
+def _templates_meanwhile(
+    pool: ThreadPoolExecutor,
+    store: Store,
+    fresh: pa.Table,
+    now: dt.datetime,
+    versions: Sequence[SchemeVersion],
+    source: str,
+    actor: str,
+) -> Future[list[notices.Template]]:
+    """The notice templates of the fresh records, rendered while PostgreSQL copies the records in.
+
+    Rendering is Python (a few seconds per million records) and the server's COPY leaves this
+    process idle, so on PostgreSQL a thread renders meanwhile. On SQLite the writes hold the GIL
+    for every row they bind, and the two would only take turns: rendered in place, when needed."""
+    render = functools.partial(notices.fresh_templates_of, fresh, now, versions, source=source, recorded_by=actor)
+    if store.is_sqlite:
+        done: Future[list[notices.Template]] = Future()
+        done.set_result(render())
+        return done
+    return pool.submit(render)
 
 
 def _quote(value: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -61,7 +62,11 @@ def parse_day(text: str, *, where: str = "date") -> dt.date:
 
 def local_day(instant: dt.datetime, timezone: str = DEFAULT_TIMEZONE) -> dt.date:
     """The calendar day an instant falls on in a scheme's time zone."""
-    return instant.astimezone(ZoneInfo(timezone)).date()
+    return instant.astimezone(_zone(timezone)).date()
+
+
+# ZoneInfo(name) consults its own cache under a lock; every check asks for today, so keep the zone.
+_zone = functools.cache(ZoneInfo)
 
 
 def to_storage(instant: dt.datetime) -> dt.datetime:

@@ -13,7 +13,8 @@ it is read or sent, so a subject who switches to English reads old notices in En
 Generation is keyed by (record, event): running it twice for the same event writes nothing twice.
 Imports call `for_new_records` once per chunk, so a file costs two bulk inserts, not a query per
 record. The bulk import goes further (`write_fresh`): it renders one facts text per behaviour,
-occurrence day and subject kind, and the database pastes each record's own fields into it.
+occurrence day and subject kind, and SQLite (or Arrow, for PostgreSQL) pastes each record's own
+fields into it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from email.utils import parseaddr
@@ -530,8 +532,20 @@ _PASTED = {
     json.dumps(f"{_stand_in('source')}:{_stand_in('document_ref')}"): "ref",
     json.dumps(_stand_in("recorded_by")): "recorded_by",
 }
-_CUT = re.compile("(" + "|".join(re.escape(marker) for marker in sorted(_PASTED, key=len, reverse=True)) + ")")
+# With the import's source known, "ref" is that source's text followed by the reference's JSON
+# text without its opening quote: JSON escapes character by character, so the template keeps
+# `"court:` and the database pastes only what follows.
+_REF_TAIL = {json.dumps(_stand_in("document_ref"))[1:]: "ref_tail"}
 _NUL = json.dumps("\x00")[1:-1]
+
+
+def _cutter(markers: Iterable[str]) -> re.Pattern[str]:
+    # Longest first: where two markers could match, the one that starts earlier and is longer wins.
+    return re.compile("(" + "|".join(re.escape(marker) for marker in sorted(markers, key=len, reverse=True)) + ")")
+
+
+_CUT = _cutter(_PASTED)
+_CUT_KNOWN_SOURCE = _cutter(_PASTED | _REF_TAIL)
 
 
 @dataclass(frozen=True)
@@ -548,23 +562,36 @@ class Template:
 
 
 def fresh_templates(
-    keys: Iterable[tuple[str, dt.date, str]], now: dt.datetime, versions: Sequence[SchemeVersion]
+    keys: Iterable[tuple[str, dt.date, str]],
+    now: dt.datetime,
+    versions: Sequence[SchemeVersion],
+    *,
+    source: str | None = None,
+    recorded_by: str | None = None,
 ) -> list[Template]:
     """Templates for the adverse ones of these (behaviour, occurred_on, subject kind) keys, for
-    records recorded at `now`; a key that is not adverse gets no template, as its records no notice."""
+    records recorded at `now`; a key that is not adverse gets no template, as its records no notice.
+
+    `source` and `recorded_by`, when given (one import's), are rendered into the templates, which
+    leaves the database fewer fields to paste into every notice."""
     in_force = _in_force(versions, local_day(now), now)
     cache: dict[Any, Any] = {}
+    if source is None or recorded_by is None:
+        source, recorded_by = _stand_in("source"), _stand_in("recorded_by")
+        markers, cut = _PASTED, _CUT
+    else:
+        markers, cut = _PASTED | _REF_TAIL, _CUT_KNOWN_SOURCE
     found = []
     for behaviour, occurred_on, kind in keys:
         record = Record(
             id=_STAND_IN_ID,
-            source_id=_stand_in("source"),
+            source_id=source,
             document_ref=_stand_in("document_ref"),
             subject_id=_stand_in("subject_id"),
             behaviour=behaviour,
             occurred_on=occurred_on,
             recorded_at=now,
-            recorded_by=_stand_in("recorded_by"),
+            recorded_by=recorded_by,
             amount=_STAND_IN_AMOUNT,
             note=_stand_in("note"),
         )
@@ -572,11 +599,11 @@ def fresh_templates(
         if facts is None:
             continue
         text = _text(facts)
-        pieces = _CUT.split(text)  # text, marker, text, …, text
+        pieces = cut.split(text)  # text, marker, text, …, text
         parts = tuple(pieces[0::2])
         if any(_NUL in part for part in parts):
             raise RuntimeError(f"a notice shows a record field that the bulk path does not fill in: {text}")
-        fields = tuple(_PASTED[marker] for marker in pieces[1::2])
+        fields = tuple(markers[marker] for marker in pieces[1::2])
         found.append(Template(behaviour, occurred_on, kind, _takes_effect_on(facts), _object_by(facts), parts, fields))
     return found
 
@@ -585,22 +612,36 @@ Load = Callable[[Connection, str, "pa.Table"], None]
 
 
 def write_fresh(
-    conn: Connection, fresh: pa.Table, now: dt.datetime, versions: Sequence[SchemeVersion], load: Load
+    conn: Connection,
+    fresh: pa.Table,
+    now: dt.datetime,
+    versions: Sequence[SchemeVersion],
+    load: Load,
+    *,
+    source: str | None = None,
+    recorded_by: str | None = None,
+    templates: Sequence[Template] | None = None,
 ) -> int:
     """Notices and outbox rows for records just written in this transaction, all recorded at `now`,
     identical to what `for_new_records` writes for them; returns how many notices were written.
 
-    `fresh` has the records' id, behaviour, occurred_on and subject_kind. `load(conn, name, table)`
-    fills a temporary table from Arrow (the caller knows the fastest way on its backend); the
-    database then composes each notice from its record and the template of its key."""
-    keys = fresh.group_by(["behaviour", "occurred_on", "subject_kind"]).aggregate([])
-    key_columns = (keys.column(name).to_pylist() for name in ("behaviour", "occurred_on", "subject_kind"))
-    templates = fresh_templates(zip(*key_columns, strict=True), now, versions)
+    `fresh` has the records' id, behaviour, occurred_on and subject_kind; `source` and
+    `recorded_by`, when the caller knows them to be the same for every record, go into the
+    templates. `templates`: those of `fresh_templates_of` with the same arguments, if the caller
+    rendered them already. `load(conn, name, table)` fills a table from Arrow (the caller knows the
+    fastest way on its backend). SQLite composes each notice from its record and the template of
+    its key in one INSERT … SELECT. On PostgreSQL, when `fresh` also has the records' subject_id,
+    document_ref and amount and the templates know the source, Arrow composes them here and `load`
+    copies them in (see `_write_composed`)."""
+    if templates is None:
+        templates = fresh_templates_of(fresh, now, versions, source=source, recorded_by=recorded_by)
     if not templates:
         return 0
     fields = templates[0].fields
     if any(template.fields != fields for template in templates):
         raise RuntimeError("notice templates of one import cut their facts differently")
+    if conn.dialect.name == "postgresql" and _composable(fresh, fields):
+        return _write_composed(conn, fresh, templates, now, load)
     texts, plan = _fresh_tables(fresh, templates)
     metadata = MetaData()
     templates_table = Table(
@@ -631,8 +672,170 @@ def write_fresh(
     return int(plan.num_rows)
 
 
-def _fresh_tables(fresh: pa.Table, templates: Sequence[Template]) -> tuple[pa.Table, pa.Table]:
-    """The templates' texts by number, and the plan: each adverse record and its template's number."""
+def fresh_templates_of(
+    fresh: pa.Table,
+    now: dt.datetime,
+    versions: Sequence[SchemeVersion],
+    *,
+    source: str | None = None,
+    recorded_by: str | None = None,
+) -> list[Template]:
+    """`fresh_templates` for the keys of these fresh records (their behaviour, occurred_on and
+    subject_kind columns); it touches no database, so it may run beside the import's writes."""
+    keys = fresh.group_by(["behaviour", "occurred_on", "subject_kind"]).aggregate([])
+    key_columns = (keys.column(name).to_pylist() for name in ("behaviour", "occurred_on", "subject_kind"))
+    return fresh_templates(zip(*key_columns, strict=True), now, versions, source=source, recorded_by=recorded_by)
+
+
+# What Arrow needs to compose a notice without the database: the record's own fields, and
+# templates that leave only these to paste (the source and who recorded are rendered into them).
+_COMPOSED_FROM = ("id", "subject_id", "document_ref", "amount")
+_COMPOSED_FIELDS = {"id", "amount", "document_ref", "ref_tail"}
+
+
+def _composable(fresh: pa.Table, fields: Sequence[str]) -> bool:
+    return set(_COMPOSED_FROM) <= set(fresh.column_names) and set(fields) <= _COMPOSED_FIELDS
+
+
+def _write_composed(
+    conn: Connection, fresh: pa.Table, templates: Sequence[Template], now: dt.datetime, load: Load
+) -> int:
+    """Notices (and their portal deliveries) composed by Arrow and copied in, on PostgreSQL.
+
+    The server's one backend is the bottleneck of an import: composing the texts there and
+    inserting them with INSERT … SELECT (a row at a time) cost it more than copying finished texts
+    in binary form, which it inserts in batches without parsing. The texts are those of the SQL
+    path byte for byte: Arrow joins the same template parts, and values that JSON must escape
+    (quote, backslash, control characters) are escaped by `json.dumps` itself."""
+    import pyarrow as pa
+
+    texts, plan = _fresh_tables(fresh, templates, extra=_COMPOSED_FROM[1:])
+    after = conn.execute(select(func.coalesce(func.max(t.notices.c.id), 0))).scalar_one()
+    ids = _draw_notice_ids(conn, plan.num_rows)
+    stamp = pa.scalar(to_storage(now), pa.timestamp("us"))
+    starts = range(0, plan.num_rows, _COMPOSE_BATCH)
+
+    def compose(start: int) -> tuple[pa.Table, pa.Table]:
+        part, numbers = plan.slice(start, _COMPOSE_BATCH), ids.slice(start, _COMPOSE_BATCH)
+        return _composed(part, numbers, texts, templates[0].fields, stamp), _portal_deliveries(numbers, stamp)
+
+    # Arrow composes the next batch (in C++, without the GIL) while the server copies this one in.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="notices") as pool:
+        pending: Future[tuple[pa.Table, pa.Table]] | None = None
+        for start in [*starts, None]:
+            following = pool.submit(compose, start) if start is not None else None
+            if pending is not None:
+                composed, deliveries = pending.result()
+                load(conn, t.notices.name, composed)
+                load(conn, t.outbox.name, deliveries)
+            pending = following
+    _queue_fresh(conn, after, int(plan.column("record_id")[0].as_py()) - 1, now, channels=("email",))
+    return int(plan.num_rows)
+
+
+def _draw_notice_ids(conn: Connection, n: int) -> pa.Array:
+    """`n` ids from the notices' sequence, ascending (for the records' order, as the SQL path draws
+    them). They come back as one text: half a million one-value rows, each a Python object, took
+    longer to fetch than the notices took to compose."""
+    import numpy as np
+    import pyarrow as pa
+
+    drawn = conn.exec_driver_sql(
+        "SELECT string_agg(CAST(id AS text), ' ') FROM "
+        "(SELECT nextval(pg_get_serial_sequence('notices', 'id')) AS id FROM generate_series(1, %(n)s)) AS drawn",
+        {"n": n},
+    ).scalar_one()
+    ids = np.array(drawn.split(), dtype=np.int64)
+    ids.sort()
+    return pa.array(ids)
+
+
+def _composed(part: pa.Table, ids: pa.Array, texts: pa.Table, fields: Sequence[str], stamp: pa.Scalar) -> pa.Table:
+    """The notices of these plan rows (record_id, template, subject_id, document_ref, amount)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    template = part.column("template")
+    record_id = pc.cast(part.column("record_id"), pa.string())
+    quoted_ref = _json_strings(part.column("document_ref"))
+    amount = part.column("amount")
+    values = {
+        "id": record_id,
+        "amount": pc.if_else(
+            pc.is_null(amount), "null", pc.binary_join_element_wise('"', pc.cast(amount, pa.string()), '"', "")
+        ),
+        "document_ref": quoted_ref,
+        "ref_tail": pc.utf8_slice_codeunits(quoted_ref, 1),
+    }
+    pieces = [pc.take(texts.column("p0"), template)]
+    for index, field in enumerate(fields, start=1):
+        pieces += [values[field], pc.take(texts.column(f"p{index}"), template)]
+    return pa.table(
+        {
+            "id": ids,
+            "key": pc.binary_join_element_wise(record_id, f":{RECORDED}", ""),
+            "subject_id": part.column("subject_id"),
+            "record_id": part.column("record_id"),
+            "kind": pa.repeat(pa.scalar(RECORDED), part.num_rows),
+            "created_at": pa.repeat(stamp, part.num_rows),
+            "takes_effect_on": pc.take(texts.column("takes_effect_on"), template),
+            "object_by": pc.take(texts.column("object_by"), template),
+            "facts": pc.binary_join_element_wise(*pieces, ""),
+        }
+    )
+
+
+_COMPOSE_BATCH = 200_000  # notices composed and copied at a time: bounded memory
+
+
+def _json_strings(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Each text as `json.dumps(…, ensure_ascii=False)` writes it: quotes around it, and the few
+    texts with a character JSON escapes (quote, backslash, U+0000–U+001F) escaped by json itself."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    quoted = pc.binary_join_element_wise('"', values, '"', "")
+    escaped = pc.match_substring_regex(values, r'["\\\x00-\x1f]')
+    if not pc.any(escaped).as_py():
+        return quoted
+    dumped = [json.dumps(value, ensure_ascii=False) for value in values.filter(escaped).to_pylist()]
+    return pc.replace_with_mask(quoted, escaped, pa.array(dumped, pa.string()))
+
+
+def _portal_deliveries(notice_ids: pa.Array, stamp: pa.Scalar) -> pa.Table:
+    """The portal outbox rows of `_write` for these notices (a random Message-ID part each)."""
+    import os
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(notice_ids)
+    random = np.frombuffer(os.urandom(8 * n), dtype=np.uint8)
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[np.stack([random >> 4, random & 15], axis=1)]
+    hexed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [None, pa.py_buffer(digits.tobytes())])
+    message_id = pc.binary_join_element_wise(
+        "<notice-", pc.cast(notice_ids, pa.string()), ".portal.", hexed.cast(pa.string()), f"@{_domain()}>", ""
+    )
+    return pa.table(
+        {
+            "notice_id": notice_ids,
+            "channel": pa.repeat(pa.scalar("portal"), n),
+            "address": pa.nulls(n, pa.string()),
+            "message_id": message_id,
+            "state": pa.repeat(pa.scalar("pending"), n),
+            "attempts": pa.repeat(pa.scalar(0, pa.int32()), n),
+            "next_attempt_at": pa.repeat(stamp, n),
+        }
+    )
+
+
+def _fresh_tables(
+    fresh: pa.Table, templates: Sequence[Template], extra: Sequence[str] = ()
+) -> tuple[pa.Table, pa.Table]:
+    """The templates' texts by number, and the plan: each adverse record and its template's number
+    (and the `extra` columns of `fresh`), in the records' order."""
     import pyarrow as pa
 
     numbers = pa.array(range(len(templates)), pa.int64())
@@ -645,10 +848,10 @@ def _fresh_tables(fresh: pa.Table, templates: Sequence[Template]) -> tuple[pa.Ta
         }
     )
     plan = (
-        fresh.select(["id", "behaviour", "occurred_on", "subject_kind"])
+        fresh.select(["id", "behaviour", "occurred_on", "subject_kind", *extra])
         .join(keys, ["behaviour", "occurred_on", "subject_kind"], join_type="inner")
-        .select(["id", "template"])
-        .rename_columns(["record_id", "template"])
+        .select(["id", "template", *extra])
+        .rename_columns(["record_id", "template", *extra])
         .sort_by("record_id")
     )
     texts = pa.table(
@@ -680,11 +883,15 @@ def _fresh_notices(
         "source": quoted(records.c.source_id),
         "document_ref": quoted(records.c.document_ref),
         "ref": quoted(records.c.source_id + literal(":") + records.c.document_ref),
+        "ref_tail": func.substr(quoted(records.c.document_ref), 2),
         "recorded_by": quoted(records.c.recorded_by),
     }
-    facts: ColumnElement[Any] = templates.c.p0
+    pieces: list[ColumnElement[Any]] = [templates.c.p0]
     for index, field in enumerate(fields, start=1):
-        facts = facts + values[field] + templates.c[f"p{index}"]
+        pieces += [values[field], templates.c[f"p{index}"]]
+    # One call that writes the text once: chained `||` copies the growing text at every step
+    # (a dozen pieces of a kilobyte's notice, half a million notices).
+    facts = func.printf("%s" * len(pieces), *pieces) if sqlite else func.concat(*pieces)
     # Notice ids follow the records, as on the row-wise path. SQLite numbers the rows as they come,
     # in the plan's order, which is its rowid's; PostgreSQL draws them from the sequence over the
     # sorted narrow plan, which spares it sorting the joined wide rows.
@@ -713,10 +920,16 @@ def _fresh_notices(
     return list(columns), rows if not sqlite else rows.order_by(planned.c.record_id)
 
 
-def _queue_fresh(conn: Connection, after_notice: int, after_record: int, now: dt.datetime) -> None:
+def _queue_fresh(
+    conn: Connection,
+    after_notice: int,
+    after_record: int,
+    now: dt.datetime,
+    channels: Sequence[str] = ("portal", "email"),
+) -> None:
     """The outbox rows of `_write` for the notices `write_fresh` wrote: those above `after_notice`
     about records above `after_record` (on PostgreSQL another transaction may meanwhile have
-    committed a notice above `after_notice`, but only about an older record)."""
+    committed a notice above `after_notice`, but only about an older record), on `channels`."""
     notices, contacts = t.notices, t.contacts
     if conn.dialect.name == "sqlite":
         random: ColumnElement[Any] = func.lower(func.hex(func.randomblob(8)))
@@ -728,6 +941,8 @@ def _queue_fresh(conn: Connection, after_notice: int, after_record: int, now: dt
     fresh = and_(notices.c.id > after_notice, notices.c.record_id > after_record)
     names = ["notice_id", "channel", "address", "message_id", "state", "attempts", "next_attempt_at"]
     for channel, address in (("portal", null()), ("email", contacts.c.email)):
+        if channel not in channels:
+            continue
         message_id = (
             literal("<notice-") + cast(notices.c.id, String) + literal(f".{channel}.") + random + literal(f"@{domain}>")
         )
