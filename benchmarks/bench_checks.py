@@ -329,19 +329,18 @@ def render(results: dict[str, dict[str, dict[str, float]]], args: argparse.Names
         textwrap.dedent(
             """\
             Where the time goes (measured in-process, without HTTP, 64 concurrent callers, same
-            store, `benchmarks/inprocess_checks.py` driving the ASGI app directly): a cached check costs about
-            30 µs of CPU on the event loop (token cache, authorisation, ledger fingerprint via
-            PRAGMA data_version, answer cache, audit entry built, orjson); storing its audit entry
-            before answering costs about as much again — the SHA-256 chain link and row, its
-            share of a group commit of up to 64 entries (~1 ms, mostly SQLite writing WAL pages
-            for the table and its two indexes), and the wait and wake-up of each request on the
-            commit. In-process that is ~60 µs a check, ~16,000 checks/s with p99 8–9 ms; behind
-            HTTP, the server's own per-request work comes on top. WAL checkpoints run on a thread
-            of the server's own, off the commit path. A check the answer cache cannot answer is
-            ~1 ms (SQLAlchemy Core executing the state queries); the serving state saves the
-            state computation for a "no", which for these subjects (one record or none) is small.
-            How the path is kept lean, and what the answer cache trades, is in docs/api.md
-            ("Performance")."""
+            store, `benchmarks/inprocess_checks.py` driving the ASGI app directly): a cached check costs
+            about 47–53 µs of CPU in all (token cache, authorisation, the ledger fingerprint read once
+            per event-loop iteration, answer cache, audit entry built and chained, its share of a group
+            commit, orjson), ~19,000 checks/s with p99 6–8 ms. Behind HTTP the server spends more per
+            check than that plus the bare endpoint's cost (about 105–130 µs against 40–50 µs for the
+            bare one, measured from the worker's CPU time). Likely reasons, not yet proven: each check
+            waits on its audit commit, so its
+            coroutine is suspended and resumed through the server, and the commits run on a second
+            thread that shares the GIL. A check the answer cache cannot answer is ~1 ms (SQLAlchemy Core
+            executing the state queries); the serving state saves the state computation for a "no",
+            which for these subjects (one record or none) is small. How the path is kept lean, and what
+            the answer cache trades, is in docs/api.md ("Performance")."""
         ),
         "",
     ]
