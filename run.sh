@@ -147,9 +147,9 @@ cmd_test() {
   ensure_chromium
 
   say "ruff check"
-  "$VENV/bin/ruff" check src tests
+  "$VENV/bin/ruff" check src tests benchmarks
   say "ruff format --check"
-  "$VENV/bin/ruff" format --check src tests
+  "$VENV/bin/ruff" format --check src tests benchmarks
   say "mypy"
   "$VENV/bin/mypy"
 

@@ -605,7 +605,12 @@ def render(run: dict[str, Any]) -> str:
     for size in run["sizes"]:
         r = run["results"].get(f"{size:g}", {})
         lines.append(f"| {size:g} M | {5 * size:g} M | {cell(r.get('synth'))} | {cell(r.get('inputs'))} |")
-    lines += ["", "### Bulk import (records with their effects, notices and outbox rows, into the store, in one transaction per file)", ""]
+    lines += [
+        "",
+        "### Bulk import (records with their effects, notices and outbox rows, into the store, "
+        "in one transaction per file)",
+        "",
+    ]
     lines += [
         "| store | subjects | records | effects | time | records/s | peak |",
         "| --- | ---: | ---: | ---: | --- | ---: | --- |",
