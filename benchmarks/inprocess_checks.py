@@ -75,13 +75,13 @@ def main() -> None:
 
     app = app_from_environment()
     service = app.state.service  # type: ignore[attr-defined]
-    commits: list[tuple[int, float]] = []
+    commits: list[tuple[int, float, float]] = []
     log = service.log
 
     def timed_log(entries: Any) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         log(entries)
-        commits.append((len(entries), time.perf_counter() - started))
+        commits.append((len(entries), time.perf_counter() - started, time.thread_time() - cpu))
 
     service.log = timed_log
     if args.no_audit:
@@ -105,7 +105,8 @@ def main() -> None:
             times = [c[1] for c in commits]
             print(
                 f"audit commits: {len(commits)}, mean size {sum(sizes) / len(sizes):.1f}, "
-                f"p50 {percentile(times, 0.5) * 1e3:.2f} ms, p99 {percentile(times, 0.99) * 1e3:.2f} ms"
+                f"p50 {percentile(times, 0.5) * 1e3:.2f} ms, p99 {percentile(times, 0.99) * 1e3:.2f} ms, "
+                f"{sum(c[2] for c in commits) / n * 1e6:.1f} µs of the committing thread's CPU a check"
             )
 
     uvloop.run(measured())

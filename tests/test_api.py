@@ -23,7 +23,7 @@ from helpers import DEMO_CITY, World, at, org_id, person_id
 from xinyong import audit, ledger
 from xinyong.access import Principal, Role
 from xinyong.api import create_app
-from xinyong.clock import FixedClock
+from xinyong.clock import Clock, FixedClock
 from xinyong.service import ENFORCER_FIELDS, Service
 from xinyong.store import Store
 
@@ -755,3 +755,53 @@ def test_on_an_event_loop_the_ledger_fingerprint_is_read_once_per_iteration(tmp_
     assert next_iteration != first
     assert cache.tag() == next_iteration  # off the loop: read on every call
     assert len(reads) == 3
+
+
+class TickingClock(Clock):
+    """A clock one second further on at every reading, so each audit entry has a time of its own."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.start, self.ticks = start, 0
+
+    def now(self) -> dt.datetime:
+        self.ticks += 1
+        return self.start + dt.timedelta(seconds=self.ticks)
+
+
+def test_a_repeated_check_is_answered_again_but_logged_each_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Identical checks reuse the finished answer; every one still gets an entry with its own time,
+    and a token looked up again (after a revocation elsewhere) is authorised afresh."""
+    store = Store(f"sqlite:///{tmp_path / 'repeat.db'}")
+    store.migrate()
+    build(store)
+    bearer, _ = Service(store, FixedClock(NOW)).create_token(ADMIN, Role.ENFORCER, agency="civil-aviation")
+    app = create_app(store, clock=TickingClock(NOW))
+    service = app.state.service  # type: ignore[attr-defined]
+    computed: list[str] = []
+    check = service.check
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        computed.append(args[1])
+        return check(*args, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(service, "check", counted)
+    url = f"/v1/checks/{P1}/demo-city/no-flights"
+    headers = {"Authorization": f"Bearer {bearer}"}
+    with TestClient(app) as client:
+        answers = [client.get(url, headers=headers).json() for _ in range(3)]
+        assert len(computed) == 1
+        assert answers[0] == answers[1] == answers[2]
+        assert answers[0]["applies"] is True
+        client.get(url, headers={**headers, "X-Purpose": "boarding gate 7"})
+        assert len(computed) == 2  # another purpose: another entry's text, computed once too
+        app.state.tokens.forget()  # type: ignore[attr-defined]
+        client.get(url, headers=headers)
+        assert len(computed) == 3  # the token was looked up again: the service decides again
+    with store.read() as conn:
+        looks = [e for e in audit.who_looked(conn, P1) if e["action"] == "checks.ask"]
+    assert len(looks) == 5
+    assert len({e["at"] for e in looks}) == 5
+    assert [e["purpose"] for e in looks].count("boarding gate 7") == 1
+    assert all(e["detail"]["applies"] is True for e in looks)

@@ -118,6 +118,96 @@ def test_tampering_is_found_and_named(store: Store, tamper: str, broken_at: int,
     assert f"entry {broken_at}" in out
 
 
+def _looks(store: Store, subjects: list[str], n: int) -> None:
+    """n checks, one append each, about the subjects in turn."""
+    for i in range(n):
+        look = audit.Entry(
+            at("2026-03-01", 9), "api:t", "enforcer:civil-aviation", "checks.ask", "done", subjects[i % len(subjects)]
+        )
+        with store.write() as conn:
+            audit.append(conn, [look])
+
+
+def test_who_looked_finds_indexed_and_newest_entries(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entries reach the subject index in sorted batches; who_looked sees every entry, indexed or not."""
+    monkeypatch.setattr(audit, "INDEX_EVERY", 4)
+    subjects = ["110105199001010010", "91110000100000000A", "110105199001010029"]
+    _looks(store, subjects, 11)
+    with store.read() as conn:
+        indexed = conn.execute(text("SELECT indexed FROM audit_head")).scalar()
+        listed = conn.execute(text("SELECT count(*) FROM audit_subjects")).scalar()
+        found = {s: [e["seq"] for e in audit.who_looked(conn, s)] for s in subjects}
+        via_entries = [r.seq for r in audit.entries(conn, subject_id=subjects[1])]
+    assert indexed == 8  # two batches of four; entries 9 to 11 are the unindexed tail
+    assert listed == 8
+    assert found == {
+        subjects[0]: [10, 7, 4, 1],
+        subjects[1]: [11, 8, 5, 2],
+        subjects[2]: [9, 6, 3],
+    }
+    assert via_entries == [2, 5, 8, 11]
+    assert verify(store).ok
+
+
+@pytest.mark.parametrize(
+    ("tamper", "broken_at"),
+    [
+        ("DELETE FROM audit_subjects WHERE seq = 3", 3),
+        ("UPDATE audit_subjects SET subject_id = '110105199001010010' WHERE seq = 2", 2),
+        ("INSERT INTO audit_subjects (subject_id, seq) VALUES ('110105199001010029', 10)", 10),
+    ],
+    ids=["hidden", "moved", "invented"],
+)
+def test_a_tampered_subject_index_is_found(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tamper: str, broken_at: int
+) -> None:
+    monkeypatch.setattr(audit, "INDEX_EVERY", 4)
+    _looks(store, ["110105199001010010", "91110000100000000A", "110105199001010029"], 9)
+    with store.engine.begin() as conn:
+        conn.execute(text(tamper))
+    result = verify(store)
+    assert not result.ok
+    assert result.broken_at == broken_at, result
+    assert "subject index" in (result.reason or "")
+
+
+def test_the_migration_indexes_what_was_logged_before_it(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from xinyong.store import MIGRATIONS
+
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        for seq in (1, 2, 3):  # as the log was kept before: no `indexed` column yet
+            conn.execute(
+                text(
+                    "INSERT INTO audit_log (seq, at, actor, role, action, subject_id, outcome, prev_hash, hash) "
+                    f"VALUES ({seq}, '2026-03-01 01:00:00.000000', 'a', 'r', 'checks.ask', "
+                    f"'11010519900101001{seq}', 'done', 'p', 'h')"
+                )
+            )
+        conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 3, 'h')"))
+    store.migrate()
+    with store.read() as conn:
+        assert conn.execute(text("SELECT indexed FROM audit_head")).scalar() == 3
+        assert [e["seq"] for e in audit.who_looked(conn, "110105199001010012")] == [2]
+
+
+def test_the_schema_and_the_migrations_agree(store: Store) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from xinyong.store import metadata
+
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
 def test_an_edited_head_is_found(sqlite_store: Store) -> None:
     entries(sqlite_store, 3)
     with sqlite_store.engine.begin() as conn:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from helpers import World, at, org_id, person_id
 from xinyong import bulk, derivation, imports, ledger, notices
@@ -171,6 +171,42 @@ def test_bad_lines_are_all_reported_and_nothing_changes(store: Store, people: li
     assert "already appears on line 2" in text
     assert "in the future" in text
     assert "unknown behaviour 'NOPE.X'" in text
+
+
+def test_a_failure_while_writing_leaves_nothing_behind(
+    store: Store, people: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last write failing (the outbox, after records, effects and notices) rolls back all of
+    them; on SQLite the foreign-key checks the import switched off are on again afterwards."""
+    path = write_parquet(tmp_path / "r.parquet", rows_for(people, 30))
+    checking = []
+
+    def fail(conn: Connection, *args: object, **kwargs: object) -> None:
+        if store.is_sqlite:
+            checking.append(conn.exec_driver_sql("PRAGMA foreign_keys").scalar())
+        raise RuntimeError("disk full")
+
+    def written() -> tuple[int, ...]:
+        with store.read() as conn:
+            return tuple(
+                int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+                for table in (t.records, t.effects, t.notices, t.outbox, t.imports)
+            )
+
+    before = written()
+    with monkeypatch.context() as patched:
+        patched.setattr(notices, "_queue_fresh", fail)
+        with pytest.raises(RuntimeError, match="disk full"):
+            bulk.import_records(store, path, source="all", now=NOW, actor="test")
+    assert written() == before
+    if store.is_sqlite:
+        assert checking == [0]  # the import checks every reference itself
+        with store.write() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert bulk.import_records(store, path, source="all", now=NOW, actor="test").imported == 30
+    if store.is_sqlite:
+        with store.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
 
 
 def test_authorisation_and_conflicts(store: Store, people: list[str], tmp_path: Path) -> None:
@@ -714,4 +750,26 @@ def test_binary_copy_into_postgres_keeps_every_value(pg_url: str) -> None:
     assert [tuple(row) for row in csv_way] == expected
     shown = {str(row.amount) for row in binary}  # the display scale is the column's
     assert shown == {"0.00", "0.05", "-1.50", "9999999999999999.99", "-9999999999999999.99", "1000.50", "None"}
+    store.dispose()
+
+
+def test_postgres_is_sent_records_sorted_by_reference_with_ids_in_line_order(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records reach PostgreSQL sorted by document reference, over several batches (their unique
+    index is then filled leaf by leaf); their ids still follow the file's lines."""
+    store = Store(pg_url)
+    store.migrate()
+    world = World(store)
+    person, _org = world.standard()
+    world.source("all", ["COURT.DEFAULT", "TRAFFIC.MINOR", "CHARITY.BLOOD"])
+    monkeypatch.setattr(bulk, "_COPY_BATCH", 3)
+    refs = ["R-9", "R-3", "R-7", "R-1", "R-8", "R-2", "R-6", "R-4", "R-5", "R-0"]
+    rows = [dict(row, document_ref=ref) for row, ref in zip(rows_for([person], 10), refs, strict=True)]
+    assert bulk.import_records(store, write_csv(tmp_path / "r.csv", rows), source="all", now=NOW, actor="t").imported
+    with store.read() as conn:
+        by_id = conn.exec_driver_sql("SELECT document_ref FROM records ORDER BY id").scalars().all()
+        as_stored = conn.exec_driver_sql("SELECT document_ref FROM records ORDER BY ctid").scalars().all()
+    assert by_id == refs
+    assert as_stored == sorted(refs)
     store.dispose()

@@ -234,8 +234,8 @@ class Service:
 
     def log(self, entries: Sequence[audit.Entry]) -> None:
         """Append entries in a write transaction of their own (reads and refusals)."""
-        with self.store.write() as conn:
-            audit.append(conn, entries)
+        with self.store.write_driver() as connection:
+            audit.append_driver(connection, self.store.is_sqlite, entries)
 
     def _log_failure(self, act: Act, at: dt.datetime, exc: XinyongError) -> None:
         # An anonymous caller's failures carry no personal data and no identity worth logging.

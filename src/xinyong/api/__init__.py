@@ -80,6 +80,7 @@ def create_app(
     ttl = float(token_cache_seconds if token_cache_seconds is not None else _int_setting(settings.TOKEN_CACHE_SECONDS))
     app.state.tokens = TokenCache(service, ttl)
     app.state.audit_writer = AuditWriter(service)
+    app.state.answers = checks.Answers(service, app.state.tokens, app.state.audit_writer)
     problems.install(app)
     app.add_middleware(
         problems.SizeLimit,
@@ -121,7 +122,7 @@ def create_app(
 
     app.include_router(checks.router)
     app.include_router(routes.router)
-    app.fast_path = checks.FastPath(app.state)
+    app.fast_path = checks.FastPath(app.state.answers)
     from xinyong import web
 
     web.install(app, service)  # the web pages (/, /me, /staff): docs/web.md

@@ -3,9 +3,9 @@
 It is a FastAPI route so that it is in the OpenAPI document with its parameters and answer, but a
 lean one: no dependencies to resolve, no response model to validate at run time (the answer is
 built by the service and serialised once with orjson), the token from the in-process cache, and
-on SQLite the computation on the event loop — a thread-pool hop costs more than the few hundred
-microseconds of work it would move. The audit entry is appended by the group-commit writer and
-awaited before the answer goes out.
+on SQLite the computation on the event loop. A repeated question is answered from `Answers`
+without asking the service again; either way the audit entry is appended by the group-commit
+writer and awaited before the answer goes out.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 from urllib.parse import parse_qs
 
 import orjson
@@ -25,9 +25,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from xinyong import audit
+from xinyong.access import Principal
 from xinyong.api import models, problems
 from xinyong.api.auditwriter import AuditWriter
 from xinyong.api.auth import TokenCache
+from xinyong.clock import local_day
 from xinyong.errors import BadInput, XinyongError
 from xinyong.service import Service
 
@@ -67,43 +69,81 @@ async def check(
     """Does measure SCHEME/MEASURE apply to the subject on the day? An enforcer asking about a
     measure its agency implements hears yes or no, since when, the legal basis and how to contest
     — never a score or a record. Every check is logged, and the subject can see it."""
-    state = request.app.state
-    body = await answer(
-        state.tokens,
-        state.service,
-        state.audit_writer,
-        request.headers.get("authorization"),
-        request.headers.get("x-purpose"),
-        subject,
-        scheme,
-        measure,
-        as_of,
-    )
+    headers = request.headers
+    answers: Answers = request.app.state.answers
+    body = await answers.answer(headers.get("authorization"), headers.get("x-purpose"), subject, scheme, measure, as_of)
     return Response(body, media_type="application/json")
 
 
-async def answer(
-    tokens: TokenCache,
-    service: Service,
-    writer: AuditWriter,
-    authorization: str | None,
-    purpose: str | None,
-    subject: str,
-    scheme: str,
-    measure: str,
-    as_of: dt.date | None,
-) -> bytes:
-    """The answer's JSON, once its audit entry is stored."""
-    principal = tokens.principal(authorization)
-    entries: list[audit.Entry] = []
-    args = (principal, subject, f"{scheme}/{measure}")
-    kwargs = {"as_of": as_of, "purpose": purpose[:200] if purpose else None, "defer": entries}
-    if service.store.is_sqlite:
-        data = service.check(*args, **kwargs)  # type: ignore[arg-type]
-    else:
-        data = await run_in_threadpool(service.check, *args, **kwargs)  # type: ignore[arg-type]
-    await writer.append(entries)
-    return orjson.dumps(data)
+class Answer(NamedTuple):
+    """A finished answer of the endpoint and what it was computed under."""
+
+    principal: Principal
+    tag: tuple[Any, ...]
+    body: bytes
+    entry: audit.Entry
+
+
+class Answers:
+    """Finished answers (the JSON and the audit entry) for repeated identical requests.
+
+    Under load an enforcer asks the same few questions again and again. While the caller is the
+    same principal (the token cache hands back the same object until the token must be looked up
+    again, so a revoked or expired token is noticed exactly as without this) and the ledger
+    fingerprint is unchanged (`AnswerCache.tag`), `Service.check` would authorise the same way and
+    return the same answer: only the audit entry's time differs. So the answer's bytes are kept,
+    and each request gets its own entry, stamped now. Only where the service caches answers
+    (SQLite); a refusal is never kept, so it is decided and logged by the service every time.
+    """
+
+    MAX_ENTRIES = 100_000
+
+    def __init__(self, service: Service, tokens: TokenCache, writer: AuditWriter) -> None:
+        self.service, self.tokens, self.writer = service, tokens, writer
+        self.enabled = service.answers.enabled
+        self._answers: dict[tuple[Any, ...], Answer] = {}
+
+    async def answer(
+        self,
+        authorization: str | None,
+        purpose: str | None,
+        subject: str,
+        scheme: str,
+        measure: str,
+        as_of: dt.date | None,
+    ) -> bytes:
+        """The answer's JSON, once its audit entry is stored."""
+        principal = self.tokens.principal(authorization)
+        service, writer = self.service, self.writer
+        purpose = purpose[:200] if purpose else None
+        now = service.clock.now()
+        # The day is fixed here and handed to the service, so an answer kept for a day is one
+        # computed for that day even across midnight.
+        day = as_of or local_day(now)
+        key = (subject, scheme, measure, day, purpose, principal.token_id, principal.name)
+        tag: tuple[Any, ...] = ()
+        if self.enabled:
+            tag = service.answers.tag()
+            kept = self._answers.get(key)
+            if kept is not None and kept.principal is principal and kept.tag == tag:
+                await writer.append([kept.entry.stamped(now)])
+                return kept.body
+        entries: list[audit.Entry] = []
+        args = (principal, subject, f"{scheme}/{measure}")
+        kwargs = {"as_of": day, "purpose": purpose, "defer": entries}
+        if service.store.is_sqlite:
+            # On the event loop: a thread-pool hop costs more than the few hundred microseconds
+            # of work it would move.
+            data = service.check(*args, **kwargs)  # type: ignore[arg-type]
+        else:
+            data = await run_in_threadpool(service.check, *args, **kwargs)  # type: ignore[arg-type]
+        body = orjson.dumps(data)
+        await writer.append(entries)
+        if self.enabled:
+            if len(self._answers) >= self.MAX_ENTRIES:
+                self._answers.clear()
+            self._answers[key] = Answer(principal, tag, body, entries[0])
+        return body
 
 
 PATTERN = re.compile(r"^/v1/checks/([^/]{1,32})/([^/]{1,64})/([^/]{1,64})$")
@@ -120,8 +160,8 @@ class FastPath:
     FastAPI, which then answers with its own validation problem.
     """
 
-    def __init__(self, state: Any) -> None:
-        self.state = state
+    def __init__(self, answers: Answers) -> None:
+        self.answers = answers
 
     def match(self, scope: Scope) -> re.Match[str] | None:
         if scope["type"] != "http" or scope["method"] != "GET":
@@ -166,8 +206,5 @@ class FastPath:
                     raise BadInput(
                         f"as_of: {text!r} is not an ISO date (YYYY-MM-DD) between {first} and {last}"
                     ) from None
-        state = self.state
         subject, scheme, measure = found.groups()
-        return await answer(
-            state.tokens, state.service, state.audit_writer, authorization, purpose, subject, scheme, measure, day
-        )
+        return await self.answers.answer(authorization, purpose, subject, scheme, measure, day)
