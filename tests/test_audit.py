@@ -136,10 +136,12 @@ def test_who_looked_finds_indexed_and_newest_entries(store: Store, monkeypatch: 
     with store.read() as conn:
         indexed = conn.execute(text("SELECT indexed FROM audit_head")).scalar()
         listed = conn.execute(text("SELECT count(*) FROM audit_subjects")).scalar()
+        runs = conn.execute(text("SELECT run, min(seq), max(seq) FROM audit_subjects GROUP BY run ORDER BY run")).all()
         found = {s: [e["seq"] for e in audit.who_looked(conn, s)] for s in subjects}
         via_entries = [r.seq for r in audit.entries(conn, subject_id=subjects[1])]
     assert indexed == 8  # two batches of four; entries 9 to 11 are the unindexed tail
     assert listed == 8
+    assert [tuple(r) for r in runs] == [(1, 1, 4), (5, 5, 8)]  # each run keyed by its first entry
     assert found == {
         subjects[0]: [10, 7, 4, 1],
         subjects[1]: [11, 8, 5, 2],
@@ -154,7 +156,7 @@ def test_who_looked_finds_indexed_and_newest_entries(store: Store, monkeypatch: 
     [
         ("DELETE FROM audit_subjects WHERE seq = 3", 3),
         ("UPDATE audit_subjects SET subject_id = '110105199001010010' WHERE seq = 2", 2),
-        ("INSERT INTO audit_subjects (subject_id, seq) VALUES ('110105199001010029', 10)", 10),
+        ("INSERT INTO audit_subjects (run, subject_id, seq) VALUES (5, '110105199001010029', 10)", 10),
     ],
     ids=["hidden", "moved", "invented"],
 )

@@ -252,11 +252,13 @@ audit_head = Table(
 )
 
 # Which entries are about which subject, for "who looked at my data": filled by `audit.append`
-# in sorted batches (see there why not an index on audit_log.subject_id); `audit verify` checks
-# it against the log.
+# in runs of a few thousand entries, each run sorted by subject and keyed by its first entry's seq
+# (see there why runs, and not an index on audit_log.subject_id); `audit verify` checks it against
+# the log.
 audit_subjects = Table(
     "audit_subjects",
     metadata,
+    Column("run", Id, primary_key=True, autoincrement=False),
     Column("subject_id", String(32), primary_key=True),
     Column("seq", Id, primary_key=True, autoincrement=False),
     sqlite_with_rowid=False,
