@@ -334,9 +334,9 @@ def render(results: dict[str, dict[str, dict[str, float]]], args: argparse.Names
             without. Behind granian the worker spends about 71 µs of CPU per check against 48 µs for
             the bare endpoint (read from /proc per thread: event loop 29 against 26 µs, commit thread
             20 µs, checkpointer 6 µs, granian's threads 15 against 17 µs). A check the answer cache
-            cannot answer is ~1 ms (SQLAlchemy Core executing the state queries); the serving state
-            saves the state computation for a "no", which for these subjects (one record or none) is
-            small. How the path is kept lean, where the tail came from, and what the answer cache
+            cannot answer costs about 0.5 ms in-process (0.2 ms for a "no" from the serving state,
+            0.45 ms for a "yes" computed online; most of it SQLAlchemy Core executing the
+            statements, each built once). How the path is kept lean, where the tail came from, and what the answer cache
             trades, is in docs/api.md ("Performance")."""
         ),
         "",

@@ -231,6 +231,7 @@ ENDPOINTS: list[tuple[str, str, Any, Any, set[str]]] = [
     ("tokens", "GET", "/v1/tokens", {}, {"admin"}),
     ("revoke token", "DELETE", lambda c, r: f"/v1/tokens/{c.throwaway[r]}", {}, {"admin"}),
     ("audit verify", "GET", "/v1/audit/verify", {}, {"admin"}),
+    ("audit compact", "POST", "/v1/audit/compact", {}, {"admin"}),
     ("audit export", "GET", "/v1/audit/export", {"params": {"from": "2026-01-01", "to": "2026-12-31"}}, {"admin"}),
 ]
 # Under the public's rule a person's profile and report answer "no public profile" (404), the same

@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import sys
 import threading
 from pathlib import Path
@@ -149,6 +150,62 @@ def test_who_looked_finds_indexed_and_newest_entries(store: Store, monkeypatch: 
     }
     assert via_entries == [2, 5, 8, 11]
     assert verify(store).ok
+
+
+def _runs(store: Store) -> list[tuple[int, int]]:
+    """The subject index's runs: (run, rows)."""
+    with store.read() as conn:
+        query = "SELECT run, count(*) FROM audit_subjects GROUP BY run ORDER BY run"
+        return [(int(r[0]), int(r[1])) for r in conn.execute(text(query))]
+
+
+def test_compaction_merges_the_newest_runs_and_changes_no_answer(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "INDEX_EVERY", 4)
+    subjects = ["110105199001010010", "91110000100000000A", "110105199001010029"]
+    _looks(store, subjects, 33)  # eight runs of four (1, 5, … 29) and entry 33 in the tail
+
+    def answers() -> dict[str, list[int]]:
+        with store.read() as conn:
+            return {s: [e["seq"] for e in audit.who_looked(conn, s)] for s in subjects}
+
+    before = answers()
+    assert _runs(store) == [(run, 4) for run in range(1, 30, 4)]
+    code, out, _ = run_cli(store.url, "audit", "compact", "--json")
+    assert code == 0
+    assert json.loads(out) == {"runs_before": 8, "runs_after": 1, "merged": 8, "moved": 28}
+    assert _runs(store) == [(1, 32)]
+    assert answers() == before
+    assert verify(store).ok
+    with store.read() as conn:  # the act is logged like any other write
+        assert [e.action for e in audit.entries(conn)][-1] == "audit.compact"
+    # Nothing younger to merge with: the one run stays as it is.
+    assert Service(store).compact_audit(ADMIN).merged == 0
+    # Two new runs of four entries (33 to 40: the two compactions' own, about no subject, among
+    # the checks): merged with each other, not with the run of 32, bigger than both together.
+    _looks(store, subjects, 7)
+    assert _runs(store)[1:] == [(33, 2), (37, 4)]
+    result = Service(store).compact_audit(ADMIN)
+    assert (result.runs_before, result.runs_after, result.moved) == (3, 2, 4)
+    assert _runs(store) == [(1, 32), (33, 6)]
+    assert verify(store).ok
+
+
+def test_compaction_keeps_few_runs_and_rewrites_each_entry_a_few_times() -> None:
+    """Compacting after every new run (the worst case), 2,000 runs of slightly different sizes."""
+    runs: list[int] = []
+    end, rewrites, most_runs = 1, 0, 0
+    for made in range(2000):
+        runs.append(end)
+        end += 4096 + made * 7919 % 61  # as index batches end wherever a commit ends
+        count = audit._merge_from(runs, end)
+        if count >= 2:
+            rewrites += end - runs[-count + 1]  # every run but the oldest merged one moves
+            runs = runs[: len(runs) - count + 1]
+        most_runs = max(most_runs, len(runs))
+    entries = end - 1
+    bound = math.log(entries / 4096, 1.5) + 1
+    assert most_runs <= bound  # about 16 for these 8 M entries
+    assert rewrites <= entries * bound
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,7 @@ class Action(StrEnum):
     AGGREGATES_READ = "aggregates.read"
     AUDIT_READ = "audit.read"
     AUDIT_WHO_LOOKED = "audit.who_looked"
+    AUDIT_COMPACT = "audit.compact"
     TOKENS_MANAGE = "tokens.manage"
 
 

@@ -17,7 +17,7 @@ from xinyong.engine import State, change_days
 from xinyong.errors import BadInput, NotFound
 from xinyong.identifiers import mask
 from xinyong.objections import how_to_contest
-from xinyong.registry import version_in_force
+from xinyong.registry import SchemeVersion, version_in_force
 from xinyong.serving import served_state
 from xinyong.state import StateReader
 
@@ -46,9 +46,17 @@ def parse_measure(name: str) -> tuple[str, str]:
     return scheme, measure
 
 
-def check(conn: Connection, subject_id: str, measure_name: str, as_of: dt.date, known_at: dt.datetime) -> CheckAnswer:
+def check(
+    conn: Connection,
+    subject_id: str,
+    measure_name: str,
+    as_of: dt.date,
+    known_at: dt.datetime,
+    versions: list[SchemeVersion] | None = None,
+) -> CheckAnswer:
+    """The answer to a check; `versions`, the scheme's versions if the caller has read them in `conn`."""
     scheme_id, measure_id = parse_measure(measure_name)
-    reader = StateReader.open(conn, subject_id, known_at)
+    reader = StateReader.open(conn, subject_id, known_at, {scheme_id: versions} if versions is not None else None)
     versions = reader.versions(scheme_id)
     if not versions:
         raise NotFound(f"scheme {scheme_id} is not loaded")

@@ -1173,6 +1173,23 @@ def audit_verify(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
         raise XinyongError(f"audit log broken at entry {result.broken_at}: {result.reason}")
 
 
+@audit_app.command("compact")
+def audit_compact(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Merge the who-looked index's newest runs so lookups stay fast; run it off-peak, e.g. nightly."""
+    ctx = ctx_of(typer_ctx)
+    result = ctx.service().compact_audit(ctx.principal)
+    emit(
+        as_json,
+        outputs.plain(result),
+        lambda: console.print(
+            f"who-looked index: {result.merged} runs merged ({result.moved} rows moved); "
+            f"{result.runs_before} runs before, {result.runs_after} now"
+            if result.merged
+            else f"who-looked index: nothing to merge ({result.runs_after} runs)"
+        ),
+    )
+
+
 @audit_app.command("export")
 def audit_export(
     typer_ctx: typer.Context,

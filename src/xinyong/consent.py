@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from xinyong import store as t
 from xinyong.clock import from_storage, local_day, to_storage
@@ -28,13 +28,17 @@ class ConsentEvent:
     recorded_at: dt.datetime
 
 
+# Built once: this runs for every state computed online (see registry._SUBJECT for why).
+_EVENTS_OF = (
+    select(t.subject_events)
+    .where(t.subject_events.c.subject_id == bindparam("subject"))
+    .order_by(t.subject_events.c.recorded_at, t.subject_events.c.id)
+)
+
+
 def consent_events(conn: Connection, subject_id: str) -> list[ConsentEvent]:
-    query = (
-        select(t.subject_events)
-        .where(t.subject_events.c.subject_id == subject_id)
-        .order_by(t.subject_events.c.recorded_at, t.subject_events.c.id)
-    )
-    return [ConsentEvent(row.scheme, row.kind, from_storage(row.recorded_at)) for row in conn.execute(query)]
+    rows = conn.execute(_EVENTS_OF, {"subject": subject_id})
+    return [ConsentEvent(row.scheme, row.kind, from_storage(row.recorded_at)) for row in rows]
 
 
 def has_consent(

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select
+from sqlalchemy import Connection, Row, bindparam, delete, select
 
 from xinyong import store as t
 from xinyong.clock import from_storage, to_storage
@@ -135,11 +135,17 @@ def _effect_from_row(row: Row[Any]) -> Effect:
     return Effect(**values)
 
 
+# Built once: this runs for every state computed online (see registry._SUBJECT for why).
+_EFFECTS_OF = select(t.effects).where(t.effects.c.subject_id == bindparam("subject"))
+_EFFECTS_OF_IN = _EFFECTS_OF.where(t.effects.c.scheme == bindparam("scheme"))
+
+
 def effects_for_subject(conn: Connection, subject_id: str, scheme: str | None = None) -> list[Effect]:
-    query = select(t.effects).where(t.effects.c.subject_id == subject_id)
-    if scheme is not None:
-        query = query.where(t.effects.c.scheme == scheme)
-    return [_effect_from_row(row) for row in conn.execute(query)]
+    if scheme is None:
+        rows = conn.execute(_EFFECTS_OF, {"subject": subject_id})
+    else:
+        rows = conn.execute(_EFFECTS_OF_IN, {"subject": subject_id, "scheme": scheme})
+    return [_effect_from_row(row) for row in rows]
 
 
 def all_effects(conn: Connection) -> list[Effect]:

@@ -641,7 +641,7 @@ class Service:
                         subject=subject_id,
                         agency=found.implemented_by if found is not None else None,
                     )
-                    data = outputs.check(checks.check(conn, subject_id, measure, day, known))
+                    data = outputs.check(checks.check(conn, subject_id, measure, day, known, versions))
                 self.answers.put(key, tag, data)
             scope = decide(principal, Action.CHECKS_ASK, subject=subject_id, agency=data["implemented_by"])
         except XinyongError as exc:
@@ -875,6 +875,14 @@ class Service:
         decide(principal, Action.AUDIT_READ)
         with self.store.read() as conn:
             return audit.verify(conn)
+
+    def compact_audit(self, principal: Principal) -> audit.Compaction:
+        """Merge the who-looked index's newest runs (`audit.compact`); the act is logged like any write."""
+        with self._writing(principal, Action.AUDIT_COMPACT, None) as (conn, act):
+            decide(principal, Action.AUDIT_COMPACT)
+            result = audit.compact(conn)
+            act.detail.update(op="compact", runs_before=result.runs_before, runs_after=result.runs_after)
+            return result
 
     def export_audit(
         self, principal: Principal, out: Any, *, first: dt.date | None = None, last: dt.date | None = None

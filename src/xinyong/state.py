@@ -48,8 +48,15 @@ class StateReader:
     _consent: list[ConsentEvent] | None = None
 
     @classmethod
-    def open(cls, conn: Connection, subject_id: str, known_at: dt.datetime) -> StateReader:
-        return cls(conn, get_subject(conn, subject_id), known_at)
+    def open(
+        cls,
+        conn: Connection,
+        subject_id: str,
+        known_at: dt.datetime,
+        versions: dict[str, list[SchemeVersion]] | None = None,
+    ) -> StateReader:
+        """A reader for a subject; `versions`, schemes' versions the caller has read already in `conn`."""
+        return cls(conn, get_subject(conn, subject_id), known_at, dict(versions or {}))
 
     def versions(self, scheme_id: str) -> list[SchemeVersion]:
         if scheme_id not in self._versions:

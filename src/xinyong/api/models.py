@@ -315,6 +315,13 @@ class WhoLooked(BaseModel):
     entries: list[AuditEntryOut]
 
 
+class AuditCompactOut(BaseModel):
+    runs_before: int
+    runs_after: int
+    merged: int
+    moved: int
+
+
 class AuditVerifyOut(BaseModel):
     ok: bool
     entries: int

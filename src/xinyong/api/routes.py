@@ -422,6 +422,12 @@ def verify_audit(principal: Caller, svc: Svc) -> dict[str, Any]:
     return outputs.plain(result)  # type: ignore[no-any-return]
 
 
+@router.post("/audit/compact", tags=["audit"], response_model=models.AuditCompactOut)
+def compact_audit(principal: Caller, svc: Svc) -> dict[str, Any]:
+    """Merge the who-looked index's newest runs (admin), so that lookups stay a few seeks; off-peak."""
+    return outputs.plain(svc.compact_audit(principal))  # type: ignore[no-any-return]
+
+
 @router.get(
     "/audit/export",
     tags=["audit"],
