@@ -1,12 +1,14 @@
 """The check endpoint without HTTP: where its time goes, with no server or load generator in the way.
 
-    .venv/bin/python benchmarks/inprocess_checks.py [--rounds 300] [--callers 64] [--no-audit]
+    .venv/bin/python benchmarks/inprocess_checks.py [--rounds 300] [--callers 64] [--no-audit] [--cache-off]
 
 Builds the same synthetic store as bench_checks.py, then drives the ASGI application itself with
 `--callers` concurrent callers, each asking `--rounds` checks in turn (answer cache warm), and
 prints checks/s, CPU µs per check (all threads), latency p50/p99, and the audit group commits
 (how many, their size, their duration). `--no-audit` replaces the audit writer with one that
 stores nothing, to show what the entry costs; it is a measurement aid, never a mode of the product.
+`--cache-off` turns the answer cache off (XINYONG_CHECK_CACHE=0), so every check is computed on
+the online path (this store has no serving state): what a check the cache cannot answer costs.
 Figures are printed, not written to REPORT.md.
 """
 
@@ -65,12 +67,15 @@ def main() -> None:
     parser.add_argument("--callers", type=int, default=64)
     parser.add_argument("--subjects", type=int, default=1000)
     parser.add_argument("--no-audit", action="store_true")
+    parser.add_argument("--cache-off", action="store_true")
     args = parser.parse_args()
     import uvloop
 
     folder = Path(tempfile.mkdtemp(prefix="xinyong-inprocess-"))
     url, token, ids, _ = build_store(folder, args.subjects)
     os.environ["XINYONG_DB"] = url
+    if args.cache_off:
+        os.environ["XINYONG_CHECK_CACHE"] = "0"
     from xinyong.api import app_from_environment
 
     app = app_from_environment()
