@@ -257,6 +257,30 @@ def test_the_migration_indexes_what_was_logged_before_it(tmp_path: Path) -> None
         assert [e["seq"] for e in audit.who_looked(conn, "110105199001010012")] == [2]
 
 
+def test_the_runs_migration_goes_down_and_up_keeping_every_look(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from xinyong.store import MIGRATIONS
+
+    monkeypatch.setattr(audit, "INDEX_EVERY", 4)
+    subjects = ["110105199001010010", "91110000100000000A"]
+    _looks(store, subjects, 10)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    pairs = "SELECT subject_id, seq FROM audit_subjects ORDER BY seq"
+    with store.engine.begin() as conn:
+        before = conn.execute(text(pairs)).all()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0002")
+        assert conn.execute(text(pairs)).all() == before
+        command.upgrade(config, "head")
+        assert conn.execute(text("SELECT DISTINCT run FROM audit_subjects")).all() == [(1,)]
+        assert conn.execute(text(pairs)).all() == before
+    assert len(before) == 8
+    assert verify(store).ok
+
+
 def test_the_schema_and_the_migrations_agree(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

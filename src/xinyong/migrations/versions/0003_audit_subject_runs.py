@@ -18,37 +18,31 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _create(with_run: bool) -> None:
+def _rebuild(with_run: bool) -> None:
+    """Recreate audit_subjects with (upgrade) or without (downgrade) its runs, keeping its rows;
+    what was indexed becomes one run, written in one sorted pass."""
     key = ["run", "subject_id", "seq"] if with_run else ["subject_id", "seq"]
-    columns = [sa.Column("run", xinyong.store.Id, autoincrement=False, nullable=False)] if with_run else []
+    op.execute("CREATE TABLE audit_subjects_old AS SELECT subject_id, seq FROM audit_subjects")
+    op.drop_table("audit_subjects")
     op.create_table(
         "audit_subjects",
-        *columns,
+        *([sa.Column("run", xinyong.store.Id, autoincrement=False, nullable=False)] if with_run else []),
         sa.Column("subject_id", sa.String(length=32), nullable=False),
         sa.Column("seq", xinyong.store.Id, autoincrement=False, nullable=False),
         sa.PrimaryKeyConstraint(*key, name=op.f("pk_audit_subjects")),
         sqlite_with_rowid=False,
     )
+    run = "1, " if with_run else ""
+    op.execute(
+        f"INSERT INTO audit_subjects ({', '.join(key)}) SELECT {run}subject_id, seq FROM audit_subjects_old "
+        "ORDER BY subject_id, seq"
+    )
+    op.drop_table("audit_subjects_old")
 
 
 def upgrade() -> None:
-    # What was indexed becomes one run, written in one sorted pass.
-    op.execute("CREATE TABLE audit_subjects_0002 AS SELECT subject_id, seq FROM audit_subjects")
-    op.drop_table("audit_subjects")
-    _create(with_run=True)
-    op.execute(
-        "INSERT INTO audit_subjects (run, subject_id, seq) SELECT 1, subject_id, seq FROM audit_subjects_0002 "
-        "ORDER BY subject_id, seq"
-    )
-    op.drop_table("audit_subjects_0002")
+    _rebuild(with_run=True)
 
 
 def downgrade() -> None:
-    op.execute("CREATE TABLE audit_subjects_0003 AS SELECT subject_id, seq FROM audit_subjects")
-    op.drop_table("audit_subjects")
-    _create(with_run=False)
-    op.execute(
-        "INSERT INTO audit_subjects (subject_id, seq) SELECT subject_id, seq FROM audit_subjects_0003 "
-        "ORDER BY subject_id, seq"
-    )
-    op.drop_table("audit_subjects_0003")
+    _rebuild(with_run=False)
