@@ -190,6 +190,17 @@ def test_compaction_merges_the_newest_runs_and_changes_no_answer(store: Store, m
     assert verify(store).ok
 
 
+def test_a_run_made_while_compacting_is_left_alone(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The merge moves the runs the compaction read, not one an appender committed since."""
+    monkeypatch.setattr(audit, "INDEX_EVERY", 4)
+    _looks(store, ["110105199001010010", "91110000100000000A"], 12)  # runs 1, 5, 9
+    _looks(store, ["110105199001010029"], 4)  # run 13, "committed meanwhile"
+    with store.write() as conn:
+        assert audit._merge(conn, 1, 9) == 8
+    assert _runs(store) == [(1, 12), (13, 4)]
+    assert verify(store).ok
+
+
 def test_compaction_keeps_few_runs_and_rewrites_each_entry_a_few_times() -> None:
     """Compacting after every new run (the worst case), 2,000 runs of slightly different sizes."""
     runs: list[int] = []

@@ -296,19 +296,29 @@ def compact(conn: Connection) -> Compaction:
     the merged runs' rows, so checks wait for it. The rows move into the oldest merged run, sorted
     by subject; nothing else changes, and `verify` checks the result like any other index.
     """
-    index = t.audit_subjects
     runs = [int(run) for run in conn.execute(select(_runs().c.run)).scalars() if run is not None]
     indexed = conn.execute(select(func.coalesce(func.max(t.audit_head.c.indexed), 0))).scalar_one()
     count = _merge_from(runs, int(indexed) + 1) if runs else 0
     if count < 2:
         return Compaction(len(runs), len(runs), 0, 0)
-    into = runs[-count]
-    rows = select(literal(into, index.c.run.type), index.c.subject_id, index.c.seq).where(index.c.run > into)
+    moved = _merge(conn, runs[-count], runs[-1])
+    return Compaction(len(runs), len(runs) - count + 1, count, moved)
+
+
+def _merge(conn: Connection, into: int, last: int) -> int:
+    """Move the rows of runs after `into`, up to `last`, into run `into`; returns how many moved.
+
+    Only up to `last`, the newest run `compact` read: on PostgreSQL an appender may commit a new
+    run meanwhile (its id is past `last`), and each statement sees what was committed before it
+    began, so an unbounded delete could take rows the insert before it did not copy.
+    """
+    index = t.audit_subjects
+    merged = index.c.run.between(into + 1, last)
+    rows = select(literal(into, index.c.run.type), index.c.subject_id, index.c.seq).where(merged)
     conn.execute(
         index.insert().from_select(["run", "subject_id", "seq"], rows.order_by(index.c.subject_id, index.c.seq))
     )
-    moved = conn.execute(index.delete().where(index.c.run > into)).rowcount  # the insert's is -1 on psycopg
-    return Compaction(len(runs), len(runs) - count + 1, count, int(moved))
+    return int(conn.execute(index.delete().where(merged)).rowcount)  # the insert's rowcount is -1 on psycopg
 
 
 def _stream(conn: Connection, query: Any, size: int = 5000) -> Iterator[Any]:
