@@ -201,6 +201,23 @@ def test_a_run_made_while_compacting_is_left_alone(store: Store, monkeypatch: py
     assert verify(store).ok
 
 
+def test_compactions_take_turns(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second compaction waits for the first and then finds nothing left to merge."""
+    monkeypatch.setattr(audit, "INDEX_EVERY", 4)
+    _looks(store, ["110105199001010010", "91110000100000000A"], 12)  # runs 1, 5, 9
+    second: list[audit.Compaction] = []
+    other = threading.Thread(target=lambda: second.append(Service(store).compact_audit(ADMIN)))
+    with store.write() as conn:
+        assert audit.compact(conn).merged == 3
+        other.start()
+        other.join(timeout=0.5)
+        assert other.is_alive()  # held off by the first, not merging the same runs again
+    other.join()
+    assert second[0].merged == 0
+    assert _runs(store) == [(1, 12)]
+    assert verify(store).ok
+
+
 def test_compaction_keeps_few_runs_and_rewrites_each_entry_a_few_times() -> None:
     """Compacting after every new run (the worst case), 2,000 runs of slightly different sizes."""
     runs: list[int] = []

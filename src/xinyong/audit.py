@@ -296,6 +296,11 @@ def compact(conn: Connection) -> Compaction:
     the merged runs' rows, so checks wait for it. The rows move into the oldest merged run, sorted
     by subject; nothing else changes, and `verify` checks the result like any other index.
     """
+    if conn.dialect.name == "postgresql":
+        # One compaction at a time (two would copy the same rows into the same run); this mode
+        # conflicts with itself but not with the appenders' inserts or with readers. On SQLite the
+        # write transaction's lock already does it.
+        conn.exec_driver_sql("LOCK TABLE audit_subjects IN SHARE UPDATE EXCLUSIVE MODE")
     runs = [int(run) for run in conn.execute(select(_runs().c.run)).scalars() if run is not None]
     indexed = conn.execute(select(func.coalesce(func.max(t.audit_head.c.indexed), 0))).scalar_one()
     count = _merge_from(runs, int(indexed) + 1) if runs else 0
