@@ -96,6 +96,12 @@ CHECK_CACHE = Setting(
     "1",
     "1 to let a server worker reuse check answers until the ledger changes (SQLite only), 0 to compute each.",
 )
+AUDIT_COMPACT_AT = Setting(
+    "XINYONG_AUDIT_COMPACT_AT",
+    "03:30",
+    "The local time (HH:MM, Asia/Shanghai) at which each server worker merges the who-looked index's "
+    "newest runs (`xinyong audit compact`); off to leave it to cron.",
+)
 TOKEN_CACHE_SECONDS = Setting(
     "XINYONG_TOKEN_CACHE_SECONDS",
     "5",
@@ -151,6 +157,7 @@ SETTINGS: tuple[Setting, ...] = (
     TOKEN_CACHE_SECONDS,
     WEB_SECRET,
     CHECK_CACHE,
+    AUDIT_COMPACT_AT,
     SPARK_MASTER,
     BULK_BYTES,
 )

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from xinyong import settings
-from xinyong.api import checks, problems, routes
+from xinyong.api import checks, nightly, problems, routes
 from xinyong.api.auditwriter import AuditWriter
 from xinyong.api.auth import TokenCache
 from xinyong.clock import Clock
@@ -136,6 +136,7 @@ def app_from_environment() -> FastAPI:
     store.require_initialised()
     store.checkpoint_in_background()  # a server answers after commits: keep checkpoints off them
     app = create_app(store)
+    app.state.nightly = nightly.start(app.state.service)  # the who-looked index merged at night
     # What exists now (modules, schemes, the app: ~300k objects) lives as long as the worker.
     # Under load every young collection promotes the requests in flight to the oldest generation,
     # so a full collection came every few seconds and walked all of it: 75–85 ms of CPU each,
@@ -160,6 +161,7 @@ def serve(
     port = port if port is not None else _int_setting(settings.PORT)
     workers = workers if workers is not None else _int_setting(settings.WORKERS)
     server = server or settings.SERVER.value() or "granian"
+    nightly.parse_time(settings.AUDIT_COMPACT_AT.value())  # a bad setting stops here, not in each worker
     # Each worker process builds its own app (own connection pool, own token cache) from the URL.
     os.environ[settings.DB.name] = db_url
     # One signing key for the web sessions of every worker (web/session.py).

@@ -1,0 +1,60 @@
+"""The server's nightly upkeep: when it runs, what it does, and a bad setting refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text
+
+from xinyong import audit
+from xinyong.api import nightly
+from xinyong.errors import BadInput
+from xinyong.service import Service
+from xinyong.store import Store
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (dt.datetime(2026, 3, 1, 1, 0, tzinfo=SHANGHAI), 2.5 * 3600),  # later the same night
+        (dt.datetime(2026, 3, 1, 3, 30, tzinfo=SHANGHAI), 24 * 3600),  # just done: tomorrow's
+        (dt.datetime(2026, 3, 1, 12, 0, tzinfo=SHANGHAI), 15.5 * 3600),
+        (dt.datetime(2026, 3, 1, 4, 0, tzinfo=dt.UTC), 15.5 * 3600),  # 12:00 in Shanghai
+    ],
+)
+def test_the_next_night_is_found_on_the_local_clock(now: dt.datetime, expected: float) -> None:
+    assert nightly.seconds_until(now, dt.time(3, 30)) == expected
+
+
+def test_a_day_with_a_clock_change_is_not_24_hours() -> None:
+    # Berlin moved from 02:00 to 03:00 on 2026-03-29: midnight to 03:30 is 2.5 hours that night.
+    now = dt.datetime(2026, 3, 29, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert nightly.seconds_until(now, dt.time(3, 30), "Europe/Berlin") == 2.5 * 3600
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("03:30", dt.time(3, 30)), ("off", None), (" OFF ", None)])
+def test_the_setting_is_a_time_or_off(setting: str, expected: dt.time | None) -> None:
+    assert nightly.parse_time(setting) == expected
+
+
+def test_a_bad_setting_says_which_and_why() -> None:
+    with pytest.raises(BadInput, match="XINYONG_AUDIT_COMPACT_AT: '3h30' is not a time of day"):
+        nightly.parse_time("3h30")
+
+
+def test_a_night_merges_the_runs_and_is_logged(sqlite_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "INDEX_EVERY", 4)
+    service = Service(sqlite_store)
+    with sqlite_store.write() as conn:
+        audit.append(conn, [audit.Entry(dt.datetime(2026, 3, 1, tzinfo=dt.UTC), "a", "r", "checks.ask", "done", "s")])
+        for _ in range(3):
+            audit.append(conn, [audit.Entry(dt.datetime(2026, 3, 1, tzinfo=dt.UTC), "a", "r", "x", "done", "s")] * 4)
+    nightly.Nightly(service, dt.time(3, 30)).run_once()
+    with sqlite_store.read() as conn:
+        runs = conn.execute(text("SELECT count(DISTINCT run) FROM audit_subjects")).scalar()
+        last = list(audit.entries(conn))[-1]
+    assert runs == 1
+    assert (last.action, last.actor, last.role) == ("audit.compact", "server:nightly", "admin")
