@@ -1175,7 +1175,7 @@ def audit_verify(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 @audit_app.command("compact")
 def audit_compact(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Merge the who-looked index's newest runs so lookups stay fast; run it off-peak, e.g. nightly."""
+    """Merge the who-looked index's newest runs so lookups stay fast (a server does it every night)."""
     ctx = ctx_of(typer_ctx)
     result = ctx.service().compact_audit(ctx.principal)
     emit(
