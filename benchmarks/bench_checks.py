@@ -334,9 +334,10 @@ def render(results: dict[str, dict[str, dict[str, float]]], args: argparse.Names
             without. Behind granian the worker spends about 71 µs of CPU per check against 48 µs for
             the bare endpoint (read from /proc per thread: event loop 29 against 26 µs, commit thread
             20 µs, checkpointer 6 µs, granian's threads 15 against 17 µs). A check the answer cache
-            cannot answer costs about 0.5 ms in-process (0.2 ms for a "no" from the serving state,
-            0.45 ms for a "yes" computed online; most of it SQLAlchemy Core executing the
-            statements, each built once). How the path is kept lean, where the tail came from, and what the answer cache
+            cannot answer costs about 0.23 ms in-process for a "no" from the serving state and
+            0.48 ms computed online (`inprocess_checks.py --cache-off`); its point lookups go
+            straight to the driver (`store.DriverQuery`), the rest is SQLAlchemy's read
+            transaction and the state computation. How the path is kept lean, where the tail came from, and what the answer cache
             trades, is in docs/api.md ("Performance")."""
         ),
         "",

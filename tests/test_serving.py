@@ -11,7 +11,7 @@ from xinyong import serving
 from xinyong import store as t
 from xinyong.access import Principal, Role
 from xinyong.checks import check
-from xinyong.clock import FixedClock
+from xinyong.clock import FixedClock, to_storage
 from xinyong.service import Service
 
 DAY = d("2026-06-01")
@@ -114,3 +114,29 @@ def test_subjects_without_served_rows_are_left_alone(world: World) -> None:
     service.change_consent(Principal(Role.ADMIN, "test", channel="cli"), person, "demo-city", False)
     with world.store.read() as conn:
         assert conn.execute(t.serving_state.select()).first() is None
+
+
+def test_the_driver_reads_what_sqlalchemy_reads(world: World) -> None:
+    """`DriverQuery` (the lookups on a check's path) gives the rows, types included, that
+    `Connection.execute` gives for the same statement: dates, times, flags, numbers, missing rows."""
+    from xinyong import registry
+
+    person, org = world.standard()
+    world.record(person, "COURT.DEFAULT", "2026-03-01", at("2026-03-02"))
+    serve_everyone(world, [person, org], at("2026-05-01"))
+    world.record(org, "TRAFFIC.MINOR", "2026-04-01", at("2026-05-03"))  # org's row no longer fresh
+    asked = [
+        (serving.SERVED, {"scheme": "demo-city", "subject": subject, "known_at": to_storage(known)})
+        for subject in (person, org, "110105199001019999")
+        for known in (at("2026-05-02"), at("2026-05-04"))
+    ]
+    asked += [(registry._SUBJECT, {"id": s}) for s in (person, org, "110105199001019999")]
+    asked += [(registry._VERSIONS_OF, {"scheme": "demo-city"}), (registry._ALL_VERSIONS, {})]
+    with world.store.read() as conn:
+        for query, params in asked:
+            expected = [tuple(row) for row in conn.execute(query.statement, params)]
+            got = [tuple(row) for row in query.all(conn, **params)]
+            assert got == expected, (query.statement, params)
+            assert [type(v) for row in got for v in row] == [type(v) for row in expected for v in row]
+            assert query.first(conn, **params) == (got[0] if got else None)
+        assert any(row.changed for row in serving.SERVED.all(conn, **asked[3][1]))  # org, after its record

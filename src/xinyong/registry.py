@@ -46,12 +46,12 @@ class SchemeVersion:
 # Statements on the path of every check the answer cache cannot answer are built once: a subject
 # lookup took 185 µs with its select built on each call and 61 µs with the statement built once
 # (SQLite; the row itself is 7 µs from the driver).
-_SUBJECT = select(t.subjects).where(t.subjects.c.id == bindparam("id"))
+_SUBJECT = t.DriverQuery(select(t.subjects).where(t.subjects.c.id == bindparam("id")))
 
 
 def get_subject(conn: Connection, subject_id: str) -> Subject:
     subject_id = normalise(subject_id)
-    row = conn.execute(_SUBJECT, {"id": subject_id}).first()
+    row = _SUBJECT.first(conn, id=subject_id)
     if row is None:
         raise NotFound(f"subject {subject_id} is not registered")
     return Subject(row.id, row.kind, row.name, row.legal_representative, row.division)
@@ -115,19 +115,17 @@ def require_source(conn: Connection, source_id: str) -> set[str]:
 _PARSED: dict[str, Scheme] = {}
 
 
-_ALL_VERSIONS = select(t.scheme_versions.c.digest, t.scheme_versions.c.loaded_at).order_by(
+_VERSIONS = select(t.scheme_versions.c.digest, t.scheme_versions.c.loaded_at).order_by(
     t.scheme_versions.c.scheme, t.scheme_versions.c.loaded_at
 )
-_VERSIONS_OF = _ALL_VERSIONS.where(t.scheme_versions.c.scheme == bindparam("scheme"))
+_ALL_VERSIONS = t.DriverQuery(_VERSIONS)
+_VERSIONS_OF = t.DriverQuery(_VERSIONS.where(t.scheme_versions.c.scheme == bindparam("scheme")))
 
 
 def scheme_versions(conn: Connection, scheme_id: str | None = None) -> list[SchemeVersion]:
     """Every loaded version (of one scheme, or all), oldest first."""
     v = t.scheme_versions
-    if scheme_id is None:
-        rows = conn.execute(_ALL_VERSIONS).all()
-    else:
-        rows = conn.execute(_VERSIONS_OF, {"scheme": scheme_id}).all()
+    rows = _ALL_VERSIONS.all(conn) if scheme_id is None else _VERSIONS_OF.all(conn, scheme=scheme_id)
     missing = {row.digest for row in rows} - _PARSED.keys()
     if missing:
         for digest, document in conn.execute(select(v.c.digest, v.c.document).where(v.c.digest.in_(missing))):

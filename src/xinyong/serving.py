@@ -114,7 +114,7 @@ def _served_query() -> Select[Any]:
     )
 
 
-SERVED = _served_query()
+SERVED = t.DriverQuery(_served_query())
 
 
 def served_state(
@@ -127,8 +127,7 @@ def served_state(
     nor any scheme version was recorded between the row's knowledge time and K. The row and its
     freshness are one query: this is on the path of every check the answer cache cannot answer.
     """
-    params = {"scheme": scheme_id, "subject": subject_id, "known_at": to_storage(known_at)}
-    row = conn.execute(SERVED, params).first()
+    row = SERVED.first(conn, scheme=scheme_id, subject=subject_id, known_at=to_storage(known_at))
     if row is None or row.as_of != as_of or row.changed:
         return None
     row_known = from_storage(row.known_at)
