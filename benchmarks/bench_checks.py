@@ -335,9 +335,9 @@ def render(results: dict[str, dict[str, dict[str, float]]], args: argparse.Names
             the bare endpoint (read from /proc per thread: event loop 29 against 26 µs, commit thread
             20 µs, checkpointer 6 µs, granian's threads 15 against 17 µs). A check the answer cache
             cannot answer costs about 0.23 ms in-process for a "no" from the serving state and
-            0.48 ms computed online (`inprocess_checks.py --cache-off`); its point lookups go
-            straight to the driver (`store.DriverQuery`), the rest is SQLAlchemy's read
-            transaction and the state computation. How the path is kept lean, where the tail came
+            0.38 ms computed online (`inprocess_checks.py --cache-off`); its lookups go straight
+            to the driver (`store.DriverQuery`), the rest is SQLAlchemy's read transaction and the
+            state computation. How the path is kept lean, where the tail came
             from, and what the answer cache trades, is in docs/api.md ("Performance")."""
         ),
         "",

@@ -119,9 +119,10 @@ def test_subjects_without_served_rows_are_left_alone(world: World) -> None:
 def test_the_driver_reads_what_sqlalchemy_reads(world: World) -> None:
     """`DriverQuery` (the lookups on a check's path) gives the rows, types included, that
     `Connection.execute` gives for the same statement: dates, times, flags, numbers, missing rows."""
-    from xinyong import registry
+    from xinyong import consent, derivation, registry
 
     person, org = world.standard()
+    world.consent(person, True, "2020-01-03")
     world.record(person, "COURT.DEFAULT", "2026-03-01", at("2026-03-02"))
     serve_everyone(world, [person, org], at("2026-05-01"))
     world.record(org, "TRAFFIC.MINOR", "2026-04-01", at("2026-05-03"))  # org's row no longer fresh
@@ -132,6 +133,9 @@ def test_the_driver_reads_what_sqlalchemy_reads(world: World) -> None:
     ]
     asked += [(registry._SUBJECT, {"id": s}) for s in (person, org, "110105199001019999")]
     asked += [(registry._VERSIONS_OF, {"scheme": "demo-city"}), (registry._ALL_VERSIONS, {})]
+    asked += [(derivation._EFFECTS_OF, {"subject": s}) for s in (person, org)]
+    asked += [(derivation._EFFECTS_OF_IN, {"subject": person, "scheme": "demo-city"})]
+    asked += [(consent._EVENTS_OF, {"subject": s}) for s in (person, org)]
     with world.store.read() as conn:
         for query, params in asked:
             expected = [tuple(row) for row in conn.execute(query.statement, params)]
@@ -139,4 +143,8 @@ def test_the_driver_reads_what_sqlalchemy_reads(world: World) -> None:
             assert got == expected, (query.statement, params)
             assert [type(v) for row in got for v in row] == [type(v) for row in expected for v in row]
             assert query.first(conn, **params) == (got[0] if got else None)
+            assert [dict(row._mapping) for row in query.all(conn, **params)] == [
+                dict(row._mapping) for row in conn.execute(query.statement, params)
+            ]
         assert any(row.changed for row in serving.SERVED.all(conn, **asked[3][1]))  # org, after its record
+        assert all(query.all(conn, **params) for query, params in asked[-5:-1])  # effects and consent read

@@ -28,8 +28,8 @@ class ConsentEvent:
     recorded_at: dt.datetime
 
 
-# Built once: this runs for every state computed online (see registry._SUBJECT for why).
-_EVENTS_OF = (
+# Run on the driver: this is read for every state computed online (see registry._SUBJECT for why).
+_EVENTS_OF = t.DriverQuery(
     select(t.subject_events)
     .where(t.subject_events.c.subject_id == bindparam("subject"))
     .order_by(t.subject_events.c.recorded_at, t.subject_events.c.id)
@@ -37,7 +37,7 @@ _EVENTS_OF = (
 
 
 def consent_events(conn: Connection, subject_id: str) -> list[ConsentEvent]:
-    rows = conn.execute(_EVENTS_OF, {"subject": subject_id})
+    rows = _EVENTS_OF.all(conn, subject=subject_id)
     return [ConsentEvent(row.scheme, row.kind, from_storage(row.recorded_at)) for row in rows]
 
 

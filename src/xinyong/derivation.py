@@ -128,23 +128,24 @@ def rebuild(conn: Connection) -> int:
     return written
 
 
-def _effect_from_row(row: Row[Any]) -> Effect:
+def _effect_from_row(row: Any) -> Effect:
     values = dict(row._mapping)
     values["known_from"] = from_storage(values["known_from"])
     values["known_until"] = from_storage(values["known_until"]) if values["known_until"] else None
     return Effect(**values)
 
 
-# Built once: this runs for every state computed online (see registry._SUBJECT for why).
-_EFFECTS_OF = select(t.effects).where(t.effects.c.subject_id == bindparam("subject"))
-_EFFECTS_OF_IN = _EFFECTS_OF.where(t.effects.c.scheme == bindparam("scheme"))
+# Run on the driver: this is read for every state computed online (see registry._SUBJECT for why).
+_EFFECTS = select(t.effects).where(t.effects.c.subject_id == bindparam("subject"))
+_EFFECTS_OF = t.DriverQuery(_EFFECTS)
+_EFFECTS_OF_IN = t.DriverQuery(_EFFECTS.where(t.effects.c.scheme == bindparam("scheme")))
 
 
 def effects_for_subject(conn: Connection, subject_id: str, scheme: str | None = None) -> list[Effect]:
     if scheme is None:
-        rows = conn.execute(_EFFECTS_OF, {"subject": subject_id})
+        rows = _EFFECTS_OF.all(conn, subject=subject_id)
     else:
-        rows = conn.execute(_EFFECTS_OF_IN, {"subject": subject_id, "scheme": scheme})
+        rows = _EFFECTS_OF_IN.all(conn, subject=subject_id, scheme=scheme)
     return [_effect_from_row(row) for row in rows]
 
 

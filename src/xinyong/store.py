@@ -402,8 +402,9 @@ class DriverQuery:
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
-        # Rows read by attribute, as SQLAlchemy's are (row.kind); a class per statement.
-        self.row: Any = namedtuple("Row", [column.key for column in statement.selected_columns])  # type: ignore[misc]
+        # Rows read as SQLAlchemy's are, by attribute (row.kind) or as a mapping (row._mapping).
+        plain: Any = namedtuple("Row", [column.key for column in statement.selected_columns])  # type: ignore[misc]
+        self.row: Any = type("Row", (plain,), {"__slots__": (), "_mapping": property(plain._asdict)})
         self._compiled: dict[str, tuple[str, list[tuple[str, Any]], dict[str, Any], list[Any]]] = {}
 
     def _for(self, dialect: Dialect) -> tuple[str, list[tuple[str, Any]], dict[str, Any], list[Any]]:
