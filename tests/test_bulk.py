@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import IntegrityError
 
 from helpers import World, at, org_id, person_id
 from xinyong import bulk, derivation, imports, ledger, notices
@@ -190,7 +191,7 @@ def test_a_failure_while_writing_leaves_nothing_behind(
         with store.read() as conn:
             return tuple(
                 int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-                for table in (t.records, t.effects, t.notices, t.outbox, t.imports)
+                for table in (t.records, t.effects, t.notice_templates, t.notices, t.outbox, t.imports)
             )
 
     before = written()
@@ -458,10 +459,11 @@ def notices_and_outbox(store: Store) -> tuple[list[tuple[object, ...]], list[tup
     with store.read() as conn:
         refs = {row.id: f"{row.source_id}:{row.document_ref}" for row in conn.execute(select(t.records))}
         found: dict[int, tuple[object, ...]] = {}
-        for n in conn.execute(select(t.notices)):
-            assert json.loads(n.facts)["record"]["ref"] == refs[n.record_id]
+        for n in conn.execute(notices.NOTICE_ROWS):
+            facts = notices.facts_text(n.facts, n.parts, n.fill)
+            assert json.loads(facts)["record"]["ref"] == refs[n.record_id]
             found[n.id] = (refs[n.record_id], n.record_id, n.key, n.subject_id, n.event_id, n.kind, n.created_at)
-            found[n.id] += (n.takes_effect_on, n.object_by, n.read_at, n.facts)
+            found[n.id] += (n.takes_effect_on, n.object_by, n.read_at, facts)
         deliveries = []
         for row in conn.execute(select(t.outbox)):
             pattern = rf"<notice-{row.notice_id}\.{row.channel}\.[0-9a-f]{{16}}@xinyong\.invalid>"
@@ -474,6 +476,13 @@ def notices_and_outbox(store: Store) -> tuple[list[tuple[object, ...]], list[tup
 
 # Who imports goes into every notice (the bulk path renders it into the templates): one that JSON escapes.
 ACTOR = 'bulk "importer" \\ 局\u2028'
+
+
+def kept_as(store: Store) -> set[tuple[bool, bool]]:
+    """How the notices keep their facts: (whole, as a template and values)."""
+    with store.read() as conn:
+        query = select(t.notices.c.facts.is_not(None), t.notices.c.template_id.is_not(None)).distinct()
+        return {(bool(whole), bool(templated)) for whole, templated in conn.execute(query)}
 
 
 @pytest.mark.parametrize("city", [example_city, shipped_city], ids=["example", "shipped"])
@@ -505,6 +514,9 @@ def test_bulk_notices_equal_the_row_wise_ones(
         with row_wise.write() as conn:
             imports.import_records(conn, path.name, path.read_bytes(), source=source, now=NOW, actor=ACTOR)
     mine, theirs = notices_and_outbox(store), notices_and_outbox(row_wise)
+    # The same texts, stored once per template in bulk and whole row by row.
+    assert kept_as(store) == {(False, True)}
+    assert kept_as(row_wise) == {(True, False)}
     row_wise.dispose()
     assert len(mine[0]) > 20
     assert any(delivery[1] == "email" for delivery in mine[1])
@@ -773,3 +785,45 @@ def test_postgres_is_sent_records_sorted_by_reference_with_ids_in_line_order(
     assert by_id == refs
     assert as_stored == sorted(refs)
     store.dispose()
+
+
+def test_the_notice_migrations_go_down_and_up_keeping_every_text(
+    store: Store, world: World, people: list[str], tmp_path: Path
+) -> None:
+    """Down to 0003, templated notices get their facts text whole again and every notice its portal
+    row (delivered when it was written); back up, the portal rows go and every text reads the same."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from xinyong.store import MIGRATIONS
+
+    path = write_parquet(tmp_path / "r.parquet", rows_for(people, 30))
+    bulk.import_records(store, path, source="all", now=NOW, actor=ACTOR)
+    world.record(people[0], "COURT.DEFAULT", "2026-01-05", NOW)
+    assert kept_as(store) == {(False, True), (True, False)}
+
+    def texts(conn: Connection) -> dict[int, str]:
+        return {n.id: notices.facts_text(n.facts, n.parts, n.fill) for n in conn.execute(notices.NOTICE_ROWS)}
+
+    with store.read() as conn:
+        before = texts(conn)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+        assert dict(conn.execute(text("SELECT id, facts FROM notices")).all()) == before
+        portal = conn.execute(text("SELECT notice_id, state FROM outbox WHERE channel = 'portal'")).all()
+        assert sorted(portal) == [(n, "delivered") for n in sorted(before)]
+        command.upgrade(config, "head")
+        assert conn.execute(text("SELECT count(*) FROM outbox WHERE channel = 'portal'")).scalar() == 0
+        # A notice keeps its facts one way or the other, never neither.
+        textless = t.notices.insert().values(
+            key="x", subject_id=people[0], record_id=min(before), kind="recorded", created_at=NOW.replace(tzinfo=None)
+        )
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            conn.execute(textless)
+    with store.read() as conn:
+        assert texts(conn) == before
+    assert kept_as(store) == {(True, False)}

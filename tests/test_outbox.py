@@ -83,10 +83,7 @@ def person(world: World) -> str:
 
 
 def adapters(server: Server) -> dict[str, outbox.Adapter]:
-    return {
-        "portal": outbox.PortalAdapter(),
-        "email": outbox.SmtpAdapter(host="127.0.0.1", port=server.port, timeout=5),
-    }
+    return {"email": outbox.SmtpAdapter(host="127.0.0.1", port=server.port, timeout=5)}
 
 
 def rows(store: Store) -> list[Any]:
@@ -102,7 +99,8 @@ def test_each_notice_is_delivered_exactly_once_though_the_server_is_down_at_firs
     now = at("2026-03-05", 13)
 
     first = outbox.deliver_due(world.store, now, adapters(server))
-    assert (first.delivered, first.failed) == (3, 3)  # portal at once; e-mail refused: nobody listens
+    assert (first.delivered, first.failed) == (0, 3)  # refused: nobody listens
+    assert {r.channel for r in rows(world.store)} == {"email"}  # the portal needs no delivery
     assert all("Connection" in e["error"] or "refused" in e["error"] for e in first.errors)
     email_rows = [r for r in rows(world.store) if r.channel == "email"]
     assert {(r.state, r.attempts) for r in email_rows} == {("pending", 1)}
@@ -152,7 +150,7 @@ def test_two_workers_at_once_never_send_a_notice_twice(sqlite_store: Store, serv
         w.start()
     for w in workers:
         w.join(60)
-    assert sum(r.delivered for r in results) == 12  # 6 portal + 6 e-mail, between the two workers
+    assert sum(r.delivered for r in results) == 6  # between the two workers
     assert len(server.sink.ids()) == 6
     assert len(set(server.sink.ids())) == 6
 
@@ -188,8 +186,8 @@ def test_a_crash_after_sending_resends_with_the_same_message_id(world: World, pe
 
 def test_without_an_adapter_deliveries_wait_and_are_kept(world: World, person: str) -> None:
     world.record(person, "COURT.DEFAULT", "2026-03-01", at("2026-03-05"))
-    run = outbox.deliver_due(world.store, at("2026-03-05", 13), {"portal": outbox.PortalAdapter()})
-    assert run.delivered == 1
+    run = outbox.deliver_due(world.store, at("2026-03-05", 13), {})
+    assert run.delivered == 0
     assert run.waiting == {"email": 1}
     with world.store.read() as conn:
         [pending] = outbox.pending(conn)
@@ -207,7 +205,7 @@ def test_smtp_settings_build_the_adapter(monkeypatch: pytest.MonkeyPatch) -> Non
     for name in ("XINYONG_SMTP_HOST", "XINYONG_SMTP_PORT", "XINYONG_SMTP_FROM", "XINYONG_SMTP_STARTTLS"):
         monkeypatch.delenv(name, raising=False)
     assert outbox.SmtpAdapter.from_settings() is None
-    assert set(outbox.default_adapters()) == {"portal"}
+    assert outbox.default_adapters() == {}
     monkeypatch.setenv("XINYONG_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("XINYONG_SMTP_PORT", "2525")
     monkeypatch.setenv("XINYONG_SMTP_FROM", "Credit office <office@credit.example>")
@@ -239,7 +237,7 @@ def test_the_command_line_delivers_through_the_configured_server(
     monkeypatch.setenv("XINYONG_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("XINYONG_SMTP_PORT", str(server.port))
     monkeypatch.setenv("XINYONG_SMTP_FROM", "Credit office <office@credit.example>")
-    for expected in (3, 0):
+    for expected in (1, 0):  # the one e-mail (the other subject has no address), then nothing
         monkeypatch.setattr(sys, "argv", ["xinyong", "notices", "deliver", "--json"])
         cli.main()
         assert json.loads(capsys.readouterr().out)["delivered"] == expected

@@ -967,7 +967,7 @@ def notices_show(
     with ctx.ready_store().read() as conn:
         found = notices.get(conn, notice)
         chosen = i18n.language(lang) if lang else notices.contact_of(conn, found.subject_id).language
-        data = notices.to_dict(found, chosen, notices.deliveries(conn, notice))
+        data = notices.to_dict(found, chosen, notices.deliveries(conn, found))
     emit(as_json, data, lambda: console.print(data["text"], markup=False, highlight=False))
 
 
@@ -1003,7 +1003,7 @@ def notices_deliver(
     limit: Annotated[int, typer.Option("--limit", help="At most this many deliveries in this run.")] = 500,
     as_json: JsonOpt = False,
 ) -> None:
-    """Deliver the notices that are due: the portal inbox, and e-mail when XINYONG_SMTP_HOST is set."""
+    """Deliver the e-mail notices that are due (through XINYONG_SMTP_HOST); the portal needs no delivery."""
     ctx = ctx_of(typer_ctx)
     run = outbox.deliver_due(ctx.ready_store(), ctx.now(), limit=limit)
     data = run.as_dict()

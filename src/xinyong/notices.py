@@ -4,8 +4,10 @@ When a record with an adverse effect under any scheme is recorded, corrected, re
 decided, ended or repaired, its subject gets a notice: what was recorded, by whom, under which
 legal basis, the points, lists and measures it feeds, the day it takes effect, and how and until
 when to object. Notices are written in the same transaction as the ledger event that caused them
-(so a committed event always has its notice) together with one outbox row per channel (so a
-committed notice always has its deliveries queued; `outbox.py` sends them).
+(so a committed event always has its notice). The portal inbox is the notices table itself, so a
+committed notice is in the subject's portal at once; when the subject has an e-mail address, an
+outbox row is written in the same transaction too (so a committed notice always has its e-mail
+queued; `outbox.py` sends it).
 
 A notice keeps language-neutral facts (JSON); the text is rendered in the reader's language when
 it is read or sent, so a subject who switches to English reads old notices in English too.
@@ -13,8 +15,9 @@ it is read or sent, so a subject who switches to English reads old notices in En
 Generation is keyed by (record, event): running it twice for the same event writes nothing twice.
 Imports call `for_new_records` once per chunk, so a file costs two bulk inserts, not a query per
 record. The bulk import goes further (`write_fresh`): it renders one facts text per behaviour,
-occurrence day and subject kind, and SQLite (or Arrow, for PostgreSQL) pastes each record's own
-fields into it.
+occurrence day and subject kind, stores it once as a template (`notice_templates`), and each
+notice keeps only the record's own values that go into it; reading puts the text together
+(`facts_text`), byte for byte what the row-wise path stores.
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ from sqlalchemy import (
     cast,
     func,
     literal,
-    null,
     select,
     update,
 )
@@ -79,7 +81,12 @@ RECORDED = "recorded"
 # The events a subject is told about. Declining a positive record and consent are the subject's
 # own acts and are not adverse, so they need no notice.
 NOTIFIED = (RECORDED, CORRECTED, REVOKED, ENDED, DISPUTED, DECIDED, REPAIR_APPLIED, REPAIR_DECIDED)
-CHANNELS = ("portal", "email")
+# The one channel with outbox rows. The portal needs none: its inbox is the notices table, so a
+# notice is in it from the moment it commits, which is when `deliveries` says it was delivered.
+EMAIL = "email"
+PORTAL = "portal"
+# Between the values of a templated notice's `fill`: they are JSON text, which never holds it raw.
+FILL_SEPARATOR = "\x1f"
 
 
 @dataclass(frozen=True)
@@ -406,7 +413,7 @@ def _write(
     *,
     fresh: bool = False,
 ) -> list[int]:
-    """Insert notices and their outbox rows (portal always, e-mail when the subject has an address).
+    """Insert notices and their e-mail outbox rows (for subjects with an address).
 
     `fresh`: the records were written in this transaction, so no notice can exist for them yet."""
     if not items:
@@ -446,21 +453,21 @@ def _write(
     deliveries = []
     for notice_id, row in zip(ids, rows, strict=True):
         contact = contacts.get(row["subject_id"])
-        for channel, address in (("portal", None), ("email", contact.email if contact else None)):
-            if channel == "email" and not address:
-                continue
-            deliveries.append(
-                {
-                    "notice_id": notice_id,
-                    "channel": channel,
-                    "address": address,
-                    "message_id": f"<notice-{notice_id}.{channel}.{uuid.uuid4().hex[:16]}@{domain}>",
-                    "state": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": stamp,
-                }
-            )
-    conn.execute(t.outbox.insert(), deliveries)
+        if contact is None or not contact.email:
+            continue
+        deliveries.append(
+            {
+                "notice_id": notice_id,
+                "channel": EMAIL,
+                "address": contact.email,
+                "message_id": f"<notice-{notice_id}.{EMAIL}.{uuid.uuid4().hex[:16]}@{domain}>",
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": stamp,
+            }
+        )
+    if deliveries:
+        conn.execute(t.outbox.insert(), deliveries)
     return ids
 
 
@@ -642,15 +649,17 @@ def write_fresh(
         raise RuntimeError("notice templates of one import cut their facts differently")
     if conn.dialect.name == "postgresql" and _composable(fresh, fields):
         return _write_composed(conn, fresh, templates, now, load)
-    texts, plan = _fresh_tables(fresh, templates)
+    ids = _template_ids(conn, len(templates))
+    stored, texts, plan = _fresh_tables(fresh, templates, ids)
+    load(conn, t.notice_templates.name, stored)
     metadata = MetaData()
     templates_table = Table(
         "fresh_notice_templates",
         metadata,
         Column("template", t.Id, primary_key=True, autoincrement=False),
+        Column("id", t.Id, nullable=False),
         Column("takes_effect_on", Date),
         Column("object_by", Date),
-        *(Column(f"p{i}", String, nullable=False) for i in range(len(fields) + 1)),
         prefixes=["TEMPORARY"],
     )
     plan_table = Table(
@@ -700,7 +709,7 @@ def _composable(fresh: pa.Table, fields: Sequence[str]) -> bool:
 def _write_composed(
     conn: Connection, fresh: pa.Table, templates: Sequence[Template], now: dt.datetime, load: Load
 ) -> int:
-    """Notices (and their portal deliveries) composed by Arrow and copied in, on PostgreSQL.
+    """Notices composed by Arrow and copied in, on PostgreSQL.
 
     The server's one backend is the bottleneck of an import: composing the texts there and
     inserting them with INSERT … SELECT (a row at a time) cost it more than copying finished texts
@@ -709,33 +718,43 @@ def _write_composed(
     (quote, backslash, control characters) are escaped by `json.dumps` itself."""
     import pyarrow as pa
 
-    texts, plan = _fresh_tables(fresh, templates, extra=_COMPOSED_FROM[1:])
+    stored, texts, plan = _fresh_tables(fresh, templates, _template_ids(conn, len(templates)), _COMPOSED_FROM[1:])
+    load(conn, t.notice_templates.name, stored)
     after = conn.execute(select(func.coalesce(func.max(t.notices.c.id), 0))).scalar_one()
-    ids = _draw_notice_ids(conn, plan.num_rows)
+    ids = _draw_ids(conn, t.notices.name, plan.num_rows)
     stamp = pa.scalar(to_storage(now), pa.timestamp("us"))
     starts = range(0, plan.num_rows, _COMPOSE_BATCH)
 
-    def compose(start: int) -> tuple[pa.Table, pa.Table]:
+    def compose(start: int) -> pa.Table:
         part, numbers = plan.slice(start, _COMPOSE_BATCH), ids.slice(start, _COMPOSE_BATCH)
-        return _composed(part, numbers, texts, templates[0].fields, stamp), _portal_deliveries(numbers, stamp)
+        return _composed(part, numbers, texts, templates[0].fields, stamp)
 
     # Arrow composes the next batch (in C++, without the GIL) while the server copies this one in.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="notices") as pool:
-        pending: Future[tuple[pa.Table, pa.Table]] | None = None
+        pending: Future[pa.Table] | None = None
         for start in [*starts, None]:
             following = pool.submit(compose, start) if start is not None else None
             if pending is not None:
-                composed, deliveries = pending.result()
-                load(conn, t.notices.name, composed)
-                load(conn, t.outbox.name, deliveries)
+                load(conn, t.notices.name, pending.result())
             pending = following
-    _queue_fresh(conn, after, int(plan.column("record_id")[0].as_py()) - 1, now, channels=("email",))
+    _queue_fresh(conn, after, int(plan.column("record_id")[0].as_py()) - 1, now)
     return int(plan.num_rows)
 
 
-def _draw_notice_ids(conn: Connection, n: int) -> pa.Array:
-    """`n` ids from the notices' sequence, ascending (for the records' order, as the SQL path draws
-    them). They come back as one text: half a million one-value rows, each a Python object, took
+def _template_ids(conn: Connection, n: int) -> pa.Array:
+    """Ids for `n` new notice templates: after the largest on SQLite (whose write lock this
+    transaction holds), from the sequence on PostgreSQL."""
+    import pyarrow as pa
+
+    if conn.dialect.name == "sqlite":
+        top = conn.execute(select(func.coalesce(func.max(t.notice_templates.c.id), 0))).scalar_one()
+        return pa.array(range(int(top) + 1, int(top) + 1 + n), pa.int64())
+    return _draw_ids(conn, t.notice_templates.name, n)
+
+
+def _draw_ids(conn: Connection, table: str, n: int) -> pa.Array:
+    """`n` ids from the sequence of `table`, ascending (for notices: the records' order, as the SQL
+    path draws them). They come back as one text: half a million one-value rows, each a Python object, took
     longer to fetch than the notices took to compose. The sequence is looked up once (a subquery
     run before the rows): in the call itself it was looked up in the catalogue for every id drawn,
     three quarters of the server's time here."""
@@ -744,11 +763,11 @@ def _draw_notice_ids(conn: Connection, n: int) -> pa.Array:
 
     drawn = conn.exec_driver_sql(
         "SELECT string_agg(CAST(id AS text), ' ') FROM "
-        "(SELECT nextval((SELECT pg_get_serial_sequence('notices', 'id'))::regclass) AS id "
+        "(SELECT nextval((SELECT pg_get_serial_sequence(%(table)s, 'id'))::regclass) AS id "
         "FROM generate_series(1, %(n)s)) AS drawn",
-        {"n": n},
+        {"table": table, "n": n},
     ).scalar_one()
-    ids = np.array(drawn.split(), dtype=np.int64)
+    ids = np.array(drawn.split() if drawn else [], dtype=np.int64)
     ids.sort()
     return pa.array(ids)
 
@@ -770,9 +789,6 @@ def _composed(part: pa.Table, ids: pa.Array, texts: pa.Table, fields: Sequence[s
         "document_ref": quoted_ref,
         "ref_tail": pc.utf8_slice_codeunits(quoted_ref, 1),
     }
-    pieces = [pc.take(texts.column("p0"), template)]
-    for index, field in enumerate(fields, start=1):
-        pieces += [values[field], pc.take(texts.column(f"p{index}"), template)]
     return pa.table(
         {
             "id": ids,
@@ -783,7 +799,10 @@ def _composed(part: pa.Table, ids: pa.Array, texts: pa.Table, fields: Sequence[s
             "created_at": pa.repeat(stamp, part.num_rows),
             "takes_effect_on": pc.take(texts.column("takes_effect_on"), template),
             "object_by": pc.take(texts.column("object_by"), template),
-            "facts": pc.binary_join_element_wise(*pieces, ""),
+            "template_id": pc.take(texts.column("id"), template),
+            "fill": pc.binary_join_element_wise(*(values[field] for field in fields), FILL_SEPARATOR)
+            if fields
+            else pa.repeat(pa.scalar(""), part.num_rows),
         }
     )
 
@@ -806,39 +825,12 @@ def _json_strings(values: pa.ChunkedArray | pa.Array) -> pa.Array:
     return pc.replace_with_mask(quoted, escaped, pa.array(dumped, pa.string()))
 
 
-def _portal_deliveries(notice_ids: pa.Array, stamp: pa.Scalar) -> pa.Table:
-    """The portal outbox rows of `_write` for these notices (a random Message-ID part each)."""
-    import os
-
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    n = len(notice_ids)
-    random = np.frombuffer(os.urandom(8 * n), dtype=np.uint8)
-    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[np.stack([random >> 4, random & 15], axis=1)]
-    hexed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [None, pa.py_buffer(digits.tobytes())])
-    message_id = pc.binary_join_element_wise(
-        "<notice-", pc.cast(notice_ids, pa.string()), ".portal.", hexed.cast(pa.string()), f"@{_domain()}>", ""
-    )
-    return pa.table(
-        {
-            "notice_id": notice_ids,
-            "channel": pa.repeat(pa.scalar("portal"), n),
-            "address": pa.nulls(n, pa.string()),
-            "message_id": message_id,
-            "state": pa.repeat(pa.scalar("pending"), n),
-            "attempts": pa.repeat(pa.scalar(0, pa.int32()), n),
-            "next_attempt_at": pa.repeat(stamp, n),
-        }
-    )
-
-
 def _fresh_tables(
-    fresh: pa.Table, templates: Sequence[Template], extra: Sequence[str] = ()
-) -> tuple[pa.Table, pa.Table]:
-    """The templates' texts by number, and the plan: each adverse record and its template's number
-    (and the `extra` columns of `fresh`), in the records' order."""
+    fresh: pa.Table, templates: Sequence[Template], ids: pa.Array, extra: Sequence[str] = ()
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The templates as stored (with these `ids`); their ids and notice dates by number; and the
+    plan: each adverse record and its template's number (and the `extra` columns of `fresh`), in
+    the records' order."""
     import pyarrow as pa
 
     numbers = pa.array(range(len(templates)), pa.int64())
@@ -857,15 +849,22 @@ def _fresh_tables(
         .rename_columns(["record_id", "template", *extra])
         .sort_by("record_id")
     )
+    stored = pa.table(
+        {
+            "id": ids,
+            "parts": pa.array([json.dumps(x.parts, ensure_ascii=False) for x in templates], pa.string()),
+            "fields": pa.array([json.dumps(x.fields) for x in templates], pa.string()),
+        }
+    )
     texts = pa.table(
         {
             "template": numbers,
+            "id": ids,
             "takes_effect_on": pa.array([x.takes_effect_on for x in templates], pa.date32()),
             "object_by": pa.array([x.object_by for x in templates], pa.date32()),
-            **{f"p{i}": pa.array([x.parts[i] for x in templates], pa.string()) for i in range(len(templates[0].parts))},
         }
     )
-    return texts, plan
+    return stored, texts, plan
 
 
 def _fresh_notices(
@@ -889,12 +888,14 @@ def _fresh_notices(
         "ref_tail": func.substr(quoted(records.c.document_ref), 2),
         "recorded_by": quoted(records.c.recorded_by),
     }
-    pieces: list[ColumnElement[Any]] = [templates.c.p0]
-    for index, field in enumerate(fields, start=1):
-        pieces += [values[field], templates.c[f"p{index}"]]
-    # One call that writes the text once: chained `||` copies the growing text at every step
-    # (a dozen pieces of a kilobyte's notice, half a million notices).
-    facts = func.printf("%s" * len(pieces), *pieces) if sqlite else func.concat(*pieces)
+    pasted = [values[field] for field in fields]
+    # One call that writes the text once (chained `||` copies the growing text at every step).
+    if not pasted:
+        fill: ColumnElement[Any] = literal("")
+    elif sqlite:
+        fill = func.printf(FILL_SEPARATOR.join(["%s"] * len(pasted)), *pasted)
+    else:
+        fill = func.concat_ws(literal(FILL_SEPARATOR), *pasted)
     # Notice ids follow the records, as on the row-wise path. SQLite numbers the rows as they come,
     # in the plan's order, which is its rowid's; PostgreSQL draws them from the sequence over the
     # sorted narrow plan, which spares it sorting the joined wide rows.
@@ -915,7 +916,8 @@ def _fresh_notices(
         "created_at": literal(to_storage(now), DateTime),
         "takes_effect_on": templates.c.takes_effect_on,
         "object_by": templates.c.object_by,
-        "facts": facts,
+        "template_id": templates.c.id,
+        "fill": fill,
     }
     if not sqlite:
         columns["id"] = planned.c.id
@@ -923,46 +925,41 @@ def _fresh_notices(
     return list(columns), rows if not sqlite else rows.order_by(planned.c.record_id)
 
 
-def _queue_fresh(
-    conn: Connection,
-    after_notice: int,
-    after_record: int,
-    now: dt.datetime,
-    channels: Sequence[str] = ("portal", "email"),
-) -> None:
-    """The outbox rows of `_write` for the notices `write_fresh` wrote: those above `after_notice`
-    about records above `after_record` (on PostgreSQL another transaction may meanwhile have
-    committed a notice above `after_notice`, but only about an older record), on `channels`."""
+def _queue_fresh(conn: Connection, after_notice: int, after_record: int, now: dt.datetime) -> None:
+    """The e-mail outbox rows of `_write` for the notices `write_fresh` wrote: those above
+    `after_notice` about records above `after_record` (on PostgreSQL another transaction may
+    meanwhile have committed a notice above `after_notice`, but only about an older record)."""
     notices, contacts = t.notices, t.contacts
     if conn.dialect.name == "sqlite":
         random: ColumnElement[Any] = func.lower(func.hex(func.randomblob(8)))
     else:
         # Not gen_random_uuid: its strong randomness cost 2.5 µs a row, and the id is unique anyway.
         random = func.left(func.md5(cast(func.random(), String)), 16)
-    domain = _domain()
     stamp = to_storage(now)
-    fresh = and_(notices.c.id > after_notice, notices.c.record_id > after_record)
-    names = ["notice_id", "channel", "address", "message_id", "state", "attempts", "next_attempt_at"]
-    for channel, address in (("portal", null()), ("email", contacts.c.email)):
-        if channel not in channels:
-            continue
-        message_id = (
-            literal("<notice-") + cast(notices.c.id, String) + literal(f".{channel}.") + random + literal(f"@{domain}>")
-        )
-        rows = select(
+    message_id = (
+        literal("<notice-") + cast(notices.c.id, String) + literal(f".{EMAIL}.") + random + literal(f"@{_domain()}>")
+    )
+    rows = (
+        select(
             notices.c.id,
-            literal(channel),
-            address,
+            literal(EMAIL),
+            contacts.c.email,
             message_id,
             literal("pending"),
             literal(0),
             literal(stamp, DateTime),
-        ).order_by(notices.c.id)
-        if channel == "email":
-            rows = rows.join_from(notices, contacts, contacts.c.subject_id == notices.c.subject_id).where(
-                contacts.c.email.is_not(None), contacts.c.email != ""
-            )
-        conn.execute(t.outbox.insert().from_select(names, rows.where(fresh)))
+        )
+        .join_from(notices, contacts, contacts.c.subject_id == notices.c.subject_id)
+        .where(
+            notices.c.id > after_notice,
+            notices.c.record_id > after_record,
+            contacts.c.email.is_not(None),
+            contacts.c.email != "",
+        )
+        .order_by(notices.c.id)
+    )
+    names = ["notice_id", "channel", "address", "message_id", "state", "attempts", "next_attempt_at"]
+    conn.execute(t.outbox.insert().from_select(names, rows))
 
 
 def for_event(conn: Connection, record_id: int, event_id: int, now: dt.datetime) -> int | None:
@@ -983,6 +980,26 @@ def for_event(conn: Connection, record_id: int, event_id: int, now: dt.datetime)
 # --- the inbox --------------------------------------------------------------------------------
 
 
+def facts_text(facts: str | None, parts: str | None, fill: str | None) -> str:
+    """A notice's facts text as stored: whole, or its template's parts with the record's values
+    (`fill`) between them, which gives the very text the row-wise path stores."""
+    if facts is not None:
+        return facts
+    if parts is None or fill is None:
+        raise RuntimeError("a notice has neither facts nor a template and its values")
+    texts: list[str] = json.loads(parts)
+    values = fill.split(FILL_SEPARATOR) if len(texts) > 1 else []
+    if len(values) != len(texts) - 1:
+        raise RuntimeError(f"a notice's values do not fit its template: {len(values)} for {len(texts) - 1} places")
+    return "".join(piece for pair in zip(texts, [*values, ""], strict=True) for piece in pair)
+
+
+# Every notice with its template's parts, if it has one.
+NOTICE_ROWS = select(t.notices, t.notice_templates.c.parts).select_from(
+    t.notices.outerjoin(t.notice_templates, t.notice_templates.c.id == t.notices.c.template_id)
+)
+
+
 def _notice(row: Any) -> Notice:
     return Notice(
         id=int(row.id),
@@ -993,7 +1010,7 @@ def _notice(row: Any) -> Notice:
         created_at=from_storage(row.created_at),
         takes_effect_on=row.takes_effect_on,
         object_by=row.object_by,
-        facts=json.loads(row.facts),
+        facts=json.loads(facts_text(row.facts, row.parts, row.fill)),
         read_at=from_storage(row.read_at) if row.read_at is not None else None,
     )
 
@@ -1007,7 +1024,7 @@ def inbox(
     limit: int | None = None,
 ) -> list[Notice]:
     """A subject's notices, newest first (every subject's when `subject_id` is None)."""
-    query = select(t.notices).order_by(t.notices.c.id.desc())
+    query = NOTICE_ROWS.order_by(t.notices.c.id.desc())
     if subject_id is not None:
         query = query.where(t.notices.c.subject_id == subject_id)
     if record_id is not None:
@@ -1020,7 +1037,7 @@ def inbox(
 
 
 def get(conn: Connection, notice_id: int) -> Notice:
-    row = conn.execute(select(t.notices).where(t.notices.c.id == notice_id)).first()
+    row = conn.execute(NOTICE_ROWS.where(t.notices.c.id == notice_id)).first()
     if row is None:
         raise NotFound(f"notice {notice_id} does not exist")
     return _notice(row)
@@ -1044,9 +1061,18 @@ def count(conn: Connection, subject_id: str | None = None) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def deliveries(conn: Connection, notice_id: int) -> list[dict[str, Any]]:
-    query = select(t.outbox).where(t.outbox.c.notice_id == notice_id).order_by(t.outbox.c.id)
-    return [
+def deliveries(conn: Connection, notice: Notice) -> list[dict[str, Any]]:
+    """The notice's deliveries: the portal's, done when it was written, then its outbox rows."""
+    portal = {
+        "channel": PORTAL,
+        "address": None,
+        "state": "delivered",
+        "attempts": 0,
+        "delivered_at": _iso(notice.created_at),
+        "last_error": None,
+    }
+    query = select(t.outbox).where(t.outbox.c.notice_id == notice.id).order_by(t.outbox.c.id)
+    return [portal] + [
         {
             "channel": row.channel,
             "address": row.address,

@@ -1,7 +1,8 @@
 """The outbox: delivering notices through adapters, with retries, never losing or doubling one.
 
-Each notice has one outbox row per channel, written in the notice's own transaction, so nothing
-that was committed can be forgotten. `deliver_due` then works in three short steps per row:
+A notice to a subject with an e-mail address has an outbox row, written in the notice's own
+transaction, so nothing that was committed can be forgotten. (The portal needs none: its inbox is
+the notices table itself.) `deliver_due` then works in three short steps per row:
 
 1. **claim**: in a write transaction, bump `attempts` and set a lease (`claimed_until`) with a
    conditional UPDATE; only the worker whose UPDATE changed the row sends it, so two workers (two
@@ -16,8 +17,7 @@ The one window left is a crash after the SMTP server accepted a message and befo
 the lease then expires and the message is sent again — with the same Message-ID, fixed when the
 row was written, so the receiving system can recognise the copy (RFC 5322 §3.6.4). Exactly-once
 over a network needs the receiver's help; this is the standard trade (at-least-once sending,
-idempotent by key). The portal adapter writes into our own store, so it settles in the claiming
-transaction itself and is exactly once outright.
+idempotent by key).
 """
 
 from __future__ import annotations
@@ -60,15 +60,6 @@ class Adapter(Protocol):
 
     def send(self, delivery: Delivery, text: notices.Rendered) -> None:
         """Deliver or raise; must be safe to call again with the same delivery (same Message-ID)."""
-
-
-class PortalAdapter:
-    """The portal inbox is the notices table itself: delivering marks the notice as delivered."""
-
-    channel = "portal"
-
-    def send(self, delivery: Delivery, text: notices.Rendered) -> None:
-        return None
 
 
 @dataclass
@@ -145,7 +136,7 @@ class SmtpAdapter:
 
 
 def default_adapters() -> dict[str, Adapter]:
-    adapters: dict[str, Adapter] = {"portal": PortalAdapter()}
+    adapters: dict[str, Adapter] = {}
     smtp = SmtpAdapter.from_settings()
     if smtp is not None:
         adapters["email"] = smtp
@@ -241,15 +232,6 @@ def deliver_due(
                 run.waiting[row.channel] = run.waiting.get(row.channel, 0) + 1
                 continue
             sent += 1
-            if isinstance(adapter, PortalAdapter):
-                # Our own store: claim, "send" and settle in one transaction — exactly once.
-                with store.write() as conn:
-                    if _claim(conn, row.id, now):
-                        delivery, text = _load(conn, row.id)
-                        adapter.send(delivery, text)
-                        _settle(conn, delivery, now, None)
-                        run.delivered += 1
-                continue
             with store.write() as conn:
                 if not _claim(conn, row.id, now):
                     continue  # another worker has it

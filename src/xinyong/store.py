@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     Connection,
     Date,
@@ -285,10 +286,25 @@ import_jobs = Table(
 
 # --- tables: notices, outbox and repairs (the due-process issue) ---------------------------------
 
+# The facts text of the notices of many records, around the places where each record's own values
+# go (`parts`: JSON array of texts; `fields`: JSON array naming the value between parts i and i+1).
+# A bulk import writes one per behaviour, occurrence day and subject kind instead of a kilobyte or
+# more of text per notice. Never changed: a notice's text is its template's, whenever it is read.
+notice_templates = Table(
+    "notice_templates",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("parts", Text, nullable=False),
+    Column("fields", Text, nullable=False),
+)
+
 # A subject's inbox. `key` (record id and the event that caused the notice) is unique, so a notice
 # is generated at most once per event however often generation runs. `facts` is language-neutral
-# JSON; the text is rendered in the reader's language when it is shown or sent. Repairs need no
-# table of their own: applications and decisions are record events (repair_applied/repair_decided).
+# JSON; the text is rendered in the reader's language when it is shown or sent. It is stored
+# whole, or (bulk imports) as a template and `fill`, the record's values as they appear in the text,
+# separated by U+001F (which JSON text never holds unescaped); `notices.facts_text` puts them
+# together. Repairs need no table of their own: applications and decisions are record events
+# (repair_applied/repair_decided).
 notices = Table(
     "notices",
     metadata,
@@ -301,9 +317,12 @@ notices = Table(
     Column("created_at", DateTime, nullable=False),
     Column("takes_effect_on", Date),
     Column("object_by", Date),
-    Column("facts", Text, nullable=False),
+    Column("facts", Text),
+    Column("template_id", Id, ForeignKey("notice_templates.id")),
+    Column("fill", Text),
     Column("read_at", DateTime),
     Index(None, "subject_id", "id"),
+    CheckConstraint("(facts IS NULL) = (template_id IS NOT NULL)", name="ck_notices_facts_or_template"),
 )
 
 # How to reach a subject: an e-mail address and the language of its notices.
