@@ -405,7 +405,9 @@ def example_city(tmp_path: Path) -> tuple[Setup, Files]:
             notices.set_contact(conn, org, email="office@example.com", lang=None, now=at("2026-01-01"))
             notices.set_contact(conn, others[0], email=None, lang="en", now=at("2026-01-01"))
 
-    refs = ['Q"1', "Q\\2", "文书-3", "Q\t4", "Q\x015", "Q/6", "Q\u20287", "Q🙂8"] + [f"R-{i}" for i in range(52)]
+    refs = ['Q"1', "Q\\2", "文书-3", "Q\t4", "Q\x015", "Q/6", "Q\u20287", "Q🙂8", "Q-9"]
+    # The separator of a templated notice's values, which JSON escapes there (an adverse record).
+    refs += ["Q\x1f10"] + [f"R-{i}" for i in range(50)]
     kinds = [("COURT.DEFAULT", "1000.50"), ("TRAFFIC.MINOR", ""), ("CHARITY.BLOOD", "0.00")]
     subjects = [person, org, *others]
     days = [(dt.date(2025, 1, 31) + dt.timedelta(days=5 * i)).isoformat() for i in range(len(refs))]
@@ -519,6 +521,8 @@ def test_bulk_notices_equal_the_row_wise_ones(
     assert kept_as(row_wise) == {(True, False)}
     row_wise.dispose()
     assert len(mine[0]) > 20
+    if city is example_city:
+        assert "all:Q\x1f10" in {notice[0] for notice in mine[0]}
     assert any(delivery[1] == "email" for delivery in mine[1])
     assert mine[0] == theirs[0]
     assert mine[1] == theirs[1]

@@ -250,3 +250,13 @@ def test_bulk_templates_leave_room_for_every_record_field_or_refuse(monkeypatch:
     monkeypatch.setattr(notices, "_record_facts", with_note)
     with pytest.raises(RuntimeError, match="does not fill in"):
         notices.fresh_templates(keys, at("2026-03-02"), versions)
+
+
+def test_a_templated_text_is_its_parts_with_the_values_between_them() -> None:
+    assert notices.facts_text('{"a": 1}', None, None) == '{"a": 1}'
+    assert notices.facts_text(None, '["{\\"id\\": ", ", \\"ref\\": \\"", "}"]', '7\x1fX"') == '{"id": 7, "ref": "X"}'
+    assert notices.facts_text(None, '["{}"]', "") == "{}"
+    with pytest.raises(RuntimeError, match="do not fit"):
+        notices.facts_text(None, '["a", "b"]', "1\x1f2")
+    with pytest.raises(RuntimeError, match="neither"):
+        notices.facts_text(None, None, None)
