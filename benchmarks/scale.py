@@ -657,7 +657,7 @@ def render(run: dict[str, Any]) -> str:
         lines.append(f"| {size:g} M | {5 * size:g} M | {cell(r.get('synth'))} | {cell(r.get('inputs'))} |")
     lines += [
         "",
-        "### Bulk import (records with their effects, notices and outbox rows, into the store, "
+        "### Bulk import (records with their effects, notices and e-mail outbox rows, into the store, "
         "in one transaction per file)",
         "",
     ]

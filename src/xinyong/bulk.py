@@ -15,8 +15,9 @@ day like dateutil (2024-02-29 + P1Y = 2025-02-28; months before days). tests/tes
 this derivation against `effects.derive_effects` on random records with Hypothesis.
 
 Notices are set-based as well (`notices.write_fresh`): one facts text per (behaviour, occurred_on,
-subject kind), rendered by the row-wise code, into which SQLite (in SQL) or Arrow (for PostgreSQL,
-whose one backend is the bottleneck) pastes each record's fields.
+subject kind), rendered by the row-wise code and stored once as a template; each notice keeps the
+record's own values that go into it, written by SQLite (in SQL) or Arrow (for PostgreSQL, whose
+one backend is the bottleneck).
 
 Differences from the row-wise import, all stricter or cosmetic: dates must be written YYYY-MM-DD
 (Python would also accept 20240101); Parquet rows are numbered from 1 as "row N" in place of a line.

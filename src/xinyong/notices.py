@@ -629,15 +629,16 @@ def write_fresh(
     recorded_by: str | None = None,
     templates: Sequence[Template] | None = None,
 ) -> int:
-    """Notices and outbox rows for records just written in this transaction, all recorded at `now`,
-    identical to what `for_new_records` writes for them; returns how many notices were written.
+    """Notices and e-mail outbox rows for records just written in this transaction, all recorded at
+    `now`, reading exactly as what `for_new_records` writes for them (each template is stored once,
+    each notice keeps its id and the record's values); returns how many notices were written.
 
     `fresh` has the records' id, behaviour, occurred_on and subject_kind; `source` and
     `recorded_by`, when the caller knows them to be the same for every record, go into the
     templates. `templates`: those of `fresh_templates_of` with the same arguments, if the caller
     rendered them already. `load(conn, name, table)` fills a table from Arrow (the caller knows the
-    fastest way on its backend). SQLite composes each notice from its record and the template of
-    its key in one INSERT … SELECT. On PostgreSQL, when `fresh` also has the records' subject_id,
+    fastest way on its backend). SQLite writes each notice from its record and the template of its
+    key in one INSERT … SELECT. On PostgreSQL, when `fresh` also has the records' subject_id,
     document_ref and amount and the templates know the source, Arrow composes them here and `load`
     copies them in (see `_write_composed`)."""
     if templates is None:
