@@ -40,23 +40,30 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Every templated notice gets its facts text whole again (the text reading gives), then the
-    columns and the templates go."""
+    columns and the templates go. Templates are read once; notices in slices of their ids, so a
+    store of millions holds one slice of texts in memory at a time."""
     from xinyong.notices import facts_text
 
     conn = op.get_bind()
-    templated = conn.execute(
-        sa.text(
-            "SELECT n.id, t.parts, n.fill FROM notices AS n JOIN notice_templates AS t ON t.id = n.template_id "
-            "ORDER BY n.id"
-        )
-    ).all()
+    parts = dict(conn.execute(sa.text("SELECT id, parts FROM notice_templates")).all())
     with op.batch_alter_table("notices") as batch:
         batch.drop_constraint("ck_notices_facts_or_template", type_="check")
-    for start in range(0, len(templated), 5000):
+    after = 0
+    while True:
+        page = conn.execute(
+            sa.text(
+                "SELECT id, template_id, fill FROM notices WHERE id > :after AND template_id IS NOT NULL "
+                "ORDER BY id LIMIT 5000"
+            ),
+            {"after": after},
+        ).all()
+        if not page:
+            break
         conn.execute(
-            sa.text("UPDATE notices SET facts = :facts, template_id = NULL WHERE id = :id"),
-            [{"id": row.id, "facts": facts_text(None, row.parts, row.fill)} for row in templated[start : start + 5000]],
+            sa.text("UPDATE notices SET facts = :facts, template_id = NULL, fill = NULL WHERE id = :id"),
+            [{"id": row.id, "facts": facts_text(None, parts[row.template_id], row.fill)} for row in page],
         )
+        after = page[-1].id
     with op.batch_alter_table("notices") as batch:
         batch.drop_constraint(op.f("fk_notices_template_id_notice_templates"), type_="foreignkey")
         batch.drop_column("fill")
