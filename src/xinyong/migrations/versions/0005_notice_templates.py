@@ -45,7 +45,9 @@ def downgrade() -> None:
     from xinyong.notices import facts_text
 
     conn = op.get_bind()
-    parts = dict(conn.execute(sa.text("SELECT id, parts FROM notice_templates")).all())
+    parts: dict[int, str] = {
+        row.id: row.parts for row in conn.execute(sa.text("SELECT id, parts FROM notice_templates"))
+    }
     with op.batch_alter_table("notices") as batch:
         batch.drop_constraint("ck_notices_facts_or_template", type_="check")
     after = 0
