@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -177,12 +178,18 @@ def test_bad_lines_are_all_reported_and_nothing_changes(store: Store, people: li
 def test_a_failure_while_writing_leaves_nothing_behind(
     store: Store, people: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The last write failing (the outbox, after records, effects and notices) rolls back all of
-    them; on SQLite the foreign-key checks the import switched off are on again afterwards."""
+    """A failure after the last write (records, effects, notices and their e-mail rows all written)
+    rolls back all of them; on SQLite the foreign-key checks the import switched off are on again
+    afterwards."""
     path = write_parquet(tmp_path / "r.parquet", rows_for(people, 30))
+    with store.write() as conn:
+        notices.set_contact(conn, people[0], email="p0@example.org", lang=None, now=NOW)
     checking = []
+    write_fresh = notices.write_fresh
 
-    def fail(conn: Connection, *args: object, **kwargs: object) -> None:
+    def fail(conn: Connection, *args: Any, **kwargs: Any) -> None:
+        assert write_fresh(conn, *args, **kwargs) > 0
+        assert conn.execute(select(func.count()).select_from(t.outbox)).scalar_one() > 0
         if store.is_sqlite:
             checking.append(conn.exec_driver_sql("PRAGMA foreign_keys").scalar())
         raise RuntimeError("disk full")
@@ -196,7 +203,7 @@ def test_a_failure_while_writing_leaves_nothing_behind(
 
     before = written()
     with monkeypatch.context() as patched:
-        patched.setattr(notices, "_queue_fresh", fail)
+        patched.setattr(notices, "write_fresh", fail)
         with pytest.raises(RuntimeError, match="disk full"):
             bulk.import_records(store, path, source="all", now=NOW, actor="test")
     assert written() == before
@@ -831,3 +838,68 @@ def test_the_notice_migrations_go_down_and_up_keeping_every_text(
     with store.read() as conn:
         assert texts(conn) == before
     assert kept_as(store) == {(True, False)}
+
+
+def waits_for_its_turn(store: Store, seconds: float = 20) -> bool:
+    """Whether a transaction comes to wait for an advisory lock (a source's turn) within `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with store.read() as conn:
+            query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            if conn.exec_driver_sql(query).scalar():
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def test_imports_of_other_sources_write_side_by_side_and_of_one_source_take_turns(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: while one import is held after writing everything, an import of another source
+    runs to the end; one of the same source waits for it, then finds its references present. Ids,
+    notices and e-mail rows stay exact with both writing at once."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = Store(pg_url)
+    store.migrate()
+    world = World(store)
+    world.standard()
+    for source in ("all", "other"):
+        world.source(source, ["COURT.DEFAULT", "TRAFFIC.MINOR", "CHARITY.BLOOD"])
+    people = [person_id(n) for n in range(2, 12)]
+    world.subjects([(p, "person", f"人{n}") for n, p in enumerate(people)])
+    with store.write() as conn:
+        notices.set_contact(conn, people[0], email="p0@example.org", lang=None, now=NOW)
+    first = write_parquet(tmp_path / "a.parquet", rows_for(people, 30, "A"))
+    second = write_parquet(tmp_path / "b.parquet", rows_for(people, 30, "B"))
+    written, release = threading.Event(), threading.Event()
+    write_fresh = notices.write_fresh
+
+    def held(conn: Connection, *args: Any, **kwargs: Any) -> int:
+        count = write_fresh(conn, *args, **kwargs)
+        if kwargs.get("source") == "all" and not release.is_set():
+            written.set()
+            assert release.wait(20), "the other import never finished"
+        return int(count)
+
+    monkeypatch.setattr(notices, "write_fresh", held)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        waiting = pool.submit(bulk.import_records, store, first, source="all", now=NOW, actor="test")
+        assert written.wait(20)
+        assert bulk.import_records(store, second, source="other", now=NOW, actor="test").imported == 30
+        again = pool.submit(bulk.import_records, store, first, source="all", now=NOW, actor="test")
+        assert waits_for_its_turn(store), "the second import of the source did not wait"
+        release.set()
+        assert waiting.result(60).imported == 30
+        result = again.result(60)
+    assert (result.imported, result.already_present) == (0, 30)
+    with store.read() as conn:
+        ids = [row.id for row in conn.execute(select(t.records.c.id))]
+        told = notices.inbox(conn)
+        emails = [row.notice_id for row in conn.execute(select(t.outbox.c.notice_id))]
+    assert len(ids) == len(set(ids)) == 60
+    assert len(told) == len({n.record_id for n in told}) == 40  # COURT.DEFAULT and TRAFFIC.MINOR
+    assert sorted(emails) == sorted(n.id for n in told if n.subject_id == people[0])

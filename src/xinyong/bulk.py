@@ -52,7 +52,7 @@ from xinyong import identifiers, ledger, notices
 from xinyong import store as t
 from xinyong.clock import local_day, to_storage
 from xinyong.errors import BadInput, Problem
-from xinyong.imports import MAX_PROBLEMS, RECORD_COLUMNS, RECORD_OPTIONAL, ImportResult
+from xinyong.imports import MAX_PROBLEMS, RECORD_COLUMNS, RECORD_OPTIONAL, ImportResult, source_turn
 from xinyong.registry import SchemeVersion, require_source, scheme_versions
 from xinyong.store import Store
 
@@ -221,7 +221,7 @@ firsts AS (
 ),
 g AS (
     SELECT f.*, firsts.first_line, CAST(round(amount_exact, 2) AS DECIMAL(18, 2)) AS amount,
-           k.subject_id IS NOT NULL AS registered, k.kind AS subject_kind,
+           k.subject_id IS NOT NULL AS registered, k.kind AS subject_kind, k.email AS subject_email,
            b.behaviour IS NOT NULL AS known,
            a.behaviour IS NOT NULL AS authorised,
            e.id AS existing_id,
@@ -326,7 +326,7 @@ _EXISTING = pa.schema(
         ("note", pa.string()),
     ]
 )
-_SUBJECTS = pa.schema([("subject_id", pa.string()), ("kind", pa.string())])
+_SUBJECTS = pa.schema([("subject_id", pa.string()), ("kind", pa.string()), ("email", pa.string())])
 
 
 # Probing an index for one key costs about as much as reading eight rows in a scan.
@@ -400,8 +400,13 @@ def _probe_or_scan(conn: Connection, query: str, column: str, keys: pa.ChunkedAr
 
 
 def _subjects(conn: Connection, named: pa.ChunkedArray) -> pa.Table:
-    """The kinds of the registered subjects among those a file names."""
-    return _probe_or_scan(conn, "SELECT id, kind FROM subjects WHERE true", "id", named, _SUBJECTS)
+    """The kinds and e-mail addresses (for their notices) of the registered subjects among those a
+    file names."""
+    query = (
+        "SELECT s.id, s.kind, nullif(c.email, '') FROM subjects AS s "
+        "LEFT JOIN contacts AS c ON c.subject_id = s.id WHERE true"
+    )
+    return _probe_or_scan(conn, query, "s.id", named, _SUBJECTS)
 
 
 def _existing(conn: Connection, source: str, refs: pa.ChunkedArray) -> pa.Table:
@@ -704,8 +709,7 @@ def _pg_binary_rows(batch: pa.RecordBatch, types: Sequence[str]) -> memoryview:
 
 
 def _prepare_postgres(conn: Connection) -> None:
-    """Lock out other record writers (ids are assigned here) and, where the role may, skip the
-    per-row foreign-key triggers.
+    """Where the role may, skip the per-row foreign-key triggers.
 
     PostgreSQL checks a foreign key row by row, locking the parent row each time: about 8 µs per
     key, four keys per adverse record (a million records: 63 s with the triggers, under 40 s
@@ -714,7 +718,6 @@ def _prepare_postgres(conn: Connection) -> None:
     locks keep subjects and sources unchanged until commit, so the triggers would find nothing.
     `session_replication_role` needs a superuser or (15+) `GRANT SET ON PARAMETER
     session_replication_role`; without it the triggers run as usual."""
-    conn.exec_driver_sql("LOCK TABLE records IN EXCLUSIVE MODE")
     # The notices are composed by joining the new records with their templates: in memory, not in
     # batches on disk as the default 4 MB would have it (for this transaction only).
     conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
@@ -785,6 +788,7 @@ def import_records(
         # Every reference is checked here (subjects, source) or written here (records, notices).
         with store.write(foreign_keys=False) as conn:
             authorised = require_source(conn, source)
+            source_turn(conn, source)
             known = ledger.known_behaviours(conn)
             if not store.is_sqlite:
                 _prepare_postgres(conn)
@@ -812,19 +816,18 @@ def import_records(
                 raise BadInput(f"{name}: {len(found)} problem(s){more}; nothing was imported", shown)
             present = con.execute("SELECT count(*) FROM checked WHERE existing_id IS NOT NULL").fetchall()
             already = int(present[0][0])
-            top = conn.execute(select(func.max(t.records.c.id))).scalar() or 0
             records = con.sql(
-                f"SELECT {int(top)} + row_number() OVER (ORDER BY line) AS id, "
-                "document_ref, subject_id, behaviour, occurred_on, amount, note, subject_kind "
+                "SELECT document_ref, subject_id, behaviour, occurred_on, amount, note, subject_kind, subject_email "
                 "FROM checked WHERE existing_id IS NULL ORDER BY line"
             ).to_arrow_table()
+            records = records.add_column(0, "id", _record_ids(conn, records.num_rows))
             con.register("new_records", records)
             versions = scheme_versions(conn)
             effects = fresh_effects(con, "new_records", behaviour_parameters(versions, now))
             if records.num_rows:
                 load = _load_sqlite if store.is_sqlite else _load_postgres
                 # PostgreSQL's notices are composed by Arrow (notices.write_fresh), from these fields too.
-                own = [] if store.is_sqlite else ["subject_id", "document_ref", "amount"]
+                own = [] if store.is_sqlite else ["subject_id", "document_ref", "amount", "subject_email"]
                 fresh = records.select(["id", "behaviour", "occurred_on", "subject_kind", *own])
                 with (
                     _page_cache(conn) if store.is_sqlite else nullcontext(),
@@ -832,11 +835,8 @@ def import_records(
                 ):
                     templates = _templates_meanwhile(pool, store, fresh, now, versions, source, actor)
                     constants = {"source_id": source, "recorded_at": stamp, "recorded_by": actor}
-                    load(conn, "records", records.drop_columns(["subject_kind"]), constants)
+                    load(conn, "records", records.drop_columns(["subject_kind", "subject_email"]), constants)
                     load(conn, "effects", effects, {"known_from": stamp})
-                    if not store.is_sqlite:
-                        last = int(top) + records.num_rows
-                        conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('records', 'id'), {last})")
                     # Notice before effect holds on this path too: every new adverse record gets its
                     # notice, and the notice its deliveries, in this transaction.
                     notices.write_fresh(
@@ -879,6 +879,16 @@ def _templates_meanwhile(
         done.set_result(render())
         return done
     return pool.submit(render)
+
+
+def _record_ids(conn: Connection, n: int) -> pa.Array:
+    """Ids for `n` new records, in the file's order: after the largest on SQLite (whose write lock
+    this transaction holds), drawn from the sequence on PostgreSQL, where imports of other sources
+    write side by side."""
+    if conn.dialect.name == "sqlite":
+        top = int(conn.execute(select(func.max(t.records.c.id))).scalar() or 0)
+        return pa.array(range(top + 1, top + 1 + n), pa.int64())
+    return t.draw_ids(conn, t.records.name, n)
 
 
 def _quote(value: str) -> str:

@@ -299,6 +299,17 @@ def import_subjects(conn: Connection, name: str, data: bytes, *, now: dt.datetim
     return ImportResult(len(clean), present, len(rows))
 
 
+def source_turn(conn: Connection, source: str) -> None:
+    """Imports of one source take turns, whichever path they take; imports of other sources do not
+    wait. Each decides what is new by reading what its source already sent, so two at once could
+    both find a reference new. PostgreSQL: an advisory lock held until this transaction ends, its
+    key a 64-bit hash of the source's id (a collision only makes two sources take turns). SQLite has
+    one writer at a time anyway."""
+    if conn.dialect.name == "postgresql":
+        key = f"xinyong:records:{source}"
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0))", {"key": key})
+
+
 def import_records(
     conn: Connection,
     name: str,
@@ -311,6 +322,7 @@ def import_records(
 ) -> ImportResult:
     """Check every line, then insert the new records and derive their effects, in one transaction."""
     authorised = require_source(conn, source)
+    source_turn(conn, source)
     known = ledger.known_behaviours(conn)
     rows, problems = read_rows(name, data, RECORD_COLUMNS, RECORD_OPTIONAL)
     subjects = existing_subjects(conn, (identifiers.normalise(r.values["subject_id"]) for r in rows))

@@ -638,9 +638,10 @@ def write_fresh(
     templates. `templates`: those of `fresh_templates_of` with the same arguments, if the caller
     rendered them already. `load(conn, name, table)` fills a table from Arrow (the caller knows the
     fastest way on its backend). SQLite writes each notice from its record and the template of its
-    key in one INSERT … SELECT. On PostgreSQL, when `fresh` also has the records' subject_id,
-    document_ref and amount and the templates know the source, Arrow composes them here and `load`
-    copies them in (see `_write_composed`)."""
+    key in one INSERT … SELECT, which its one writer makes exact. On PostgreSQL, where other imports
+    write beside this one, `fresh` must also have the records' subject_id, document_ref, amount and
+    subject_email, and the templates must know the source: Arrow composes the notices and their
+    e-mail rows here and `load` copies them in (see `_write_composed`)."""
     if templates is None:
         templates = fresh_templates_of(fresh, now, versions, source=source, recorded_by=recorded_by)
     if not templates:
@@ -648,7 +649,12 @@ def write_fresh(
     fields = templates[0].fields
     if any(template.fields != fields for template in templates):
         raise RuntimeError("notice templates of one import cut their facts differently")
-    if conn.dialect.name == "postgresql" and _composable(fresh, fields):
+    if conn.dialect.name == "postgresql":
+        if not _composable(fresh, fields):
+            raise RuntimeError(
+                "on PostgreSQL, fresh notices need the records' subject_id, document_ref, amount and "
+                "subject_email, and templates that know the source and who recorded"
+            )
         return _write_composed(conn, fresh, templates, now, load)
     ids = _template_ids(conn, len(templates))
     stored, texts, plan = _fresh_tables(fresh, templates, ids)
@@ -675,7 +681,7 @@ def write_fresh(
     load(conn, plan_table.name, plan)
     after = conn.execute(select(func.coalesce(func.max(t.notices.c.id), 0))).scalar_one()
     first, last = (int(plan.column("record_id")[i].as_py()) for i in (0, -1))
-    names, rows = _fresh_notices(conn, templates_table, plan_table, fields, (first, last), now)
+    names, rows = _fresh_notices(templates_table, plan_table, fields, (first, last), now)
     conn.execute(t.notices.insert().from_select(names, rows))
     _queue_fresh(conn, after, first - 1, now)
     metadata.drop_all(conn)
@@ -699,7 +705,7 @@ def fresh_templates_of(
 
 # What Arrow needs to compose a notice without the database: the record's own fields, and
 # templates that leave only these to paste (the source and who recorded are rendered into them).
-_COMPOSED_FROM = ("id", "subject_id", "document_ref", "amount")
+_COMPOSED_FROM = ("id", "subject_id", "document_ref", "amount", "subject_email")
 _COMPOSED_FIELDS = {"id", "amount", "document_ref", "ref_tail"}
 
 
@@ -710,35 +716,38 @@ def _composable(fresh: pa.Table, fields: Sequence[str]) -> bool:
 def _write_composed(
     conn: Connection, fresh: pa.Table, templates: Sequence[Template], now: dt.datetime, load: Load
 ) -> int:
-    """Notices composed by Arrow and copied in, on PostgreSQL.
+    """Notices and their e-mail deliveries composed by Arrow and copied in, on PostgreSQL.
 
-    The server's one backend is the bottleneck of an import: composing the texts there and
-    inserting them with INSERT … SELECT (a row at a time) cost it more than copying finished texts
-    in binary form, which it inserts in batches without parsing. The texts are those of the SQL
-    path byte for byte: Arrow joins the same template parts, and values that JSON must escape
-    (quote, backslash, control characters) are escaped by `json.dumps` itself."""
+    Exact while other imports write beside this one: the deliveries are those of the notice ids
+    this import drew, for the addresses read with its subjects. The server's one backend is the
+    bottleneck of an import: composing the values there and inserting them with INSERT … SELECT
+    (a row at a time) cost it more than copying finished rows in binary form, which it inserts in
+    batches without parsing. The texts read back are those of the SQLite path byte for byte: Arrow
+    pastes the same values, and values that JSON must escape (quote, backslash, control
+    characters) are escaped by `json.dumps` itself."""
     import pyarrow as pa
 
     stored, texts, plan = _fresh_tables(fresh, templates, _template_ids(conn, len(templates)), _COMPOSED_FROM[1:])
     load(conn, t.notice_templates.name, stored)
-    after = conn.execute(select(func.coalesce(func.max(t.notices.c.id), 0))).scalar_one()
-    ids = _draw_ids(conn, t.notices.name, plan.num_rows)
+    ids = t.draw_ids(conn, t.notices.name, plan.num_rows)
     stamp = pa.scalar(to_storage(now), pa.timestamp("us"))
     starts = range(0, plan.num_rows, _COMPOSE_BATCH)
 
-    def compose(start: int) -> pa.Table:
+    def compose(start: int) -> tuple[pa.Table, pa.Table]:
         part, numbers = plan.slice(start, _COMPOSE_BATCH), ids.slice(start, _COMPOSE_BATCH)
-        return _composed(part, numbers, texts, templates[0].fields, stamp)
+        return _composed(part, numbers, texts, templates[0].fields, stamp), _emails(part, numbers, stamp)
 
     # Arrow composes the next batch (in C++, without the GIL) while the server copies this one in.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="notices") as pool:
-        pending: Future[pa.Table] | None = None
+        pending: Future[tuple[pa.Table, pa.Table]] | None = None
         for start in [*starts, None]:
             following = pool.submit(compose, start) if start is not None else None
             if pending is not None:
-                load(conn, t.notices.name, pending.result())
+                composed, emails = pending.result()
+                load(conn, t.notices.name, composed)
+                if emails.num_rows:
+                    load(conn, t.outbox.name, emails)
             pending = following
-    _queue_fresh(conn, after, int(plan.column("record_id")[0].as_py()) - 1, now)
     return int(plan.num_rows)
 
 
@@ -750,27 +759,7 @@ def _template_ids(conn: Connection, n: int) -> pa.Array:
     if conn.dialect.name == "sqlite":
         top = conn.execute(select(func.coalesce(func.max(t.notice_templates.c.id), 0))).scalar_one()
         return pa.array(range(int(top) + 1, int(top) + 1 + n), pa.int64())
-    return _draw_ids(conn, t.notice_templates.name, n)
-
-
-def _draw_ids(conn: Connection, table: str, n: int) -> pa.Array:
-    """`n` ids from the sequence of `table`, ascending (for notices: the records' order, as the SQL
-    path draws them). They come back as one text: half a million one-value rows, each a Python object, took
-    longer to fetch than the notices took to compose. The sequence is looked up once (a subquery
-    run before the rows): in the call itself it was looked up in the catalogue for every id drawn,
-    three quarters of the server's time here."""
-    import numpy as np
-    import pyarrow as pa
-
-    drawn = conn.exec_driver_sql(
-        "SELECT string_agg(CAST(id AS text), ' ') FROM "
-        "(SELECT nextval((SELECT pg_get_serial_sequence(%(table)s, 'id'))::regclass) AS id "
-        "FROM generate_series(1, %(n)s)) AS drawn",
-        {"table": table, "n": n},
-    ).scalar_one()
-    ids = np.array(drawn.split() if drawn else [], dtype=np.int64)
-    ids.sort()
-    return pa.array(ids)
+    return t.draw_ids(conn, t.notice_templates.name, n)
 
 
 def _composed(part: pa.Table, ids: pa.Array, texts: pa.Table, fields: Sequence[str], stamp: pa.Scalar) -> pa.Table:
@@ -804,6 +793,37 @@ def _composed(part: pa.Table, ids: pa.Array, texts: pa.Table, fields: Sequence[s
             "fill": pc.binary_join_element_wise(*(values[field] for field in fields), FILL_SEPARATOR)
             if fields
             else pa.repeat(pa.scalar(""), part.num_rows),
+        }
+    )
+
+
+def _emails(part: pa.Table, notice_ids: pa.Array, stamp: pa.Scalar) -> pa.Table:
+    """The e-mail outbox rows of `_write` for these notices whose subjects have an address (a
+    random Message-ID part each)."""
+    import os
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    addressed = pc.is_valid(part.column("subject_email"))
+    notice_ids = notice_ids.filter(addressed)
+    n = len(notice_ids)
+    random = np.frombuffer(os.urandom(8 * n), dtype=np.uint8)
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[np.stack([random >> 4, random & 15], axis=1)]
+    hexed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [None, pa.py_buffer(digits.tobytes())])
+    message_id = pc.binary_join_element_wise(
+        "<notice-", pc.cast(notice_ids, pa.string()), f".{EMAIL}.", hexed.cast(pa.string()), f"@{_domain()}>", ""
+    )
+    return pa.table(
+        {
+            "notice_id": notice_ids,
+            "channel": pa.repeat(pa.scalar(EMAIL), n),
+            "address": part.column("subject_email").filter(addressed),
+            "message_id": message_id,
+            "state": pa.repeat(pa.scalar("pending"), n),
+            "attempts": pa.repeat(pa.scalar(0, pa.int32()), n),
+            "next_attempt_at": pa.repeat(stamp, n),
         }
     )
 
@@ -869,45 +889,28 @@ def _fresh_tables(
 
 
 def _fresh_notices(
-    conn: Connection, templates: Table, plan: Table, fields: Sequence[str], span: tuple[int, int], now: dt.datetime
+    templates: Table, plan: Table, fields: Sequence[str], span: tuple[int, int], now: dt.datetime
 ) -> tuple[list[str], Select[Any]]:
-    """The notices' columns and the SELECT that composes them from the records and their templates."""
+    """The notices' columns and the SELECT that writes them from the records and their templates
+    (SQLite: `json_quote` escapes as `json.dumps` does; tests/test_bulk.py compares the texts of
+    both import paths byte for byte)."""
     records = t.records
-    sqlite = conn.dialect.name == "sqlite"
-
-    def quoted(value: ColumnElement[Any]) -> ColumnElement[Any]:
-        # SQLite's json_quote and PostgreSQL's to_json escape exactly as json.dumps does here
-        # (tests/test_bulk.py compares the texts of both import paths byte for byte).
-        return func.json_quote(value) if sqlite else cast(func.to_json(value), String)
-
     values: dict[str, ColumnElement[Any]] = {
         "id": cast(records.c.id, String),
         "amount": func.coalesce(literal('"') + cast(records.c.amount, String) + literal('"'), literal("null")),
-        "source": quoted(records.c.source_id),
-        "document_ref": quoted(records.c.document_ref),
-        "ref": quoted(records.c.source_id + literal(":") + records.c.document_ref),
-        "ref_tail": func.substr(quoted(records.c.document_ref), 2),
-        "recorded_by": quoted(records.c.recorded_by),
+        "source": func.json_quote(records.c.source_id),
+        "document_ref": func.json_quote(records.c.document_ref),
+        "ref": func.json_quote(records.c.source_id + literal(":") + records.c.document_ref),
+        "ref_tail": func.substr(func.json_quote(records.c.document_ref), 2),
+        "recorded_by": func.json_quote(records.c.recorded_by),
     }
     pasted = [values[field] for field in fields]
     # One call that writes the text once (chained `||` copies the growing text at every step).
-    if not pasted:
-        fill: ColumnElement[Any] = literal("")
-    elif sqlite:
-        fill = func.printf(FILL_SEPARATOR.join(["%s"] * len(pasted)), *pasted)
-    else:
-        fill = func.concat_ws(literal(FILL_SEPARATOR), *pasted)
-    # Notice ids follow the records, as on the row-wise path. SQLite numbers the rows as they come,
-    # in the plan's order, which is its rowid's; PostgreSQL draws them from the sequence over the
-    # sorted narrow plan, which spares it sorting the joined wide rows.
-    ordered = select(plan.c.record_id, plan.c.template)
-    if not sqlite:
-        conn.exec_driver_sql(f"ANALYZE {plan.name}, {templates.name}")
-        sequence = conn.exec_driver_sql("SELECT pg_get_serial_sequence('notices', 'id')").scalar_one()
-        ordered = ordered.add_columns(func.nextval(sequence).label("id")).order_by(plan.c.record_id)
-    planned = ordered.subquery()
-    joined = planned.join(records, and_(records.c.id == planned.c.record_id, records.c.id.between(*span))).join(
-        templates, templates.c.template == planned.c.template
+    fill = func.printf(FILL_SEPARATOR.join(["%s"] * len(pasted)), *pasted) if pasted else literal("")
+    # Notice ids follow the records, as on the row-wise path: SQLite numbers the rows as they come,
+    # in the plan's order, which is its rowid's.
+    joined = plan.join(records, and_(records.c.id == plan.c.record_id, records.c.id.between(*span))).join(
+        templates, templates.c.template == plan.c.template
     )
     columns = {
         "key": cast(records.c.id, String) + literal(f":{RECORDED}"),
@@ -920,25 +923,20 @@ def _fresh_notices(
         "template_id": templates.c.id,
         "fill": fill,
     }
-    if not sqlite:
-        columns["id"] = planned.c.id
     rows = select(*(value.label(name) for name, value in columns.items())).select_from(joined)
-    return list(columns), rows if not sqlite else rows.order_by(planned.c.record_id)
+    return list(columns), rows.order_by(plan.c.record_id)
 
 
 def _queue_fresh(conn: Connection, after_notice: int, after_record: int, now: dt.datetime) -> None:
-    """The e-mail outbox rows of `_write` for the notices `write_fresh` wrote: those above
-    `after_notice` about records above `after_record` (on PostgreSQL another transaction may
-    meanwhile have committed a notice above `after_notice`, but only about an older record)."""
+    """The e-mail outbox rows of `_write` for the notices `write_fresh` wrote on SQLite: those above
+    `after_notice` about records above `after_record` (its one writer wrote no others meanwhile)."""
     notices, contacts = t.notices, t.contacts
-    if conn.dialect.name == "sqlite":
-        random: ColumnElement[Any] = func.lower(func.hex(func.randomblob(8)))
-    else:
-        # Not gen_random_uuid: its strong randomness cost 2.5 µs a row, and the id is unique anyway.
-        random = func.left(func.md5(cast(func.random(), String)), 16)
-    stamp = to_storage(now)
     message_id = (
-        literal("<notice-") + cast(notices.c.id, String) + literal(f".{EMAIL}.") + random + literal(f"@{_domain()}>")
+        literal("<notice-")
+        + cast(notices.c.id, String)
+        + literal(f".{EMAIL}.")
+        + func.lower(func.hex(func.randomblob(8)))
+        + literal(f"@{_domain()}>")
     )
     rows = (
         select(
@@ -948,7 +946,7 @@ def _queue_fresh(conn: Connection, after_notice: int, after_record: int, now: dt
             message_id,
             literal("pending"),
             literal(0),
-            literal(stamp, DateTime),
+            literal(to_storage(now), DateTime),
         )
         .join_from(notices, contacts, contacts.c.subject_id == notices.c.subject_id)
         .where(

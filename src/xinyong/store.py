@@ -382,6 +382,28 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger("xinyong.store")
 
 
+def draw_ids(conn: Connection, table: str, n: int) -> Any:
+    """`n` ids from the sequence of `table` (PostgreSQL), ascending, as an Arrow array.
+
+    Drawn, not numbered after the largest id, so that imports can write side by side. They come
+    back as one text: millions of one-value rows, each a Python object, took longer to fetch than
+    the rows they number took to compose. The sequence is looked up once (a subquery run before the
+    rows): in the call itself it was looked up in the catalogue for every id drawn, three quarters
+    of the server's time here."""
+    import numpy as np
+    import pyarrow as pa
+
+    drawn = conn.exec_driver_sql(
+        "SELECT string_agg(CAST(id AS text), ' ') FROM "
+        "(SELECT nextval((SELECT pg_get_serial_sequence(%(table)s, 'id'))::regclass) AS id "
+        "FROM generate_series(1, %(n)s)) AS drawn",
+        {"table": table, "n": n},
+    ).scalar_one()
+    ids = np.array(drawn.split() if drawn else [], dtype=np.int64)
+    ids.sort()
+    return pa.array(ids)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, autocheckpoint: bool = True) -> None:
     # pysqlite's own transaction handling is switched off so that Store decides how to BEGIN.
     dbapi_connection.isolation_level = None
