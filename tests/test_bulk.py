@@ -29,6 +29,7 @@ from xinyong import bulk, derivation, imports, ledger, notices
 from xinyong import store as t
 from xinyong.effects import Record, derive_effects
 from xinyong.errors import BadInput, NotFound
+from xinyong.imports import ImportResult
 from xinyong.periods import Period
 from xinyong.registry import SchemeVersion
 from xinyong.schemes import parse_scheme
@@ -840,15 +841,16 @@ def test_the_notice_migrations_go_down_and_up_keeping_every_text(
     assert kept_as(store) == {(True, False)}
 
 
-def waits_for_its_turn(store: Store, seconds: float = 20) -> bool:
-    """Whether a transaction comes to wait for an advisory lock (a source's turn) within `seconds`."""
+def waits_for_its_turn(store: Store, waiting: int = 1, seconds: float = 20) -> bool:
+    """Whether `waiting` transactions come to wait for an advisory lock (a source's turn) within
+    `seconds`."""
     import time
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with store.read() as conn:
             query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-            if conn.exec_driver_sql(query).scalar():
+            if (conn.exec_driver_sql(query).scalar() or 0) >= waiting:
                 return True
         time.sleep(0.05)
     return False
@@ -858,8 +860,8 @@ def test_imports_of_other_sources_write_side_by_side_and_of_one_source_take_turn
     pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PostgreSQL: while one import is held after writing everything, an import of another source
-    runs to the end; one of the same source waits for it, then finds its references present. Ids,
-    notices and e-mail rows stay exact with both writing at once."""
+    runs to the end; imports of the same source, bulk and row by row, wait for it, then find its
+    references present. Ids, notices and e-mail rows stay exact with both writing at once."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -886,16 +888,24 @@ def test_imports_of_other_sources_write_side_by_side_and_of_one_source_take_turn
         return int(count)
 
     monkeypatch.setattr(notices, "write_fresh", held)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    data = write_csv(tmp_path / "a.csv", rows_for(people, 30, "A")).read_bytes()
+
+    def row_wise() -> ImportResult:
+        with store.write() as conn:
+            return imports.import_records(conn, "a.csv", data, source="all", now=NOW, actor="test")
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
         waiting = pool.submit(bulk.import_records, store, first, source="all", now=NOW, actor="test")
         assert written.wait(20)
         assert bulk.import_records(store, second, source="other", now=NOW, actor="test").imported == 30
         again = pool.submit(bulk.import_records, store, first, source="all", now=NOW, actor="test")
         assert waits_for_its_turn(store), "the second import of the source did not wait"
+        by_rows = pool.submit(row_wise)
+        assert waits_for_its_turn(store, 2), "the row-wise import of the source did not wait"
         release.set()
         assert waiting.result(60).imported == 30
-        result = again.result(60)
-    assert (result.imported, result.already_present) == (0, 30)
+        results = [again.result(60), by_rows.result(60)]
+    assert [(r.imported, r.already_present) for r in results] == [(0, 30), (0, 30)]
     with store.read() as conn:
         ids = [row.id for row in conn.execute(select(t.records.c.id))]
         told = notices.inbox(conn)
