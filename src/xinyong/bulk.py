@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from xinyong import identifiers, ledger, notices
@@ -820,14 +820,17 @@ def import_records(
                 "SELECT document_ref, subject_id, behaviour, occurred_on, amount, note, subject_kind, subject_email "
                 "FROM checked WHERE existing_id IS NULL ORDER BY line"
             ).to_arrow_table()
-            records = records.add_column(0, "id", _record_ids(conn, records.num_rows))
+            # In the file's order; drawn from the sequence on PostgreSQL, where imports of other
+            # sources write side by side.
+            records = records.add_column(0, "id", t.new_ids(conn, t.records, records.num_rows))
             con.register("new_records", records)
             versions = scheme_versions(conn)
             effects = fresh_effects(con, "new_records", behaviour_parameters(versions, now))
             if records.num_rows:
                 load = _load_sqlite if store.is_sqlite else _load_postgres
-                # PostgreSQL's notices are composed by Arrow (notices.write_fresh), from these fields too.
-                own = [] if store.is_sqlite else ["subject_id", "document_ref", "amount", "subject_email"]
+                # Notices need each subject's e-mail address; PostgreSQL's are composed by Arrow
+                # (notices.write_fresh), from the records' own fields too.
+                own = ["subject_email"] + ([] if store.is_sqlite else ["subject_id", "document_ref", "amount"])
                 fresh = records.select(["id", "behaviour", "occurred_on", "subject_kind", *own])
                 with (
                     _page_cache(conn) if store.is_sqlite else nullcontext(),
@@ -879,16 +882,6 @@ def _templates_meanwhile(
         done.set_result(render())
         return done
     return pool.submit(render)
-
-
-def _record_ids(conn: Connection, n: int) -> pa.Array:
-    """Ids for `n` new records, in the file's order: after the largest on SQLite (whose write lock
-    this transaction holds), drawn from the sequence on PostgreSQL, where imports of other sources
-    write side by side."""
-    if conn.dialect.name == "sqlite":
-        top = int(conn.execute(select(func.max(t.records.c.id))).scalar() or 0)
-        return pa.array(range(top + 1, top + 1 + n), pa.int64())
-    return t.draw_ids(conn, t.records.name, n)
 
 
 def _quote(value: str) -> str:

@@ -649,16 +649,18 @@ def write_fresh(
     fields = templates[0].fields
     if any(template.fields != fields for template in templates):
         raise RuntimeError("notice templates of one import cut their facts differently")
-    if conn.dialect.name == "postgresql":
-        if not _composable(fresh, fields):
-            raise RuntimeError(
-                "on PostgreSQL, fresh notices need the records' subject_id, document_ref, amount and "
-                "subject_email, and templates that know the source and who recorded"
-            )
-        return _write_composed(conn, fresh, templates, now, load)
-    ids = _template_ids(conn, len(templates))
-    stored, texts, plan = _fresh_tables(fresh, templates, ids)
+    postgres = conn.dialect.name == "postgresql"
+    if postgres and not _composable(fresh, fields):
+        raise RuntimeError(
+            "on PostgreSQL, fresh notices need the records' subject_id, document_ref, amount and "
+            "subject_email, and templates that know the source and who recorded"
+        )
+    template_ids = t.new_ids(conn, t.notice_templates, len(templates))
+    stored, texts, plan = _fresh_tables(fresh, templates, template_ids, _COMPOSED_FROM[1:] if postgres else _EMAILED)
     load(conn, t.notice_templates.name, stored)
+    ids = t.new_ids(conn, t.notices, plan.num_rows)  # in the records' order, as on the row-wise path
+    if postgres:
+        return _write_composed(conn, texts, plan, ids, fields, now, load)
     metadata = MetaData()
     templates_table = Table(
         "fresh_notice_templates",
@@ -674,16 +676,18 @@ def write_fresh(
         metadata,
         Column("record_id", t.Id, primary_key=True, autoincrement=False),
         Column("template", t.Id, nullable=False),
+        Column("id", t.Id, nullable=False),
         prefixes=["TEMPORARY"],
     )
     metadata.create_all(conn)
     load(conn, templates_table.name, texts)
-    load(conn, plan_table.name, plan)
-    after = conn.execute(select(func.coalesce(func.max(t.notices.c.id), 0))).scalar_one()
+    load(conn, plan_table.name, plan.select(["record_id", "template"]).append_column("id", ids))
     first, last = (int(plan.column("record_id")[i].as_py()) for i in (0, -1))
     names, rows = _fresh_notices(templates_table, plan_table, fields, (first, last), now)
     conn.execute(t.notices.insert().from_select(names, rows))
-    _queue_fresh(conn, after, first - 1, now)
+    emails = _emails(plan, ids, _stamp(now))
+    if emails.num_rows:
+        load(conn, t.outbox.name, emails)
     metadata.drop_all(conn)
     return int(plan.num_rows)
 
@@ -706,6 +710,8 @@ def fresh_templates_of(
 # What Arrow needs to compose a notice without the database: the record's own fields, and
 # templates that leave only these to paste (the source and who recorded are rendered into them).
 _COMPOSED_FROM = ("id", "subject_id", "document_ref", "amount", "subject_email")
+# What SQLite's path needs beside the records it reads back: each subject's e-mail address, if any.
+_EMAILED = ("subject_email",)
 _COMPOSED_FIELDS = {"id", "amount", "document_ref", "ref_tail"}
 
 
@@ -714,7 +720,13 @@ def _composable(fresh: pa.Table, fields: Sequence[str]) -> bool:
 
 
 def _write_composed(
-    conn: Connection, fresh: pa.Table, templates: Sequence[Template], now: dt.datetime, load: Load
+    conn: Connection,
+    texts: pa.Table,
+    plan: pa.Table,
+    ids: pa.Array,
+    fields: Sequence[str],
+    now: dt.datetime,
+    load: Load,
 ) -> int:
     """Notices and their e-mail deliveries composed by Arrow and copied in, on PostgreSQL.
 
@@ -725,17 +737,13 @@ def _write_composed(
     batches without parsing. The texts read back are those of the SQLite path byte for byte: Arrow
     pastes the same values, and values that JSON must escape (quote, backslash, control
     characters) are escaped by `json.dumps` itself."""
-    import pyarrow as pa
 
-    stored, texts, plan = _fresh_tables(fresh, templates, _template_ids(conn, len(templates)), _COMPOSED_FROM[1:])
-    load(conn, t.notice_templates.name, stored)
-    ids = t.draw_ids(conn, t.notices.name, plan.num_rows)
-    stamp = pa.scalar(to_storage(now), pa.timestamp("us"))
+    stamp = _stamp(now)
     starts = range(0, plan.num_rows, _COMPOSE_BATCH)
 
     def compose(start: int) -> tuple[pa.Table, pa.Table]:
         part, numbers = plan.slice(start, _COMPOSE_BATCH), ids.slice(start, _COMPOSE_BATCH)
-        return _composed(part, numbers, texts, templates[0].fields, stamp), _emails(part, numbers, stamp)
+        return _composed(part, numbers, texts, fields, stamp), _emails(part, numbers, stamp)
 
     # Arrow composes the next batch (in C++, without the GIL) while the server copies this one in.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="notices") as pool:
@@ -749,17 +757,6 @@ def _write_composed(
                     load(conn, t.outbox.name, emails)
             pending = following
     return int(plan.num_rows)
-
-
-def _template_ids(conn: Connection, n: int) -> pa.Array:
-    """Ids for `n` new notice templates: after the largest on SQLite (whose write lock this
-    transaction holds), from the sequence on PostgreSQL."""
-    import pyarrow as pa
-
-    if conn.dialect.name == "sqlite":
-        top = conn.execute(select(func.coalesce(func.max(t.notice_templates.c.id), 0))).scalar_one()
-        return pa.array(range(int(top) + 1, int(top) + 1 + n), pa.int64())
-    return t.draw_ids(conn, t.notice_templates.name, n)
 
 
 def _composed(part: pa.Table, ids: pa.Array, texts: pa.Table, fields: Sequence[str], stamp: pa.Scalar) -> pa.Table:
@@ -795,6 +792,13 @@ def _composed(part: pa.Table, ids: pa.Array, texts: pa.Table, fields: Sequence[s
             else pa.repeat(pa.scalar(""), part.num_rows),
         }
     )
+
+
+def _stamp(when: dt.datetime) -> pa.Scalar:
+    """`when` as the store keeps it (naive UTC), for Arrow columns written to the store."""
+    import pyarrow as pa
+
+    return pa.scalar(to_storage(when), pa.timestamp("us"))
 
 
 def _emails(part: pa.Table, notice_ids: pa.Array, stamp: pa.Scalar) -> pa.Table:
@@ -907,12 +911,12 @@ def _fresh_notices(
     pasted = [values[field] for field in fields]
     # One call that writes the text once (chained `||` copies the growing text at every step).
     fill = func.printf(FILL_SEPARATOR.join(["%s"] * len(pasted)), *pasted) if pasted else literal("")
-    # Notice ids follow the records, as on the row-wise path: SQLite numbers the rows as they come,
-    # in the plan's order, which is its rowid's.
+    # In the plan's order, which is its ids' (rows appended, not inserted in between).
     joined = plan.join(records, and_(records.c.id == plan.c.record_id, records.c.id.between(*span))).join(
         templates, templates.c.template == plan.c.template
     )
     columns = {
+        "id": plan.c.id,
         "key": cast(records.c.id, String) + literal(f":{RECORDED}"),
         "subject_id": records.c.subject_id,
         "record_id": records.c.id,
@@ -925,40 +929,6 @@ def _fresh_notices(
     }
     rows = select(*(value.label(name) for name, value in columns.items())).select_from(joined)
     return list(columns), rows.order_by(plan.c.record_id)
-
-
-def _queue_fresh(conn: Connection, after_notice: int, after_record: int, now: dt.datetime) -> None:
-    """The e-mail outbox rows of `_write` for the notices `write_fresh` wrote on SQLite: those above
-    `after_notice` about records above `after_record` (its one writer wrote no others meanwhile)."""
-    notices, contacts = t.notices, t.contacts
-    message_id = (
-        literal("<notice-")
-        + cast(notices.c.id, String)
-        + literal(f".{EMAIL}.")
-        + func.lower(func.hex(func.randomblob(8)))
-        + literal(f"@{_domain()}>")
-    )
-    rows = (
-        select(
-            notices.c.id,
-            literal(EMAIL),
-            contacts.c.email,
-            message_id,
-            literal("pending"),
-            literal(0),
-            literal(to_storage(now), DateTime),
-        )
-        .join_from(notices, contacts, contacts.c.subject_id == notices.c.subject_id)
-        .where(
-            notices.c.id > after_notice,
-            notices.c.record_id > after_record,
-            contacts.c.email.is_not(None),
-            contacts.c.email != "",
-        )
-        .order_by(notices.c.id)
-    )
-    names = ["notice_id", "channel", "address", "message_id", "state", "attempts", "next_attempt_at"]
-    conn.execute(t.outbox.insert().from_select(names, rows))
 
 
 def for_event(conn: Connection, record_id: int, event_id: int, now: dt.datetime) -> int | None:

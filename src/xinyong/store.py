@@ -39,7 +39,9 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
     inspect,
+    select,
 )
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -380,6 +382,17 @@ serving_state = Table(
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger("xinyong.store")
+
+
+def new_ids(conn: Connection, table: Table, n: int) -> Any:
+    """Ids for `n` new rows of `table`, ascending, as an Arrow array: after the largest on SQLite
+    (whose one writer is this transaction), drawn from the sequence on PostgreSQL (`draw_ids`)."""
+    if conn.dialect.name == "sqlite":
+        import pyarrow as pa
+
+        top = int(conn.execute(select(func.max(table.c.id))).scalar() or 0)
+        return pa.array(range(top + 1, top + 1 + n), pa.int64())
+    return draw_ids(conn, table.name, n)
 
 
 def draw_ids(conn: Connection, table: str, n: int) -> Any:
