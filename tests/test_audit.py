@@ -267,7 +267,7 @@ def test_the_migration_indexes_what_was_logged_before_it(tmp_path: Path) -> None
     store = Store(f"sqlite:///{tmp_path / 'old.db'}")
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with store.engine.begin() as conn:
+    with store.migrating() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "0001")
         for seq in (1, 2, 3):  # as the log was kept before: no `indexed` column yet
@@ -297,7 +297,7 @@ def test_the_runs_migration_goes_down_and_up_keeping_every_look(store: Store, mo
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     pairs = "SELECT subject_id, seq FROM audit_subjects ORDER BY seq"
-    with store.engine.begin() as conn:
+    with store.migrating() as conn:
         before = conn.execute(text(pairs)).all()
         config.attributes["connection"] = conn
         command.downgrade(config, "0002")

@@ -822,7 +822,7 @@ def test_the_notice_migrations_go_down_and_up_keeping_every_text(
         before = texts(conn)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with store.engine.begin() as conn:
+    with store.migrating() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "0003")
         assert dict(conn.execute(text("SELECT id, facts FROM notices")).all()) == before

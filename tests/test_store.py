@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
+from helpers import World, at
+from xinyong import derivation, notices
 from xinyong.store import Checkpointer, Store
 
 
@@ -114,3 +118,86 @@ def test_a_driver_write_commits_whole_or_not_at_all(store: Store) -> None:
         connection.cursor().execute(insert, (8,))
     with store.read() as conn:
         assert [row.id for row in conn.execute(text("SELECT id FROM audit_head"))] == [8]
+
+
+def test_a_subjects_effects_and_notices_are_read_through_indexes(sqlite_store: Store) -> None:
+    """Neither effects nor notices has an index of its own in subject order (a bulk import would
+    keep one more random B-tree per row); what reads them per subject goes through the subject's
+    records and must never scan either table."""
+    world = World(sqlite_store)
+    person, _ = world.standard()
+    record = world.record(person, "COURT.DEFAULT", "2026-03-01", at("2026-03-02"))
+    statements: list[str] = []
+    with sqlite_store.read() as conn:
+        raw = conn.connection.driver_connection
+        raw.set_trace_callback(statements.append)
+        try:
+            assert derivation.effects_for_subject(conn, person)
+            assert derivation.effects_for_subject(conn, person, "demo-city")
+            assert notices.inbox(conn, person)
+            assert notices.inbox(conn, person, record_id=record, unread_only=True)
+            assert notices.count(conn, person) == 1
+        finally:
+            raw.set_trace_callback(None)
+        selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        plans = {s: " / ".join(row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {s}")) for s in selects}
+    assert len(plans) == 5
+    for statement, plan in plans.items():
+        assert not re.search(r"\bSCAN (effects|notices)\b", plan), (statement, plan)
+
+
+def test_the_index_migration_goes_down_and_up_keeping_notices_and_their_deliveries(store: Store) -> None:
+    """Migration 0006 rebuilds notices and outbox on SQLite (their unique constraints change) while
+    outbox rows point at notices; down and up, every notice and delivery stays, and a notice's
+    key stays unique."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy.exc import IntegrityError
+
+    from xinyong import store as t
+    from xinyong.store import MIGRATIONS
+
+    world = World(store)
+    person, _ = world.standard()
+    with store.write() as conn:
+        notices.set_contact(conn, person, email="person@example.invalid", lang="en", now=at("2026-03-01"))
+    world.record(person, "COURT.DEFAULT", "2026-03-01", at("2026-03-02"))
+    rows = text(
+        "SELECT n.id, n.key, n.record_id, o.channel, o.message_id FROM notices AS n "
+        "JOIN outbox AS o ON o.notice_id = n.id ORDER BY o.id"
+    )
+    with store.read() as conn:
+        before = conn.execute(rows).all()
+    assert [row.channel for row in before] == ["email"]
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.migrating() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0005")
+        assert conn.execute(rows).all() == before
+        command.upgrade(config, "head")
+        assert conn.execute(rows).all() == before
+        [notice] = conn.execute(select(t.notices)).all()
+        again = {**notice._mapping, "id": None}
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            conn.execute(t.notices.insert().values(again))
+    with store.read() as conn:
+        assert [n.id for n in notices.inbox(conn, person)] == [before[0].id]
+
+
+def test_a_migration_that_leaves_a_broken_reference_is_not_committed(sqlite_store: Store) -> None:
+    """Foreign keys are off while migrations copy tables on SQLite, and checked before the commit."""
+    from xinyong.errors import XinyongError
+
+    orphan = text(
+        "INSERT INTO notices (key, subject_id, record_id, kind, created_at, facts) "
+        "VALUES ('7:recorded', 'nobody', 7, 'recorded', '2026-01-01 00:00:00', '{}')"
+    )
+    broken = r"2 row\(s\) pointing at missing rows; first: notices row 1"
+    with pytest.raises(XinyongError, match=broken), sqlite_store.migrating() as conn:
+        conn.execute(orphan)
+    with sqlite_store.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM notices")).scalar() == 0
+    # Outside a migration the checks are back on.
+    with pytest.raises(IntegrityError), sqlite_store.write() as conn:
+        conn.execute(orphan)

@@ -136,7 +136,7 @@ def _effect_from_row(row: Any) -> Effect:
 
 
 # Run on the driver: this is read for every state computed online (see registry._SUBJECT for why).
-_EFFECTS = select(t.effects).where(t.effects.c.subject_id == bindparam("subject"))
+_EFFECTS = select(t.effects).where(t.of_subject(t.effects, bindparam("subject")))
 _EFFECTS_OF = t.DriverQuery(_EFFECTS)
 _EFFECTS_OF_IN = t.DriverQuery(_EFFECTS.where(t.effects.c.scheme == bindparam("scheme")))
 

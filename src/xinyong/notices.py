@@ -406,6 +406,20 @@ def _domain() -> str:
     return address.rsplit("@", 1)[1] if "@" in address else "xinyong.invalid"
 
 
+def _written(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """The ids of the notices already written under these rows' keys, by key: looked up with their
+    records' ids, which lead the one index that holds the keys."""
+    found: dict[str, int] = {}
+    for start in range(0, len(rows), 500):
+        part = rows[start : start + 500]
+        query = select(t.notices.c.id, t.notices.c.key).where(
+            t.notices.c.record_id.in_(sorted({r["record_id"] for r in part})),
+            t.notices.c.key.in_([r["key"] for r in part]),
+        )
+        found.update((row.key, int(row.id)) for row in conn.execute(query))
+    return found
+
+
 def _write(
     conn: Connection,
     items: Sequence[tuple[Record, RecordEvent | None, dict[str, Any]]],
@@ -434,20 +448,15 @@ def _write(
         for record, event, facts in items
     ]
     if not fresh:
-        keys = [r["key"] for r in rows]
-        existing = set(conn.execute(select(t.notices.c.key).where(t.notices.c.key.in_(keys))).scalars())
+        existing = _written(conn, rows)
         rows = [r for r in rows if r["key"] not in existing]
     if not rows:
         return []
     # A plain executemany, then the ids by key: RETURNING in parameter order makes SQLite insert
     # row by row, which would double the cost of a bulk import.
     conn.execute(t.notices.insert(), rows)
-    by_key: dict[str, int] = {}
-    keys = [r["key"] for r in rows]
-    for start in range(0, len(keys), 500):
-        query = select(t.notices.c.id, t.notices.c.key).where(t.notices.c.key.in_(keys[start : start + 500]))
-        by_key.update((row.key, int(row.id)) for row in conn.execute(query))
-    ids = [by_key[key] for key in keys]
+    by_key = _written(conn, rows)
+    ids = [by_key[r["key"]] for r in rows]
     contacts = contacts_of(conn, {r["subject_id"] for r in rows})
     domain = _domain()
     deliveries = []
@@ -995,7 +1004,7 @@ def inbox(
     """A subject's notices, newest first (every subject's when `subject_id` is None)."""
     query = NOTICE_ROWS.order_by(t.notices.c.id.desc())
     if subject_id is not None:
-        query = query.where(t.notices.c.subject_id == subject_id)
+        query = query.where(t.of_subject(t.notices, subject_id))
     if record_id is not None:
         query = query.where(t.notices.c.record_id == record_id)
     if unread_only:
@@ -1026,7 +1035,7 @@ def mark_read(conn: Connection, notice_id: int, now: dt.datetime) -> Notice:
 def count(conn: Connection, subject_id: str | None = None) -> int:
     query = select(func.count()).select_from(t.notices)
     if subject_id is not None:
-        query = query.where(t.notices.c.subject_id == subject_id)
+        query = query.where(t.of_subject(t.notices, subject_id))
     return int(conn.execute(query).scalar_one())
 
 

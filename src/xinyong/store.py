@@ -37,6 +37,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
     create_engine,
     event,
     func,
@@ -45,6 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 from xinyong.errors import BadInput, XinyongError
@@ -139,6 +141,16 @@ records = Table(
     Index(None, "subject_id"),
 )
 
+
+def of_subject(table: Table, subject: Any) -> ColumnElement[bool]:
+    """Rows of `table` (effects, notices) about a subject (`subject`: an id or a bind parameter),
+    found through its records, since records.subject_id is the one index in subject order. The
+    table's own subject_id is compared too: a filter here, and what lets a table partitioned by
+    subject (the national plan in docs/scale.md) read one partition."""
+    records_of = select(records.c.id).where(records.c.subject_id == subject)
+    return and_(table.c.record_id.in_(records_of), table.c.subject_id == subject)
+
+
 # One row per event after "recorded" (the records row is the recorded event). Columns that only
 # some kinds use are nullable; a wide table keeps "what happened to this record" a single query.
 record_events = Table(
@@ -188,7 +200,8 @@ effects = Table(
     Column("valid_until", Date, nullable=False),
     Column("known_from", DateTime, nullable=False),
     Column("known_until", DateTime),
-    Index(None, "subject_id", "scheme", "version"),
+    # No index of its own on subject_id: a subject's effects are found through its records
+    # (`of_subject`), so a bulk import keeps one B-tree fewer in subject order per effect.
     Index(None, "record_id"),
 )
 
@@ -311,7 +324,7 @@ notices = Table(
     "notices",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("key", String(64), nullable=False, unique=True),
+    Column("key", String(64), nullable=False),
     Column("subject_id", String(32), ForeignKey("subjects.id"), nullable=False),
     Column("record_id", Id, ForeignKey("records.id"), nullable=False),
     Column("event_id", Id),
@@ -323,7 +336,11 @@ notices = Table(
     Column("template_id", Id, ForeignKey("notice_templates.id")),
     Column("fill", Text),
     Column("read_at", DateTime),
-    Index(None, "subject_id", "id"),
+    # `key` begins with the record's id, so (record_id, key) is unique exactly when key is; led by
+    # record_id, the one index serves both a record's notices and, through the subject's records
+    # (`of_subject`), a subject's inbox, where an index of its own in subject order made every
+    # bulk-imported notice cost a second random B-tree insert.
+    UniqueConstraint("record_id", "key"),
     CheckConstraint("(facts IS NULL) = (template_id IS NOT NULL)", name="ck_notices_facts_or_template"),
 )
 
@@ -348,7 +365,9 @@ outbox = Table(
     Column("notice_id", Id, ForeignKey("notices.id"), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("address", String(254)),
-    Column("message_id", String(128), nullable=False, unique=True),
+    # Unique by construction, never looked up: it names the notice and the channel, whose pair is
+    # unique below, so it needs no index of its own (a random key in a B-tree for every e-mail).
+    Column("message_id", String(128), nullable=False),
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", DateTime, nullable=False),
@@ -594,9 +613,26 @@ class Store:
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
+        with self.migrating() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+
+    @contextmanager
+    def migrating(self) -> Iterator[Connection]:
+        """The write transaction schema migrations run in. SQLite alters a table by copying it and
+        dropping the old one (Alembic's batch mode), which its foreign-key checks refuse while
+        another table's rows point at it; so they are off (see `write`) and every reference is
+        checked once before the commit instead: a migration never commits a broken one."""
+        with self.write(foreign_keys=False) as conn:
+            yield conn
+            if self.is_sqlite:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    table, rowid, parent, _ = broken[0]
+                    raise XinyongError(
+                        f"a migration left {len(broken)} row(s) pointing at missing rows; "
+                        f"first: {table} row {rowid} → {parent}; nothing was changed"
+                    )
 
     def require_initialised(self) -> None:
         if not self.is_initialised():
