@@ -657,8 +657,7 @@ def render(run: dict[str, Any]) -> str:
         "batch that answers for every subject can reach; runs before 2026-11-22 16:00 compared the batch with "
         "that floor only. Both bare queries run on the batch engine's DuckDB connection (the same settings, e.g. "
         "DuckDB's partitioned_execution optimiser off) and write Parquet the same way. Spark's time includes "
-        "starting its session (JVM) and writing its output folder. pandas was not re-run after the batch query "
-        "was rewritten; its figures are from the earlier run.",
+        "starting its session (JVM) and writing its output folder.",
         "",
         "### Synthetic data",
         "",
@@ -670,8 +669,10 @@ def render(run: dict[str, Any]) -> str:
         lines.append(f"| {size:g} M | {5 * size:g} M | {cell(r.get('synth'))} | {cell(r.get('inputs'))} |")
     lines += [
         "",
-        "### Bulk import (records with their effects, notices and e-mail outbox rows, into the store, "
-        "in one transaction per file)",
+        "### Bulk import (records with their effects and notices, into the store, in one transaction per file)",
+        "",
+        "Each notice also queues an e-mail for a subject with an address; the synthetic subjects have none, so "
+        "no outbox rows are written here.",
         "",
     ]
     lines += [
@@ -750,9 +751,10 @@ def targets(run: dict[str, Any]) -> list[str]:
         out.append(text)
     if loads:
         out.append(
-            f"- The machine was shared with other work during the run: the 1-minute load average on its "
-            f"2 cores was {min(loads)}–{max(loads)} as the steps ended, so single timings vary; the DuckDB batch "
-            f"and the bare queries are each run {REPEAT} times and the fastest run is shown."
+            f"- The 1-minute load average on the machine's 2 cores was {min(loads)}–{max(loads)} as the steps "
+            f"ended (the benchmark's own threads count: above about 2, other work shared the machine), so single "
+            f"timings vary; the DuckDB batch and the bare queries are each run {REPEAT} times and the fastest run "
+            f"is shown."
         )
     return out
 
