@@ -399,8 +399,9 @@ def step_spark(work: Path, size: float) -> dict[str, Any]:
     }
 
 
-def _prepare_store(url: str, work: Path, size: float) -> Any:
-    """A migrated store with the shipped schemes, the six sources and the synth subjects."""
+def _prepare_store(url: str, work: Path, size: float, emails: float = 0.0) -> Any:
+    """A migrated store with the shipped schemes, the six sources and the synth subjects, `emails`
+    of them (a share, every n-th subject) with an e-mail address, so their notices queue e-mails."""
     import pyarrow.parquet as pq
 
     from xinyong import ledger, registry
@@ -421,7 +422,9 @@ def _prepare_store(url: str, work: Path, size: float) -> Any:
         for source, codes in SOURCES.items():
             registry.add_source(conn, source, codes, setup)
         stamp = setup.replace(tzinfo=None)
+        every = round(1 / emails) if emails else 0
         for batch in subjects.to_batches(200_000):
+            rows = batch.to_pylist()
             conn.execute(
                 t.subjects.insert(),
                 [
@@ -433,9 +436,23 @@ def _prepare_store(url: str, work: Path, size: float) -> Any:
                         "division": r["division"],
                         "registered_at": stamp,
                     }
-                    for r in batch.to_pylist()
+                    for r in rows
                 ],
             )
+            if every:
+                addressed = rows[::every]
+                conn.execute(
+                    t.contacts.insert(),
+                    [
+                        {
+                            "subject_id": r["subject_id"],
+                            "email": f"{r['subject_id'].lower()}@example.invalid",
+                            "language": "zh_Hans",
+                            "updated_at": stamp,
+                        }
+                        for r in addressed
+                    ],
+                )
     return store
 
 
@@ -463,24 +480,34 @@ def _import_all(store: Any, work: Path, size: float, workers: int = 1) -> dict[s
     cpu_seconds = time.process_time() - cpu
     with store.read() as conn:
         effects = conn.exec_driver_sql("SELECT count(*) FROM effects").scalar()
+        emails = conn.exec_driver_sql("SELECT count(*) FROM outbox").scalar()
     return {
         "seconds": round(seconds, 2),
         "cpu_seconds": round(cpu_seconds, 2),
         "records": records,
         "effects": int(effects or 0),
+        "emails": int(emails or 0),
         "records_per_s": round(records / seconds),
     }
 
 
-def step_import_sqlite(work: Path, size: float) -> dict[str, Any]:
-    db = folder(work, size) / "store.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
-    store = _prepare_store(f"sqlite:///{db}", work, size)
-    return _import_all(store, work, size)
+def step_import_sqlite(work: Path, size: float, emails: float = 0.0) -> dict[str, Any]:
+    """Into a new SQLite store: store.db, which the latency step then uses, or (with e-mail
+    addresses) a store of its own, removed afterwards."""
+    db = folder(work, size) / ("store-emails.db" if emails else "store.db")
+    files = [Path(str(db) + suffix) for suffix in ("", "-wal", "-shm")]
+    for file in files:
+        file.unlink(missing_ok=True)
+    store = _prepare_store(f"sqlite:///{db}", work, size, emails)
+    result = _import_all(store, work, size)
+    store.dispose()
+    if emails:
+        for file in files:
+            file.unlink(missing_ok=True)
+    return result
 
 
-def step_import_postgres(work: Path, size: float, workers: int = 1) -> dict[str, Any]:
+def step_import_postgres(work: Path, size: float, workers: int = 1, emails: float = 0.0) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "tests"))
     import pgcluster
     from pgcluster import ThrowawayCluster
@@ -489,7 +516,7 @@ def step_import_postgres(work: Path, size: float, workers: int = 1) -> dict[str,
     pgcluster.SERVER_SETTINGS.update(shared_buffers="2GB", max_wal_size="8GB", maintenance_work_mem="512MB")
 
     with ThrowawayCluster() as cluster:
-        store = _prepare_store(cluster.url, work, size)
+        store = _prepare_store(cluster.url, work, size, emails)
         server = _server_cpu(cluster.data_dir)
         result = _import_all(store, work, size, workers)
         # The server's single backend is the import's bottleneck: its CPU, beside this process's.
@@ -564,7 +591,15 @@ def step_latency(work: Path, size: float, samples: int = 1000) -> dict[str, Any]
     }
 
 
-IMPORT_STEPS = ("import-sqlite", "import-postgres", "import-postgres-2")
+# The share of subjects with an e-mail address in the "-emails" import steps.
+EMAIL_SHARE = 0.5
+IMPORT_STEPS = (
+    "import-sqlite",
+    "import-postgres",
+    "import-postgres-2",
+    "import-sqlite-emails",
+    "import-postgres-emails",
+)
 STEPS = {
     "synth": step_synth,
     "inputs": step_inputs,
@@ -576,6 +611,8 @@ STEPS = {
     "import-sqlite": step_import_sqlite,
     "import-postgres": step_import_postgres,
     "import-postgres-2": functools.partial(step_import_postgres, workers=2),
+    "import-sqlite-emails": functools.partial(step_import_sqlite, emails=EMAIL_SHARE),
+    "import-postgres-emails": functools.partial(step_import_postgres, emails=EMAIL_SHARE),
     "latency": step_latency,
 }
 
@@ -671,27 +708,31 @@ def render(run: dict[str, Any]) -> str:
         "",
         "### Bulk import (records with their effects and notices, into the store, in one transaction per file)",
         "",
-        "Each notice also queues an e-mail for a subject with an address; the synthetic subjects have none, so "
-        "no outbox rows are written here.",
+        "Each notice also queues an e-mail (an outbox row) when its subject has an address. The synthetic "
+        f"subjects have none, except in the rows marked so, where one in {round(1 / EMAIL_SHARE)} has one.",
         "",
     ]
     lines += [
-        "| store | subjects | records | effects | time | records/s | peak |",
-        "| --- | ---: | ---: | ---: | --- | ---: | --- |",
+        "| store | subjects | records | effects | e-mails queued | time | records/s | peak |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
+    addressed = f"one subject in {round(1 / EMAIL_SHARE)} with an e-mail address"
     for key, label in (
         ("import-sqlite", "SQLite (WAL)"),
         ("import-postgres", "PostgreSQL 15 (COPY)"),
         ("import-postgres-2", "PostgreSQL 15 (COPY), two imports at a time"),
+        ("import-sqlite-emails", f"SQLite (WAL), {addressed}"),
+        ("import-postgres-emails", f"PostgreSQL 15 (COPY), {addressed}"),
     ):
         result = run["results"].get("import", {}).get(key)
         if not result:
-            lines.append(f"| {label} | — | — | — | not run | — | — |")
+            lines.append(f"| {label} | — | — | — | — | not run | — | — |")
         elif "error" in result:
-            lines.append(f"| {label} | — | — | — | failed: {result['error']} | — | — |")
+            lines.append(f"| {label} | — | — | — | — | failed: {result['error']} | — | — |")
         else:
+            emails = f"{result['emails']:,}" if "emails" in result else "—"
             lines.append(
-                f"| {label} | {run['import_size']:g} M | {result['records']:,} | {result['effects']:,} | "
+                f"| {label} | {run['import_size']:g} M | {result['records']:,} | {result['effects']:,} | {emails} | "
                 f"{result['seconds']} s | {result['records_per_s']:,} | {result['peak_gib']} GiB |"
             )
     note = run["results"].get("import", {}).get("import-postgres", {}).get("note")

@@ -326,7 +326,8 @@ _EXISTING = pa.schema(
         ("note", pa.string()),
     ]
 )
-_SUBJECTS = pa.schema([("subject_id", pa.string()), ("kind", pa.string()), ("email", pa.string())])
+_KINDS = pa.schema([("subject_id", pa.string()), ("kind", pa.string())])
+_EMAILS = pa.schema([("subject_id", pa.string()), ("email", pa.string())])
 
 
 # Probing an index for one key costs about as much as reading eight rows in a scan.
@@ -401,12 +402,14 @@ def _probe_or_scan(conn: Connection, query: str, column: str, keys: pa.ChunkedAr
 
 def _subjects(conn: Connection, named: pa.ChunkedArray) -> pa.Table:
     """The kinds and e-mail addresses (for their notices) of the registered subjects among those a
-    file names."""
-    query = (
-        "SELECT s.id, s.kind, nullif(c.email, '') FROM subjects AS s "
-        "LEFT JOIN contacts AS c ON c.subject_id = s.id WHERE true"
+    file names. Read apart and joined here: SQLite joins by probing the contacts' index once per
+    subject, which took more than twice as long as reading both (5 M records on 1 M subjects, one in
+    two with an address: 8.2 s against 3.6 s)."""
+    kinds = _probe_or_scan(conn, "SELECT id, kind FROM subjects WHERE true", "id", named, _KINDS)
+    emails = _probe_or_scan(
+        conn, "SELECT subject_id, email FROM contacts WHERE email <> ''", "subject_id", named, _EMAILS
     )
-    return _probe_or_scan(conn, query, "s.id", named, _SUBJECTS)
+    return kinds.join(emails, "subject_id", join_type="left outer")
 
 
 def _existing(conn: Connection, source: str, refs: pa.ChunkedArray) -> pa.Table:
