@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import IntegrityError
 
 from helpers import World, at
@@ -186,18 +186,39 @@ def test_the_index_migration_goes_down_and_up_keeping_notices_and_their_deliveri
 
 
 def test_a_migration_that_leaves_a_broken_reference_is_not_committed(sqlite_store: Store) -> None:
-    """Foreign keys are off while migrations copy tables on SQLite, and checked before the commit."""
-    from xinyong.errors import XinyongError
+    """Foreign keys are off while migrations copy tables on SQLite, and checked before the commit
+    whenever the schema's revision changed."""
+    from alembic import command
+    from alembic.config import Config
 
+    from xinyong.errors import XinyongError
+    from xinyong.store import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
     orphan = text(
         "INSERT INTO notices (key, subject_id, record_id, kind, created_at, facts) "
         "VALUES ('7:recorded', 'nobody', 7, 'recorded', '2026-01-01 00:00:00', '{}')"
     )
-    broken = r"2 row\(s\) pointing at missing rows; first: notices row 1"
-    with pytest.raises(XinyongError, match=broken), sqlite_store.migrating() as conn:
-        conn.execute(orphan)
+    statements: list[str] = []
+    event.listen(sqlite_store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    sqlite_store.migrate()  # at the head already: no revision changed, nothing to check
+    assert statements
+    assert "PRAGMA foreign_key_check" not in statements
+
+    def downgrade_leaving_an_orphan() -> None:
+        with sqlite_store.migrating() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0005")
+            conn.execute(orphan)
+
+    broken = r"2 row\(s\) pointing at missing rows; first: notices row 1 → (subjects|records); nothing was changed"
+    with pytest.raises(XinyongError, match=broken):
+        downgrade_leaving_an_orphan()
+    assert "PRAGMA foreign_key_check" in statements
     with sqlite_store.read() as conn:
         assert conn.execute(text("SELECT count(*) FROM notices")).scalar() == 0
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
     # Outside a migration the checks are back on.
     with pytest.raises(IntegrityError), sqlite_store.write() as conn:
         conn.execute(orphan)
