@@ -99,12 +99,13 @@ def person_id(n: int) -> str:
 
 def build_store(folder: Path, subjects: int) -> tuple[str, str, list[str], dict[str, Any]]:
     """A synthetic store; returns its URL, an enforcer token, the subject ids and one answer."""
-    from xinyong import imports, ledger, registry
-    from xinyong.access import Principal, Role
-    from xinyong.clock import FixedClock
-    from xinyong.schemes import parse_scheme
-    from xinyong.service import Service
-    from xinyong.store import Store
+    from xinyong.ledger import imports, registry
+    from xinyong.ledger import records as ledger
+    from xinyong.rules.clock import FixedClock
+    from xinyong.rules.schemes import parse_scheme
+    from xinyong.security.access import Principal, Role
+    from xinyong.service.core import Service
+    from xinyong.storage.store import Store
 
     url = f"sqlite:///{folder / 'bench.db'}"
     store = Store(url)
@@ -131,8 +132,8 @@ def build_store(folder: Path, subjects: int) -> tuple[str, str, list[str], dict[
     # serves today's state from the same file.
     with sqlite3.connect(folder / "bench.db") as source, sqlite3.connect(folder / "online.db") as copy:
         source.backup(copy)  # the WAL's pages included, which a file copy could miss
-    from xinyong import batch
-    from xinyong.clock import local_day
+    from xinyong.derived import batch
+    from xinyong.rules.clock import local_day
 
     batch.run(store, batch.DuckDBEngine(), as_of=local_day(now), known_at=now, out=folder / "state.parquet")
     store.dispose()
@@ -258,12 +259,12 @@ def main() -> None:
                     wrk, server, "bare_app:app", base_env, False, script, args
                 ),
                 "xinyong check (answer cache warm)": measure(
-                    wrk, server, "xinyong.api:app_from_environment", base_env, True, script, args
+                    wrk, server, "xinyong.interfaces.api:app_from_environment", base_env, True, script, args
                 ),
                 "xinyong check (answer cache off: serving state)": measure(
                     wrk,
                     server,
-                    "xinyong.api:app_from_environment",
+                    "xinyong.interfaces.api:app_from_environment",
                     {**base_env, "XINYONG_CHECK_CACHE": "0"},
                     True,
                     script,
@@ -272,7 +273,7 @@ def main() -> None:
                 "xinyong check (answer cache off, no serving state: all online)": measure(
                     wrk,
                     server,
-                    "xinyong.api:app_from_environment",
+                    "xinyong.interfaces.api:app_from_environment",
                     {**base_env, "XINYONG_CHECK_CACHE": "0", "XINYONG_DB": f"sqlite:///{folder / 'online.db'}"},
                     True,
                     script,

@@ -76,7 +76,7 @@ def main() -> None:
     os.environ["XINYONG_DB"] = url
     if args.cache_off:
         os.environ["XINYONG_CHECK_CACHE"] = "0"
-    from xinyong.api import app_from_environment
+    from xinyong.interfaces.api import app_from_environment
 
     app = app_from_environment()
     service = app.state.service  # type: ignore[attr-defined]

@@ -99,7 +99,7 @@ def folder(work: Path, size: float) -> Path:
 
 
 def step_synth(work: Path, size: float) -> dict[str, Any]:
-    from xinyong.synth import write_parquet
+    from xinyong.demo.synth import write_parquet
 
     n = int(size * 1_000_000)
     started = time.perf_counter()
@@ -132,9 +132,9 @@ COPY (
 
 
 def shipped_versions() -> list[Any]:
-    from xinyong.demo import SHIPPED_SCHEMES, schemes_dir
-    from xinyong.registry import SchemeVersion
-    from xinyong.schemes import load_scheme_file
+    from xinyong.demo.city import SHIPPED_SCHEMES, schemes_dir
+    from xinyong.ledger.registry import SchemeVersion
+    from xinyong.rules.schemes import load_scheme_file
 
     loaded = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     versions = []
@@ -150,7 +150,7 @@ def step_inputs(work: Path, size: float) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from xinyong.batch import micros
+    from xinyong.derived.batch import micros
 
     started = time.perf_counter()
     base = folder(work, size)
@@ -204,13 +204,13 @@ def step_inputs(work: Path, size: float) -> dict[str, Any]:
 
 
 def _query() -> Any:
-    from xinyong import batch
+    from xinyong.derived import batch
 
     return batch.build_query(shipped_versions(), AS_OF, KNOWN)
 
 
 def step_duckdb(work: Path, size: float) -> dict[str, Any]:
-    from xinyong import batch
+    from xinyong.derived import batch
 
     inputs = batch.Inputs(folder(work, size) / "inputs")
     out = folder(work, size) / "state-duckdb.parquet"
@@ -230,7 +230,7 @@ def bare_sql(inputs: Path, every_subject: bool = True) -> str:
 
     With `every_subject=False`, only the subjects that have active effects: the sum alone, a lower
     floor than any batch that must answer for every subject can reach (shown beside it)."""
-    from xinyong.batch import micros
+    from xinyong.derived.batch import micros
 
     known = micros(KNOWN)
     effects, subjects = inputs / "effects.parquet", inputs / "subjects.parquet"
@@ -263,7 +263,7 @@ def step_bare(work: Path, size: float, every_subject: bool = True) -> dict[str, 
     """The bare query on the batch engine's connection, with its DuckDB settings and Parquet options."""
     import duckdb
 
-    from xinyong import batch
+    from xinyong.derived import batch
 
     inputs = batch.Inputs(folder(work, size) / "inputs")
     out = folder(work, size) / "state-bare.parquet"
@@ -288,7 +288,7 @@ def step_pandas(work: Path, size: float) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
-    from xinyong.batch import micros
+    from xinyong.derived.batch import micros
 
     inputs = folder(work, size) / "inputs"
     started = time.perf_counter()
@@ -379,7 +379,7 @@ def step_pandas(work: Path, size: float) -> dict[str, Any]:
 
 
 def step_spark(work: Path, size: float) -> dict[str, Any]:
-    from xinyong import batch
+    from xinyong.derived import batch
 
     inputs = batch.Inputs(folder(work, size) / "inputs")
     out = folder(work, size) / "state-spark.parquet"
@@ -404,12 +404,13 @@ def _prepare_store(url: str, work: Path, size: float, emails: float = 0.0) -> An
     of them (a share, every n-th subject) with an e-mail address, so their notices queue e-mails."""
     import pyarrow.parquet as pq
 
-    from xinyong import ledger, registry
-    from xinyong import store as t
-    from xinyong.demo import SHIPPED_SCHEMES, schemes_dir
-    from xinyong.schemes import load_scheme_file
-    from xinyong.store import Store
-    from xinyong.synth import SOURCES
+    from xinyong.demo.city import SHIPPED_SCHEMES, schemes_dir
+    from xinyong.demo.synth import SOURCES
+    from xinyong.ledger import records as ledger
+    from xinyong.ledger import registry
+    from xinyong.rules.schemes import load_scheme_file
+    from xinyong.storage import store as t
+    from xinyong.storage.store import Store
 
     store = Store(url)
     store.migrate()
@@ -461,7 +462,7 @@ def _import_all(store: Any, work: Path, size: float, workers: int = 1) -> dict[s
     time, largest files first (PostgreSQL imports of different sources write side by side)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from xinyong import bulk
+    from xinyong.ledger import bulk
 
     now = dt.datetime(2026, 6, 1, 1, tzinfo=dt.UTC)
     paths = sorted((folder(work, size) / "synth").glob("records-*.parquet"))
@@ -561,8 +562,9 @@ def step_latency(work: Path, size: float, samples: int = 1000) -> dict[str, Any]
     """
     import random
 
-    from xinyong import imports, serving
-    from xinyong.store import Store
+    from xinyong.derived import serving
+    from xinyong.ledger import imports
+    from xinyong.storage.store import Store
 
     store = Store(f"sqlite:///{folder(work, size) / 'store.db'}")
     store.checkpoint_in_background()

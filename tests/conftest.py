@@ -9,7 +9,7 @@ import pytest
 
 from helpers import World
 from pg_fixtures import pg_cluster, pg_url  # noqa: F401
-from xinyong.store import Store
+from xinyong.storage.store import Store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -11,11 +11,14 @@ from zoneinfo import ZoneInfo
 
 from stdnum.cn import ric, uscc
 
-from xinyong import consent, derivation, imports, ledger, objections, registry
-from xinyong.engine import State
-from xinyong.schemes import parse_scheme
-from xinyong.state import NoState, StateReader
-from xinyong.store import Store
+from xinyong.derived import derivation
+from xinyong.derived.state import NoState, StateReader
+from xinyong.due_process import objections
+from xinyong.ledger import consent, imports, registry
+from xinyong.ledger import records as ledger
+from xinyong.rules.engine import State
+from xinyong.rules.schemes import parse_scheme
+from xinyong.storage.store import Store
 
 ZONE = ZoneInfo("Asia/Shanghai")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xinyong.access import (
+from xinyong.security.access import (
     RULES,
     Action,
     Forbidden,

@@ -20,12 +20,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from helpers import DEMO_CITY, World, at, org_id, person_id
-from xinyong import audit, ledger
-from xinyong.access import Principal, Role
-from xinyong.api import create_app
-from xinyong.clock import Clock, FixedClock
-from xinyong.service import ENFORCER_FIELDS, Service
-from xinyong.store import Store
+from xinyong.interfaces.api import create_app
+from xinyong.ledger import records as ledger
+from xinyong.rules.clock import Clock, FixedClock
+from xinyong.security import audit
+from xinyong.security.access import Principal, Role
+from xinyong.service.core import ENFORCER_FIELDS, Service
+from xinyong.storage.store import Store
 
 NOW = at("2026-03-01")
 P1, P2 = person_id(1), person_id(2)
@@ -652,7 +653,7 @@ def test_xinyong_serve_runs_a_real_server(tmp_path: Path, server: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("XINYONG_")}
     env["XINYONG_DB"] = store.url
     process = subprocess.Popen(
-        [sys.executable, "-m", "xinyong.cli", "serve", "--port", str(port), "--server", server],
+        [sys.executable, "-m", "xinyong.interfaces.cli", "serve", "--port", str(port), "--server", server],
         env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,

@@ -23,11 +23,11 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import checks
 
 from helpers import World, at
-from xinyong.access import Principal, Role
-from xinyong.api import create_app
-from xinyong.clock import FixedClock
-from xinyong.service import Service
-from xinyong.store import Store
+from xinyong.interfaces.api import create_app
+from xinyong.rules.clock import FixedClock
+from xinyong.security.access import Principal, Role
+from xinyong.service.core import Service
+from xinyong.storage.store import Store
 
 EXAMPLES = 12  # per operation; about 35 operations
 TIME_LIMIT = 150.0  # seconds for the authenticated pass; operations not reached by then are left out

@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import text
 
 from helpers import World, at
-from xinyong import audit, cli
-from xinyong.access import Principal, Role
-from xinyong.clock import FixedClock
-from xinyong.service import Service
-from xinyong.store import Store
+from xinyong.interfaces import cli
+from xinyong.rules.clock import FixedClock
+from xinyong.security import audit
+from xinyong.security.access import Principal, Role
+from xinyong.service.core import Service
+from xinyong.storage.store import Store
 
 ADMIN = Principal(Role.ADMIN, "auditor", channel="test")
 
@@ -262,7 +263,7 @@ def test_the_migration_indexes_what_was_logged_before_it(tmp_path: Path) -> None
     from alembic import command
     from alembic.config import Config
 
-    from xinyong.store import MIGRATIONS
+    from xinyong.storage.store import MIGRATIONS
 
     store = Store(f"sqlite:///{tmp_path / 'old.db'}")
     config = Config()
@@ -289,7 +290,7 @@ def test_the_runs_migration_goes_down_and_up_keeping_every_look(store: Store, mo
     from alembic import command
     from alembic.config import Config
 
-    from xinyong.store import MIGRATIONS
+    from xinyong.storage.store import MIGRATIONS
 
     monkeypatch.setattr(audit, "INDEX_EVERY", 4)
     subjects = ["110105199001010010", "91110000100000000A"]
@@ -313,7 +314,7 @@ def test_the_schema_and_the_migrations_agree(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from xinyong.store import metadata
+    from xinyong.storage.store import metadata
 
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []

@@ -30,14 +30,18 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection
 
 from helpers import World, at, person_id
-from xinyong import batch, consent, demo, imports, ledger, objections, registry, serving
-from xinyong.clock import FixedClock
-from xinyong.consent import GRANTED, WITHDRAWN, ConsentEvent
-from xinyong.effects import Effect
-from xinyong.engine import State
-from xinyong.schemes import Scheme, parse_scheme
-from xinyong.state import StateReader, population
-from xinyong.store import Store
+from xinyong.demo import city as demo
+from xinyong.derived import batch, serving
+from xinyong.derived.state import StateReader, population
+from xinyong.due_process import objections
+from xinyong.ledger import consent, imports, registry
+from xinyong.ledger import records as ledger
+from xinyong.ledger.consent import GRANTED, WITHDRAWN, ConsentEvent
+from xinyong.rules.clock import FixedClock
+from xinyong.rules.effects import Effect
+from xinyong.rules.engine import State
+from xinyong.rules.schemes import Scheme, parse_scheme
+from xinyong.storage.store import Store
 
 NOW = dt.datetime(2026, 6, 30, 1, tzinfo=dt.UTC)
 T1 = NOW + dt.timedelta(hours=2)  # second round of events
@@ -644,7 +648,7 @@ def test_the_state_command(sqlite_store: Store, tmp_path: Path) -> None:
 
     from typer.testing import CliRunner
 
-    from xinyong.cli import app
+    from xinyong.interfaces.cli import app
 
     world = World(sqlite_store)
     person, _org = world.standard()

@@ -25,15 +25,18 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from helpers import World, at, org_id, person_id
-from xinyong import bulk, derivation, imports, ledger, notices
-from xinyong import store as t
-from xinyong.effects import Record, derive_effects
+from xinyong.derived import derivation
+from xinyong.due_process import notices
 from xinyong.errors import BadInput, NotFound
-from xinyong.imports import ImportResult
-from xinyong.periods import Period
-from xinyong.registry import SchemeVersion
-from xinyong.schemes import parse_scheme
-from xinyong.store import Store
+from xinyong.ledger import bulk, imports
+from xinyong.ledger import records as ledger
+from xinyong.ledger.imports import ImportResult
+from xinyong.ledger.registry import SchemeVersion
+from xinyong.rules.effects import Record, derive_effects
+from xinyong.rules.periods import Period
+from xinyong.rules.schemes import parse_scheme
+from xinyong.storage import store as t
+from xinyong.storage.store import Store
 
 NOW = at("2026-03-02")
 COLUMNS = ["subject_id", "behaviour", "occurred_on", "document_ref", "amount", "note"]
@@ -93,7 +96,7 @@ def snapshot(store: Store) -> tuple[list[tuple[object, ...]], list[tuple[object,
 def ledger_rows(conn: object) -> list[tuple[object, ...]]:
     from sqlalchemy import select
 
-    from xinyong import store as t
+    from xinyong.storage import store as t
 
     result = conn.execute(select(t.records).order_by(t.records.c.id))  # type: ignore[attr-defined]
     return [
@@ -245,7 +248,7 @@ def test_missing_and_unknown_columns(sqlite_store: Store, tmp_path: Path) -> Non
 def test_the_cli_takes_the_bulk_path_for_parquet(sqlite_store: Store, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from xinyong.cli import app
+    from xinyong.interfaces.cli import app
 
     world = World(sqlite_store)
     person, _org = world.standard()
@@ -427,10 +430,11 @@ def example_city(tmp_path: Path) -> tuple[Setup, Files]:
 def shipped_city(tmp_path: Path) -> tuple[Setup, Files]:
     """The three shipped schemes (lists, measures, behaviours under several schemes) and a small
     synthetic city with both kinds of subject, some with e-mail addresses: one CSV per source."""
-    from xinyong import demo, registry
-    from xinyong import store as t
-    from xinyong.schemes import load_scheme_file
-    from xinyong.synth import SOURCES, write_parquet
+    from xinyong.demo import city as demo
+    from xinyong.demo.synth import SOURCES, write_parquet
+    from xinyong.ledger import registry
+    from xinyong.rules.schemes import load_scheme_file
+    from xinyong.storage import store as t
 
     synth = write_parquet(tmp_path, persons=300, organisations=60, records=1500, today=dt.date(2026, 2, 1), seed=11)
     subjects = pq.read_table(synth["subjects.parquet"]).to_pylist()
@@ -464,7 +468,7 @@ def notices_and_outbox(store: Store) -> tuple[list[tuple[object, ...]], list[tup
     """Notices (with their facts text) and deliveries, by record reference instead of id."""
     from sqlalchemy import select
 
-    from xinyong import store as t
+    from xinyong.storage import store as t
 
     with store.read() as conn:
         refs = {row.id: f"{row.source_id}:{row.document_ref}" for row in conn.execute(select(t.records))}
@@ -628,7 +632,7 @@ def test_the_cli_shows_a_bulk_rows_problem_with_its_line(
     sqlite_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`records import` prints the problem with its line and exits 2, as for any other bad line."""
-    from xinyong import cli
+    from xinyong.interfaces import cli
 
     world = World(sqlite_store)
     person, _org = world.standard()
@@ -820,7 +824,7 @@ def test_the_notice_migrations_go_down_and_up_keeping_every_text(
     from alembic.config import Config
     from sqlalchemy import text
 
-    from xinyong.store import MIGRATIONS
+    from xinyong.storage.store import MIGRATIONS
 
     path = write_parquet(tmp_path / "r.parquet", rows_for(people, 30))
     bulk.import_records(store, path, source="all", now=NOW, actor=ACTOR)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import World, at, d
-from xinyong.checks import check, parse_measure
+from xinyong.derived.checks import check, parse_measure
 from xinyong.errors import BadInput, NotFound
 
 

@@ -1,8 +1,8 @@
 """The `xinyong` command line, driven as a user would: real files, XINYONG_DB and XINYONG_NOW.
 
-Exit status and error output are checked on real subprocesses (`python -m xinyong.cli`). Each
+Exit status and error output are checked on real subprocesses (`python -m xinyong.interfaces.cli`). Each
 subprocess costs about a second of imports, so the many commands that only need their JSON checked
-run in-process through the same entry point, `xinyong.cli.main`, with the same environment
+run in-process through the same entry point, `xinyong.interfaces.cli.main`, with the same environment
 variables, argv and captured standard streams.
 
 One store is built per module (the `city` fixture). Tests that change records each use their own
@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from helpers import org_id, person_id
-from xinyong import cli
-from xinyong.identifiers import mask
+from xinyong.interfaces import cli
+from xinyong.rules.identifiers import mask
 
 SCHEMES = Path(__file__).resolve().parents[1] / "schemes"
 
@@ -71,7 +71,7 @@ class City:
     def sub(self, *args: str, now: str = IMPORTED) -> Result:
         """Run the console script in a subprocess."""
         proc = subprocess.run(
-            [sys.executable, "-m", "xinyong.cli", *args],
+            [sys.executable, "-m", "xinyong.interfaces.cli", *args],
             cwd=self.folder,
             env=self.env(now),
             capture_output=True,

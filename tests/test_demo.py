@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from xinyong import demo
-from xinyong.clock import FixedClock
+from xinyong.demo import city as demo
 from xinyong.errors import Refused
-from xinyong.store import Store
+from xinyong.rules.clock import FixedClock
+from xinyong.storage.store import Store
 
 
 def test_a_small_city_is_built_and_explained(tmp_path: Path) -> None:

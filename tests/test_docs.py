@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.main import get_command
 
-from xinyong.cli import app
+from xinyong.interfaces.cli import app
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -22,7 +22,7 @@ import chinese_calendar
 import pytest
 
 from helpers import DEMO_CITY, person_id
-from xinyong import cli
+from xinyong.interfaces import cli
 
 DAY0 = dt.date(2026, 3, 2)
 SCHEME = DEMO_CITY.replace(

@@ -12,9 +12,9 @@ from decimal import Decimal
 import pytest
 
 from helpers import World, at, d
-from xinyong.engine import State
+from xinyong.derived.state import NoState
 from xinyong.errors import Refused
-from xinyong.state import NoState
+from xinyong.rules.engine import State
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 
-from xinyong.identifiers import SUBJECT_KINDS, mask, validate
+from xinyong.rules.identifiers import SUBJECT_KINDS, mask, validate
 
 # Synthetic numbers: real division codes (Beijing Chaoyang, Shanghai Xuhui, Rongcheng, Shenzhen
 # Nanshan, Chengdu Wuhou), made-up birth dates and sequence numbers.

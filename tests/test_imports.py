@@ -12,10 +12,12 @@ from decimal import Decimal
 import pytest
 
 from helpers import World, at, org_id, person_id
-from xinyong import derivation, imports, ledger
+from xinyong.derived import derivation
 from xinyong.errors import BadInput, NotFound
-from xinyong.imports import ImportResult
-from xinyong.store import Store
+from xinyong.ledger import imports
+from xinyong.ledger import records as ledger
+from xinyong.ledger.imports import ImportResult
+from xinyong.storage.store import Store
 
 NOW = at("2026-03-02")
 HEADER = "subject_id,behaviour,occurred_on,document_ref"
@@ -514,7 +516,7 @@ def subjects_refused(store: Store, name: str, data: bytes) -> BadInput:
 def subject_count(store: Store) -> int:
     from sqlalchemy import func, select
 
-    from xinyong import store as tables
+    from xinyong.storage import store as tables
 
     with store.read() as conn:
         return int(conn.execute(select(func.count()).select_from(tables.subjects)).scalar_one())

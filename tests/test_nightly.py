@@ -7,11 +7,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
-from xinyong import audit
-from xinyong.api import nightly
 from xinyong.errors import BadInput
-from xinyong.service import Service
-from xinyong.store import Store
+from xinyong.interfaces.api import nightly
+from xinyong.security import audit
+from xinyong.service.core import Service
+from xinyong.storage.store import Store
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 

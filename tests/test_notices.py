@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from helpers import World, at, d
-from xinyong import imports, notices, objections, repairs
-from xinyong import store as t
+from xinyong.due_process import notices, objections, repairs
 from xinyong.errors import BadInput, NotFound
-from xinyong.store import Store
+from xinyong.ledger import imports
+from xinyong.storage import store as t
+from xinyong.storage.store import Store
 
 
 @pytest.fixture
@@ -226,8 +227,8 @@ def test_bulk_templates_leave_room_for_every_record_field_or_refuse(monkeypatch:
     """The bulk path renders one notice per (behaviour, occurred_on, subject kind) and pastes each
     record's own fields in; a notice that showed any other record field is refused, not guessed."""
     from helpers import DEMO_CITY
-    from xinyong.registry import SchemeVersion
-    from xinyong.schemes import parse_scheme
+    from xinyong.ledger.registry import SchemeVersion
+    from xinyong.rules.schemes import parse_scheme
 
     scheme = parse_scheme(DEMO_CITY)
     versions = [SchemeVersion(scheme, at("2020-01-01"), scheme.digest())]

@@ -8,9 +8,10 @@ import chinese_calendar
 import pytest
 
 from helpers import World, at, d
-from xinyong import ledger, objections
+from xinyong.due_process import objections
 from xinyong.errors import BadInput, Refused
-from xinyong.workdays import add_working_days
+from xinyong.ledger import records as ledger
+from xinyong.rules.workdays import add_working_days
 
 
 def test_filing_marks_the_record_disputed_at_once(world: World) -> None:

@@ -18,9 +18,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from helpers import World, at, person_id
-from xinyong import notices, outbox
-from xinyong import store as t
-from xinyong.store import Store
+from xinyong.due_process import notices, outbox
+from xinyong.storage import store as t
+from xinyong.storage.store import Store
 
 
 @dataclass
@@ -221,7 +221,7 @@ def test_the_command_line_delivers_through_the_configured_server(
     import json
     import sys
 
-    from xinyong import cli
+    from xinyong.interfaces import cli
 
     world = World(sqlite_store)
     subject = world.standard()[0]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xinyong.periods import Period
+from xinyong.rules.periods import Period
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import DEMO_CITY, World, at, org_id, person_id
-from xinyong.effects import (
+from xinyong.errors import XinyongError
+from xinyong.rules.effects import (
     CORRECTED,
     DECIDED,
     DECLINED,
@@ -32,10 +33,9 @@ from xinyong.effects import (
     derive_effects,
     view_as_known,
 )
-from xinyong.engine import State, evaluate_state
-from xinyong.errors import XinyongError
-from xinyong.schemes import parse_scheme
-from xinyong.store import Store
+from xinyong.rules.engine import State, evaluate_state
+from xinyong.rules.schemes import parse_scheme
+from xinyong.storage.store import Store
 
 SCHEME = parse_scheme(DEMO_CITY)
 CODES = ["TRAFFIC.MINOR", "COURT.DEFAULT", "CHARITY.BLOOD", "UNKNOWN.CODE"]
@@ -205,7 +205,7 @@ def replay(store: Store, ops: list[tuple[str, int, int]]) -> None:
                 world.revoke(records[pick % len(records)], now)
             elif kind == "end" and records:
                 with store.write() as conn:
-                    from xinyong import ledger
+                    from xinyong.ledger import records as ledger
 
                     ledger.end(
                         conn,
@@ -231,7 +231,7 @@ def snapshot(store: Store) -> tuple[list[tuple[Any, ...]], list[Any]]:
     world = World(store)
     from sqlalchemy import select
 
-    from xinyong import store as tables
+    from xinyong.storage import store as tables
 
     with store.read() as conn:
         refs = {

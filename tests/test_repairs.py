@@ -13,10 +13,11 @@ import datetime as dt
 import pytest
 
 from helpers import DEMO_CITY, World, at, d, person_id
-from xinyong import ledger, repairs
-from xinyong.effects import ENDED
+from xinyong.due_process import repairs
 from xinyong.errors import BadInput, NotFound, Refused
-from xinyong.workdays import add_working_days
+from xinyong.ledger import records as ledger
+from xinyong.rules.effects import ENDED
+from xinyong.rules.workdays import add_working_days
 
 WITH_SEVERITIES = DEMO_CITY.replace(
     "  - {code: CHARITY.BLOOD,",

@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 
 from helpers import DEMO_CITY, World, at, d, org_id, person_id
-from xinyong import cli, objections, outputs, rendering, repairs, reports
-from xinyong.store import Store
+from xinyong.due_process import objections, repairs
+from xinyong.interfaces import cli
+from xinyong.presentation import outputs, rendering, reports
+from xinyong.storage.store import Store
 
 SCHEME = DEMO_CITY.replace(
     "  - {code: CHARITY.BLOOD,",

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from xinyong.errors import BadInput, Refused
-from xinyong.safeguards import PROTECTED_CATEGORIES, offending_category, screen_behaviours
-from xinyong.schemes import parse_scheme
+from xinyong.rules.safeguards import PROTECTED_CATEGORIES, offending_category, screen_behaviours
+from xinyong.rules.schemes import parse_scheme
 
 SCHEME = """\
 scheme: screen-test

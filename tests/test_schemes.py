@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from xinyong.errors import BadInput, Problem, Refused
-from xinyong.periods import Period
-from xinyong.schemes import Scheme, load_scheme_file, parse_scheme
+from xinyong.rules.periods import Period
+from xinyong.rules.schemes import Scheme, load_scheme_file, parse_scheme
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMES = ROOT / "schemes"

@@ -12,11 +12,11 @@ import time
 import pytest
 
 from helpers import World, at, org_id, person_id
-from xinyong import search
-from xinyong.access import PUBLIC, Principal, Role
-from xinyong.clock import FixedClock
-from xinyong.service import Service
-from xinyong.store import Store
+from xinyong.derived import search
+from xinyong.rules.clock import FixedClock
+from xinyong.security.access import PUBLIC, Principal, Role
+from xinyong.service.core import Service
+from xinyong.storage.store import Store
 
 OFFICER = Principal(Role.OFFICER, "officer", channel="test")
 O1, O2, O3, O4 = org_id(1), org_id(2), org_id(3), org_id(4)
@@ -36,7 +36,7 @@ def world(sqlite_store: Store) -> World:
         ]
     )
     with sqlite_store.write() as conn:
-        from xinyong import store as t
+        from xinyong.storage import store as t
 
         conn.execute(t.subjects.update().where(t.subjects.c.id == O2).values(legal_representative="武欣德"))
     return world
@@ -88,7 +88,7 @@ def test_the_index_is_refreshed_when_subjects_are_added(world: World) -> None:
 def test_building_the_index_is_quick() -> None:
     # pypinyin segments each name into words (so 重庆 reads chongqing): ~0.15 ms a name. The demo
     # city's 22,000 subjects take about 3 s (docs/web.md); 2,000 names here must take well under 2 s.
-    from xinyong.synth import generate_city
+    from xinyong.demo.synth import generate_city
 
     city = generate_city(persons=1800, organisations=200, today=at("2026-03-01").date(), seed=3)
 

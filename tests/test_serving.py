@@ -7,12 +7,12 @@ import datetime as dt
 from sqlalchemy import update
 
 from helpers import World, at, d, person_id
-from xinyong import serving
-from xinyong import store as t
-from xinyong.access import Principal, Role
-from xinyong.checks import check
-from xinyong.clock import FixedClock, to_storage
-from xinyong.service import Service
+from xinyong.derived import serving
+from xinyong.derived.checks import check
+from xinyong.rules.clock import FixedClock, to_storage
+from xinyong.security.access import Principal, Role
+from xinyong.service.core import Service
+from xinyong.storage import store as t
 
 DAY = d("2026-06-01")
 MEASURE = "demo-city/no-flights"
@@ -119,7 +119,8 @@ def test_subjects_without_served_rows_are_left_alone(world: World) -> None:
 def test_the_driver_reads_what_sqlalchemy_reads(world: World) -> None:
     """`DriverQuery` (the lookups on a check's path) gives the rows, types included, that
     `Connection.execute` gives for the same statement: dates, times, flags, numbers, missing rows."""
-    from xinyong import consent, derivation, registry
+    from xinyong.derived import derivation
+    from xinyong.ledger import consent, registry
 
     person, org = world.standard()
     world.consent(person, True, "2020-01-03")

@@ -13,8 +13,9 @@ from sqlalchemy import event, select, text
 from sqlalchemy.exc import IntegrityError
 
 from helpers import World, at
-from xinyong import derivation, notices
-from xinyong.store import Checkpointer, Store
+from xinyong.derived import derivation
+from xinyong.due_process import notices
+from xinyong.storage.store import Checkpointer, Store
 
 
 def _autocheckpoint(store: Store) -> int:
@@ -154,8 +155,8 @@ def test_the_index_migration_goes_down_and_up_keeping_notices_and_their_deliveri
     from alembic.config import Config
     from sqlalchemy.exc import IntegrityError
 
-    from xinyong import store as t
-    from xinyong.store import MIGRATIONS
+    from xinyong.storage import store as t
+    from xinyong.storage.store import MIGRATIONS
 
     world = World(store)
     person, _ = world.standard()
@@ -192,7 +193,7 @@ def test_a_migration_that_leaves_a_broken_reference_is_not_committed(sqlite_stor
     from alembic.config import Config
 
     from xinyong.errors import XinyongError
-    from xinyong.store import MIGRATIONS
+    from xinyong.storage.store import MIGRATIONS
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 
-from xinyong.synth import City, RecordRow, SubjectRow, generate_city, write_files
+from xinyong.demo.synth import City, RecordRow, SubjectRow, generate_city, write_files
 
 TODAY = datetime.date(2026, 5, 1)
 CATALOGUE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "catalogue.md"

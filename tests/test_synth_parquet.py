@@ -15,12 +15,14 @@ import pytest
 from stdnum.cn import ric, uscc
 from typer.testing import CliRunner
 
-from xinyong import bulk, demo, ledger, registry
-from xinyong import store as t
-from xinyong.cli import app
-from xinyong.schemes import load_scheme_file
-from xinyong.store import Store
-from xinyong.synth import BEHAVIOURS_BY_KIND, SOURCES, write_parquet
+from xinyong.demo import city as demo
+from xinyong.demo.synth import BEHAVIOURS_BY_KIND, SOURCES, write_parquet
+from xinyong.interfaces.cli import app
+from xinyong.ledger import bulk, registry
+from xinyong.ledger import records as ledger
+from xinyong.rules.schemes import load_scheme_file
+from xinyong.storage import store as t
+from xinyong.storage.store import Store
 
 TODAY = dt.date(2026, 5, 1)
 

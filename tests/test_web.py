@@ -17,12 +17,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from helpers import World, at, org_id, person_id
-from xinyong import audit
-from xinyong.access import Principal, Role
-from xinyong.api import create_app
-from xinyong.clock import FixedClock
-from xinyong.service import Service
-from xinyong.store import Store
+from xinyong.interfaces.api import create_app
+from xinyong.rules.clock import FixedClock
+from xinyong.security import audit
+from xinyong.security.access import Principal, Role
+from xinyong.service.core import Service
+from xinyong.storage.store import Store
 
 NOW = at("2026-03-01")
 P1, P2, P3 = person_id(1), person_id(2), person_id(3)
@@ -63,7 +63,7 @@ def build_world(store: Store) -> dict[str, int]:
     world.standard()  # P1 张三 (consent), O1 测试有限公司
     world.subjects([(P2, "person", "李四"), (O2, "organisation", MARKUP_ORG), (P3, "person", MARKUP_PERSON)])
     with store.write() as conn:
-        from xinyong import store as t
+        from xinyong.storage import store as t
 
         conn.execute(t.subjects.update().where(t.subjects.c.id == O2).values(legal_representative=MARKUP_REP))
     world.consent(P3, True, "2020-01-02")
@@ -472,7 +472,7 @@ def test_pages_load_nothing_from_elsewhere_and_vendored_files_are_listed(site: S
     import hashlib
     from pathlib import Path
 
-    static = Path(__file__).parents[1] / "src" / "xinyong" / "web" / "static"
+    static = Path(__file__).parents[1] / "src" / "xinyong" / "interfaces" / "web" / "static"
     listed = (static / "VENDORED.md").read_text(encoding="utf-8")
     for path in sorted((static / "vendor").glob("*.js")):
         assert f"`vendor/{path.name}`" in listed, path.name
@@ -493,7 +493,7 @@ def test_the_demo_prints_log_ins_that_work(tmp_path: Path, monkeypatch: pytest.M
     import json
     import sys
 
-    from xinyong import cli
+    from xinyong.interfaces import cli
 
     db = f"sqlite:///{tmp_path / 'xinyong-demo.db'}"
     monkeypatch.setenv("XINYONG_DB", db)

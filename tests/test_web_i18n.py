@@ -21,7 +21,7 @@ from babel.messages.pofile import read_po
 from test_web import O1, P1, Site, make_site, visible
 from xinyong.i18n import LOCALE_DIR
 
-TEMPLATES = Path(__file__).parents[1] / "src" / "xinyong" / "web" / "templates"
+TEMPLATES = Path(__file__).parents[1] / "src" / "xinyong" / "interfaces" / "web" / "templates"
 # Words that are the same in both languages: the language switch names each language in itself.
 SAME_IN_BOTH = {"English", "中文", "YAML"}
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xinyong.workdays import (
+from xinyong.rules.workdays import (
     add_working_days,
     is_provisional,
     is_working_day,

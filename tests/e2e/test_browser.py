@@ -26,15 +26,16 @@ from typing import Any
 import pytest
 
 from helpers import org_id
-from xinyong import demo, imports
-from xinyong import demo_logins as logins
-from xinyong import store as t
-from xinyong.access import PUBLIC, Action, Principal, Role
-from xinyong.clock import Clock
-from xinyong.engine import State
-from xinyong.search import pinyin
-from xinyong.service import Service
-from xinyong.store import Store
+from xinyong.demo import city as demo
+from xinyong.demo import logins
+from xinyong.derived.search import pinyin
+from xinyong.ledger import imports
+from xinyong.rules.clock import Clock
+from xinyong.rules.engine import State
+from xinyong.security.access import PUBLIC, Action, Principal, Role
+from xinyong.service.core import Service
+from xinyong.storage import store as t
+from xinyong.storage.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +98,7 @@ def _pick(store: Store, subject: str) -> tuple[int, int]:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     import uvicorn
 
-    from xinyong.api import create_app
+    from xinyong.interfaces.api import create_app
 
     folder = tmp_path_factory.mktemp("e2e")
     url = f"sqlite:///{folder / 'xinyong-demo.db'}"

@@ -1,0 +1,290 @@
+"""`xinyong demo`: a synthetic city, three years of its records replayed month by month.
+
+The demo goes through the same doors as real use — scheme files, source authorisations, CSV
+imports, objections, decisions, consent — with the clock set to each month's end, so that notice
+periods, holds and expiries play out as they would have. Nothing is shortcut into the tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy.engine import make_url
+
+from xinyong.demo.synth import SOURCES, City, RecordRow, generate_city
+from xinyong.derived.state import population
+from xinyong.due_process import objections
+from xinyong.errors import Refused
+from xinyong.ledger import consent, imports, registry
+from xinyong.ledger import records as ledger
+from xinyong.presentation import outputs
+from xinyong.rules.clock import DEFAULT_TIMEZONE, Clock
+from xinyong.rules.engine import State
+from xinyong.rules.schemes import load_scheme_file
+from xinyong.storage.store import Store
+
+SCHEMES_DIR = Path(__file__).parent / "schemes"
+SHIPPED_SCHEMES = ("court-defaulters.yaml", "city-points.yaml", "tax-credit.yaml")
+SOURCE_TITLES = {
+    "court": "Intermediate People's Court",
+    "tax": "Municipal Tax Bureau",
+    "market": "Market Regulation Administration",
+    "transport": "Traffic Police and Transport Bureau",
+    "environment": "Ecology and Environment Bureau",
+    "civil-affairs": "Civil Affairs Bureau",
+}
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One moment of the replay: what happened then, in the order it happened."""
+
+    at: dt.datetime
+    order: int
+    kind: str
+    payload: Any
+
+
+def schemes_dir() -> Path:
+    """The shipped schemes, package data of `xinyong.demo`."""
+    if not SCHEMES_DIR.is_dir():
+        raise FileNotFoundError(f"the shipped schemes are not at {SCHEMES_DIR}")
+    return SCHEMES_DIR
+
+
+def _moment(day: dt.date, hour: int = 17) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), ZONE).astimezone(dt.UTC)
+
+
+def _csv_bytes(rows: list[RecordRow]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(imports.RECORD_COLUMNS + imports.RECORD_OPTIONAL)
+    for r in rows:
+        writer.writerow(
+            [
+                r.subject_id,
+                r.behaviour,
+                r.occurred_on.isoformat(),
+                r.document_ref,
+                "" if r.amount is None else str(r.amount),
+                r.note or "",
+            ]
+        )
+    return buffer.getvalue().encode()
+
+
+def plan(city: City, now: dt.datetime, seed: int) -> list[Step]:
+    """The timeline: monthly imports per source, consent, objections and their decisions, ends."""
+    rng = random.Random(seed)
+    today = now.astimezone(ZONE).date()
+    first = min((r.occurred_on for r in city.records), default=today)
+    steps = [Step(_moment(first - dt.timedelta(days=1), 9), 0, "consent", None)]
+    batches: dict[tuple[str, dt.date], list[RecordRow]] = defaultdict(list)
+    for record in city.records:
+        month_end = (record.occurred_on.replace(day=1) + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+        batches[(record.source, month_end)].append(record)
+    for order, ((source, month_end), rows) in enumerate(sorted(batches.items())):
+        at = min(_moment(month_end + dt.timedelta(days=3)), now - dt.timedelta(minutes=30))
+        steps.append(Step(at, order, "import", (source, month_end, rows)))
+        for row in rows:
+            negative = row.source in {
+                "court",
+                "tax",
+                "market",
+                "environment",
+            } or row.behaviour.startswith("TRAFFIC")
+            if negative and rng.random() < 0.01:
+                filed = at + dt.timedelta(days=2, hours=rng.randint(0, 6))
+                if filed >= now:
+                    continue
+                steps.append(Step(filed, 0, "object", row))
+                decided = filed + dt.timedelta(days=rng.randint(1, 9))
+                if decided < now - dt.timedelta(days=1) and rng.random() < 0.85:
+                    outcome = rng.choices(["upheld", "revoked", "corrected"], [6, 3, 1])[0]
+                    steps.append(Step(decided, 0, "decide", (row, outcome)))
+            if row.behaviour == "COURT.DEFAULT" and rng.random() < 0.3:
+                fulfilled = row.occurred_on + dt.timedelta(days=rng.randint(60, 400))
+                if fulfilled < today:
+                    steps.append(Step(_moment(fulfilled, 11), 0, "end", row))
+    return sorted(steps, key=lambda s: (s.at, s.order))
+
+
+def _apply(conn: Any, step: Step, city: City, rng: random.Random, counts: Counter[str]) -> None:
+    if step.kind == "consent":
+        persons = [s.subject_id for s in city.subjects if s.kind == "person" and rng.random() < 0.85]
+        counts["consents"] += consent.record_consents(conn, persons, "city-points", True, step.at, "demo:resident")
+    elif step.kind == "import":
+        source, month_end, rows = step.payload
+        result = imports.import_records(
+            conn,
+            f"records-{source}-{month_end:%Y-%m}.csv",
+            _csv_bytes(rows),
+            source=source,
+            now=step.at,
+            actor=f"source:{source}",
+        )
+        counts["records"] += result.imported
+    elif step.kind == "object":
+        row = step.payload
+        objections.file(
+            conn,
+            f"{row.source}:{row.document_ref}",
+            reason="The facts are wrong: the decision was appealed.",
+            now=step.at,
+            actor="demo:subject",
+        )
+        counts["objections"] += 1
+    elif step.kind == "decide":
+        row, outcome = step.payload
+        record_id = ledger.resolve_record_id(conn, f"{row.source}:{row.document_ref}")
+        pending = objections.listing(conn, record_id=record_id, undecided_only=True)
+        if pending:
+            extra: dict[str, Any] = (
+                {"occurred_on": row.occurred_on - dt.timedelta(days=1)} if outcome == "corrected" else {}
+            )
+            objections.decide(
+                conn,
+                pending[0].id,
+                outcome=outcome,
+                reason="Checked against the source file.",
+                now=step.at,
+                actor="officer:demo",
+                **extra,
+            )
+            counts[f"decided_{outcome}"] += 1
+    elif step.kind == "end":
+        row = step.payload
+        view = ledger.history(conn, f"{row.source}:{row.document_ref}").view()
+        if not view.void and view.ended_on is None:
+            ledger.end(
+                conn,
+                f"{row.source}:{row.document_ref}",
+                on=step.at.astimezone(ZONE).date(),
+                reason="fulfilled",
+                now=step.at,
+                actor="source:court",
+            )
+            counts["ended"] += 1
+
+
+def _subjects_csv(city: City) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(imports.SUBJECT_COLUMNS + imports.SUBJECT_OPTIONAL)
+    for s in city.subjects:
+        writer.writerow([s.subject_id, s.kind, s.name, s.legal_representative or "", s.division])
+    return buffer.getvalue().encode()
+
+
+def _fresh_store(db: str) -> Store:
+    """The demo builds its city from nothing: it replaces an embedded demo store, and refuses to
+    touch any other store that already holds records."""
+    store = Store(db)
+    url = make_url(db)
+    if store.is_initialised():
+        with store.read() as conn:
+            has_records = ledger.record_count(conn) > 0
+        path = Path(url.database or "")
+        if has_records and not (store.is_sqlite and path.name.startswith("xinyong-demo")):
+            raise Refused(f"{db} already holds records; the demo needs an empty store or its own xinyong-demo*.db")
+        store.dispose()
+        if has_records:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+        store = Store(db)
+    store.migrate()
+    return store
+
+
+def run(
+    db: str, clock: Clock, *, persons: int, organisations: int, seed: int, console: Console | None
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    now = clock.now()
+    today = now.astimezone(ZONE).date()
+    store = _fresh_store(db)
+    city = generate_city(persons=persons, organisations=organisations, today=today, seed=seed)
+    steps = plan(city, now, seed)
+    setup_at = steps[0].at - dt.timedelta(hours=1)
+    with store.write() as conn:
+        for name in SHIPPED_SCHEMES:
+            path = schemes_dir() / name
+            ledger.load_scheme(conn, load_scheme_file(path), path.read_text(encoding="utf-8"), setup_at)
+        for source, codes in SOURCES.items():
+            registry.add_source(conn, source, codes, setup_at, SOURCE_TITLES.get(source))
+        imports.import_subjects(conn, "subjects.csv", _subjects_csv(city), now=setup_at, actor="demo:registry")
+    rng = random.Random(seed)
+    counts: Counter[str] = Counter()
+    progress = Progress(console=console, transient=True) if console is not None else None
+    if progress is not None:
+        progress.start()
+        task = progress.add_task("replaying three years of the city", total=len(steps))
+    try:
+        for step in steps:
+            with store.write() as conn:
+                _apply(conn, step, city, rng, counts)
+            if progress is not None:
+                progress.advance(task)
+    finally:
+        if progress is not None:
+            progress.stop()
+    summary = summarise(store, today, now)
+    summary.update(
+        db=db,
+        persons=persons,
+        organisations=organisations,
+        seed=seed,
+        events=dict(sorted(counts.items())),
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    store.dispose()
+    return summary
+
+
+def summarise(store: Store, today: dt.date, now: dt.datetime) -> dict[str, Any]:
+    """Subjects per grade per scheme, list sizes, measures in force, and two explained subjects."""
+    grades: dict[str, Counter[str]] = defaultdict(Counter)
+    lists: Counter[str] = Counter()
+    measures: Counter[str] = Counter()
+    candidates: dict[str, tuple[int, State]] = {}
+    with store.read() as conn:
+        scheme_ids = registry.scheme_ids(conn)
+        for reader in population(conn, today, now):
+            for scheme_id in scheme_ids:
+                state = reader.state(scheme_id, today)
+                if not isinstance(state, State):
+                    grades[scheme_id]["(no state)"] += 1
+                    continue
+                grades[scheme_id][state.grade or "(ungraded)"] += 1
+                lists.update(f"{scheme_id}/{x}" for x in state.lists)
+                measures.update(f"{scheme_id}/{m}" for m in state.measures)
+                interest = len(state.contributions) + 5 * len(state.lists) + (3 if state.next_grade else 0)
+                key = f"{reader.subject.kind}:{scheme_id}"
+                if scheme_id in {"city-points", "tax-credit"} and interest > candidates.get(key, (0, state))[0]:
+                    candidates[key] = (interest, state)
+        examples = [candidates[k][1] for k in ("person:city-points", "organisation:tax-credit") if k in candidates]
+        subjects = {s.subject: registry.get_subject(conn, s.subject) for s in examples}
+        record_total = ledger.record_count(conn)
+    return {
+        "as_of": today.isoformat(),
+        "records_in_ledger": record_total,
+        "grades": {k: dict(sorted(v.items())) for k, v in sorted(grades.items())},
+        "lists": dict(sorted(lists.items())),
+        "measures": dict(sorted(measures.items())),
+        "examples": [
+            {"name": subjects[s.subject].name, "kind": subjects[s.subject].kind, **outputs.state(s)} for s in examples
+        ],
+    }

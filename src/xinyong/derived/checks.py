@@ -1,0 +1,116 @@
+"""Checks: an enforcer's one question — does measure M apply to subject S on day D? — answered
+with yes or no, since when, the legal basis and how to contest, and nothing more than that.
+
+Most answers are "no", and a fresh serving-state row (see `serving`) says so without computing
+the subject's state; a "yes" needs since when and the basis, so it is always computed online.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from xinyong.derived.serving import served_state
+from xinyong.derived.state import StateReader
+from xinyong.due_process.objections import how_to_contest
+from xinyong.errors import BadInput, NotFound
+from xinyong.ledger.registry import SchemeVersion, version_in_force
+from xinyong.rules.engine import State, change_days
+from xinyong.rules.identifiers import mask
+
+
+@dataclass(frozen=True)
+class CheckAnswer:
+    subject: str  # masked for persons: an enforcer does not need the full number back
+    measure: str
+    title: str
+    implemented_by: str
+    as_of: dt.date
+    known_at: dt.datetime
+    applies: bool
+    since: dt.date | None
+    lists: tuple[str, ...]
+    grade: str | None
+    records: tuple[int, ...]
+    legal_basis: str
+    contest: str
+
+
+def parse_measure(name: str) -> tuple[str, str]:
+    if name.count("/") != 1 or not all(name.split("/")):
+        raise BadInput(f"measure {name!r}: write it as SCHEME/MEASURE, e.g. court-defaulters/no-flights")
+    scheme, measure = name.split("/")
+    return scheme, measure
+
+
+def check(
+    conn: Connection,
+    subject_id: str,
+    measure_name: str,
+    as_of: dt.date,
+    known_at: dt.datetime,
+    versions: list[SchemeVersion] | None = None,
+) -> CheckAnswer:
+    """The answer to a check; `versions`, the scheme's versions if the caller has read them in `conn`."""
+    scheme_id, measure_id = parse_measure(measure_name)
+    reader = StateReader.open(conn, subject_id, known_at, {scheme_id: versions} if versions is not None else None)
+    versions = reader.versions(scheme_id)
+    if not versions:
+        raise NotFound(f"scheme {scheme_id} is not loaded")
+    version = version_in_force(versions, as_of, known_at)
+    if version is None:
+        raise NotFound(f"no version of scheme {scheme_id} was in force on {as_of}")
+    measure = version.scheme.measure_by_id.get(measure_id)
+    if measure is None:
+        raise NotFound(f"scheme {scheme_id} version {version.version} has no measure {measure_id}")
+
+    def applies(day: dt.date) -> State | None:
+        state = reader.state(scheme_id, day)
+        return state if isinstance(state, State) and measure_id in state.measures else None
+
+    served = served_state(conn, subject_id, scheme_id, as_of, known_at)
+    served_no = served is not None and served.version == version.version and measure_id not in served.measures
+    state = None if served_no else applies(as_of)
+    since = _since(reader, scheme_id, as_of, applies) if state is not None else None
+    basis = state.measure_basis[measure_id] if state is not None else None
+    return CheckAnswer(
+        subject=mask(reader.subject.id, reader.subject.kind),
+        measure=measure_name,
+        title=measure.title,
+        implemented_by=measure.implemented_by,
+        as_of=as_of,
+        known_at=known_at,
+        applies=state is not None,
+        since=since,
+        lists=basis.lists if basis else (),
+        grade=basis.grade if basis else None,
+        records=tuple(sorted(basis.records)) if basis else (),
+        legal_basis=measure.legal_basis,
+        contest=how_to_contest(version.scheme),
+    )
+
+
+def _since(
+    reader: StateReader, scheme_id: str, as_of: dt.date, applies: Callable[[dt.date], State | None]
+) -> dt.date | None:
+    """The first day of the unbroken run of days, ending on `as_of`, on which the measure applied.
+
+    State only changes on a window edge, a count-rule edge, a version's effective day or a consent
+    day, so we step back from one such day to the previous one rather than day by day.
+    """
+    days: set[dt.date] = set()
+    for version in reader.versions(scheme_id):
+        days |= change_days(reader.effects(), version.scheme)
+        if version.scheme.effective_from:
+            days.add(version.scheme.effective_from)
+    days |= {e.valid_from for e in reader.effects()} | {e.valid_until for e in reader.effects()}
+    days |= {event.recorded_at.date() for event in reader.consent()}
+    since: dt.date | None = None
+    for day in sorted((d for d in days if d <= as_of), reverse=True):
+        since = day
+        if applies(day - dt.timedelta(days=1)) is None:
+            return since
+    return since

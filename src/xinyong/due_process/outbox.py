@@ -1,0 +1,281 @@
+"""The outbox: delivering notices through adapters, with retries, never losing or doubling one.
+
+A notice to a subject with an e-mail address has an outbox row, written in the notice's own
+transaction, so nothing that was committed can be forgotten. (The portal needs none: its inbox is
+the notices table itself.) `deliver_due` then works in three short steps per row:
+
+1. **claim**: in a write transaction, bump `attempts` and set a lease (`claimed_until`) with a
+   conditional UPDATE; only the worker whose UPDATE changed the row sends it, so two workers (two
+   `xinyong notices deliver` runs, or the server's loop) never send the same row at once;
+2. **send** through the channel's adapter, outside any transaction (a slow SMTP server must not
+   hold the store's write lock);
+3. **settle**: mark it delivered, or record the error and the next attempt, with exponential
+   backoff (XINYONG_OUTBOX_BACKOFF doubled per attempt, capped at XINYONG_OUTBOX_MAX_BACKOFF).
+   Deliveries are never given up: a notice is owed until it is delivered.
+
+The one window left is a crash after the SMTP server accepted a message and before step 3 commits:
+the lease then expires and the message is sent again — with the same Message-ID, fixed when the
+row was written, so the receiving system can recognise the copy (RFC 5322 §3.6.4). Exactly-once
+over a network needs the receiver's help; this is the standard trade (at-least-once sending,
+idempotent by key).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import smtplib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, or_, select, update
+
+from xinyong import settings
+from xinyong.due_process import notices
+from xinyong.rules.clock import from_storage, to_storage
+from xinyong.storage import store as t
+from xinyong.storage.store import Store
+
+LEASE = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    notice_id: int
+    channel: str
+    address: str | None
+    message_id: str
+    attempts: int
+
+
+class DeliveryFailed(Exception):
+    """An adapter could not deliver this time; the row is retried later."""
+
+
+class Adapter(Protocol):
+    channel: str
+
+    def send(self, delivery: Delivery, text: notices.Rendered) -> None:
+        """Deliver or raise; must be safe to call again with the same delivery (same Message-ID)."""
+
+
+@dataclass
+class SmtpAdapter:
+    """E-mail over SMTP (smtplib), one connection per run, plain text in the subject's language."""
+
+    host: str
+    port: int = 25
+    sender: str = "xinyong <notices@xinyong.invalid>"
+    starttls: bool = False
+    user: str | None = None
+    password: str | None = None
+    timeout: float = 10.0
+    channel: str = "email"
+    _client: smtplib.SMTP | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_settings(cls) -> SmtpAdapter | None:
+        host = settings.SMTP_HOST.value()
+        if not host:
+            return None
+        return cls(
+            host=host,
+            port=int(settings.SMTP_PORT.value() or 25),
+            sender=settings.SMTP_FROM.value() or cls.sender,
+            starttls=(settings.SMTP_STARTTLS.value() or "0") == "1",
+            user=settings.SMTP_USER.value(),
+            password=settings.SMTP_PASSWORD.value(),
+            timeout=float(settings.SMTP_TIMEOUT.value() or 10),
+        )
+
+    def message(self, delivery: Delivery, text: notices.Rendered, now: dt.datetime) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = delivery.address or ""
+        message["Subject"] = text.subject
+        message["Message-ID"] = delivery.message_id
+        message["Date"] = format_datetime(now)
+        message["X-Xinyong-Notice"] = str(delivery.notice_id)
+        message.set_content(text.body)
+        # After set_content, which replaces every Content-* header.
+        message["Content-Language"] = "zh-Hans" if text.language == "zh_Hans" else "en"
+        return message
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._client is None:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.starttls:
+                client.starttls()
+            if self.user:
+                client.login(self.user, self.password or "")
+            self._client = client
+        return self._client
+
+    def send(self, delivery: Delivery, text: notices.Rendered) -> None:
+        if not delivery.address:
+            raise DeliveryFailed("no e-mail address")
+        try:
+            client = self._connect()
+            client.send_message(
+                self.message(delivery, text, dt.datetime.now(dt.UTC)),
+                from_addr=parseaddr(self.sender)[1],
+                to_addrs=[delivery.address],
+            )
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._client.quit()
+            self._client = None
+
+
+def default_adapters() -> dict[str, Adapter]:
+    adapters: dict[str, Adapter] = {}
+    smtp = SmtpAdapter.from_settings()
+    if smtp is not None:
+        adapters["email"] = smtp
+    return adapters
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """The wait after the `attempts`-th failure: base · 2^(attempts−1), capped."""
+    base = float(settings.OUTBOX_BACKOFF.value() or 60)
+    cap = float(settings.OUTBOX_MAX_BACKOFF.value() or 86400)
+    return dt.timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+@dataclass
+class Run:
+    """What one delivery run did."""
+
+    delivered: int = 0
+    failed: int = 0
+    waiting: dict[str, int] = field(default_factory=dict)  # channel -> due rows with no adapter
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"delivered": self.delivered, "failed": self.failed, "waiting": self.waiting, "errors": self.errors}
+
+
+def _due(now: dt.datetime) -> Any:
+    stamp = to_storage(now)
+    return (
+        t.outbox.c.state == "pending",
+        t.outbox.c.next_attempt_at <= stamp,
+        or_(t.outbox.c.claimed_until.is_(None), t.outbox.c.claimed_until < stamp),
+    )
+
+
+def _claim(conn: Connection, row_id: int, now: dt.datetime) -> bool:
+    changed = conn.execute(
+        update(t.outbox)
+        .where(t.outbox.c.id == row_id, *_due(now))
+        .values(claimed_until=to_storage(now + LEASE), attempts=t.outbox.c.attempts + 1)
+    )
+    return changed.rowcount == 1
+
+
+def _settle(conn: Connection, delivery: Delivery, now: dt.datetime, error: str | None) -> None:
+    if error is None:
+        values: dict[str, Any] = {
+            "state": "delivered",
+            "delivered_at": to_storage(now),
+            "claimed_until": None,
+            "last_error": None,
+        }
+    else:
+        values = {
+            "next_attempt_at": to_storage(now + backoff(delivery.attempts)),
+            "claimed_until": None,
+            "last_error": error[:2000],
+        }
+    conn.execute(update(t.outbox).where(t.outbox.c.id == delivery.id, t.outbox.c.state == "pending").values(**values))
+
+
+def _load(conn: Connection, row_id: int) -> tuple[Delivery, notices.Rendered]:
+    row = conn.execute(select(t.outbox).where(t.outbox.c.id == row_id)).one()
+    notice = notices.get(conn, row.notice_id)
+    lang = notices.contact_of(conn, notice.subject_id).language
+    delivery = Delivery(row.id, row.notice_id, row.channel, row.address, row.message_id, row.attempts)
+    return delivery, notices.render(notice, lang)
+
+
+def deliver_due(
+    store: Store,
+    now: dt.datetime,
+    adapters: Mapping[str, Adapter] | None = None,
+    *,
+    limit: int = 500,
+) -> Run:
+    """Deliver every delivery due at `now` (at most `limit`); returns what happened.
+
+    Each delivery is claimed, sent and settled on its own, so a failure of one (an SMTP server
+    that is down) never holds back or undoes another.
+    """
+    adapters = dict(adapters) if adapters is not None else default_adapters()
+    run = Run()
+    with store.read() as conn:
+        due = list(conn.execute(select(t.outbox.c.id, t.outbox.c.channel).where(*_due(now)).order_by(t.outbox.c.id)))
+    sent = 0
+    try:
+        for row in due:
+            if sent >= limit:
+                break
+            adapter = adapters.get(row.channel)
+            if adapter is None:
+                run.waiting[row.channel] = run.waiting.get(row.channel, 0) + 1
+                continue
+            sent += 1
+            with store.write() as conn:
+                if not _claim(conn, row.id, now):
+                    continue  # another worker has it
+                delivery, text = _load(conn, row.id)
+            try:
+                adapter.send(delivery, text)
+                error = None
+            except DeliveryFailed as exc:
+                error = str(exc)
+            with store.write() as conn:
+                _settle(conn, delivery, now, error)
+            if error is None:
+                run.delivered += 1
+            else:
+                run.failed += 1
+                run.errors.append(
+                    {
+                        "notice": delivery.notice_id,
+                        "channel": delivery.channel,
+                        "attempts": delivery.attempts,
+                        "error": error,
+                        "next_attempt_at": (now + backoff(delivery.attempts)).isoformat(),
+                    }
+                )
+    finally:
+        for adapter in adapters.values():
+            close = getattr(adapter, "close", None)
+            if callable(close):
+                close()
+    return run
+
+
+def pending(conn: Connection) -> list[dict[str, Any]]:
+    """Deliveries not yet made, oldest first, with their attempts and last error (for the office)."""
+    query = select(t.outbox).where(t.outbox.c.state == "pending").order_by(t.outbox.c.id)
+    return [
+        {
+            "notice": row.notice_id,
+            "channel": row.channel,
+            "address": row.address,
+            "attempts": row.attempts,
+            "next_attempt_at": from_storage(row.next_attempt_at).isoformat(),
+            "last_error": row.last_error,
+        }
+        for row in conn.execute(query)
+    ]

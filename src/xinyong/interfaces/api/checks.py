@@ -1,0 +1,210 @@
+"""The check endpoint, the hot path: an enforcer asks whether a measure applies to a subject.
+
+It is a FastAPI route so that it is in the OpenAPI document with its parameters and answer, but a
+lean one: no dependencies to resolve, no response model to validate at run time (the answer is
+built by the service and serialised once with orjson), the token from the in-process cache, and
+on SQLite the computation on the event loop. A repeated question is answered from `Answers`
+without asking the service again; either way the audit entry is appended by the group-commit
+writer and awaited before the answer goes out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from typing import Annotated, Any, NamedTuple
+from urllib.parse import parse_qs
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import AfterValidator
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
+
+from xinyong.errors import BadInput, XinyongError
+from xinyong.interfaces.api import models, problems
+from xinyong.interfaces.api.auditwriter import AuditWriter
+from xinyong.interfaces.api.auth import TokenCache
+from xinyong.rules.clock import local_day
+from xinyong.security import audit
+from xinyong.security.access import Principal
+from xinyong.service.core import Service
+
+log = logging.getLogger("xinyong.interfaces.api")
+router = APIRouter(prefix="/v1", tags=["checks"], responses=models.PROBLEMS)
+
+
+class JSON(JSONResponse):
+    """JSON serialised by orjson (dates as ISO text), once, with no response model to validate."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+PATH = "/v1/checks/{subject}/{scheme}/{measure}"
+
+
+@router.get(
+    "/checks/{subject}/{scheme}/{measure}",
+    response_class=JSON,
+    responses={
+        200: {"model": models.CheckOut, "description": "The answer"},
+    },
+    openapi_extra={"security": [{"HTTPBearer": []}]},
+)
+async def check(
+    request: Request,
+    subject: Annotated[str, Path(max_length=32, description="The subject's id (resident number or unified code).")],
+    scheme: Annotated[str, Path(max_length=64)],
+    measure: Annotated[str, Path(max_length=64)],
+    as_of: Annotated[
+        dt.date | None,
+        Query(description="The day asked about; default today.", json_schema_extra=models.DAY_SCHEMA),
+        AfterValidator(models.day_in_range),
+    ] = None,
+) -> Response:
+    """Does measure SCHEME/MEASURE apply to the subject on the day? An enforcer asking about a
+    measure its agency implements hears yes or no, since when, the legal basis and how to contest
+    — never a score or a record. Every check is logged, and the subject can see it."""
+    headers = request.headers
+    answers: Answers = request.app.state.answers
+    body = await answers.answer(headers.get("authorization"), headers.get("x-purpose"), subject, scheme, measure, as_of)
+    return Response(body, media_type="application/json")
+
+
+class Answer(NamedTuple):
+    """A finished answer of the endpoint and what it was computed under."""
+
+    principal: Principal
+    tag: tuple[Any, ...]
+    body: bytes
+    entry: audit.Entry
+
+
+class Answers:
+    """Finished answers (the JSON and the audit entry) for repeated identical requests.
+
+    Under load an enforcer asks the same few questions again and again. While the caller is the
+    same principal (the token cache hands back the same object until the token must be looked up
+    again, so a revoked or expired token is noticed exactly as without this) and the ledger
+    fingerprint is unchanged (`AnswerCache.tag`), `Service.check` would authorise the same way and
+    return the same answer: only the audit entry's time differs. So the answer's bytes are kept,
+    and each request gets its own entry, stamped now. Only where the service caches answers
+    (SQLite); a refusal is never kept, so it is decided and logged by the service every time.
+    """
+
+    MAX_ENTRIES = 100_000
+
+    def __init__(self, service: Service, tokens: TokenCache, writer: AuditWriter) -> None:
+        self.service, self.tokens, self.writer = service, tokens, writer
+        self.enabled = service.answers.enabled
+        self._answers: dict[tuple[Any, ...], Answer] = {}
+
+    async def answer(
+        self,
+        authorization: str | None,
+        purpose: str | None,
+        subject: str,
+        scheme: str,
+        measure: str,
+        as_of: dt.date | None,
+    ) -> bytes:
+        """The answer's JSON, once its audit entry is stored."""
+        principal = self.tokens.principal(authorization)
+        service, writer = self.service, self.writer
+        purpose = purpose[:200] if purpose else None
+        now = service.clock.now()
+        # The day is fixed here and handed to the service, so an answer kept for a day is one
+        # computed for that day even across midnight.
+        day = as_of or local_day(now)
+        key = (subject, scheme, measure, day, purpose, principal.token_id, principal.name)
+        tag: tuple[Any, ...] = ()
+        if self.enabled:
+            tag = service.answers.tag()
+            kept = self._answers.get(key)
+            if kept is not None and kept.principal is principal and kept.tag == tag:
+                await writer.append([kept.entry.stamped(now)])
+                return kept.body
+        entries: list[audit.Entry] = []
+        args = (principal, subject, f"{scheme}/{measure}")
+        kwargs = {"as_of": day, "purpose": purpose, "defer": entries}
+        if service.store.is_sqlite:
+            # On the event loop: a thread-pool hop costs more than the few hundred microseconds
+            # of work it would move.
+            data = service.check(*args, **kwargs)  # type: ignore[arg-type]
+        else:
+            data = await run_in_threadpool(service.check, *args, **kwargs)  # type: ignore[arg-type]
+        body = orjson.dumps(data)
+        await writer.append(entries)
+        if self.enabled:
+            if len(self._answers) >= self.MAX_ENTRIES:
+                self._answers.clear()
+            self._answers[key] = Answer(principal, tag, body, entries[0])
+        return body
+
+
+PATTERN = re.compile(r"^/v1/checks/([^/]{1,32})/([^/]{1,64})/([^/]{1,64})$")
+
+
+class FastPath:
+    """The check endpoint served before FastAPI sees the request.
+
+    FastAPI's per-request machinery (middleware stack, route matching over every route, dependency
+    and parameter resolution) costs more than a cached check itself, so the application's
+    `__call__` hands GET /v1/checks/… here first. It validates exactly what the OpenAPI document
+    declares for the route above (which stays the documented one), answers errors with the same
+    problem+json, and lets anything else — including a path that does not fit — fall through to
+    FastAPI, which then answers with its own validation problem.
+    """
+
+    def __init__(self, answers: Answers) -> None:
+        self.answers = answers
+
+    def match(self, scope: Scope) -> re.Match[str] | None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return None
+        return PATTERN.match(scope["path"])
+
+    async def __call__(self, found: re.Match[str], scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = await self._answer(found, scope)
+        except XinyongError as exc:
+            response = problems.render_for(exc, scope["path"], ("as_of", "subject", "scheme", "measure"))
+        except OperationalError as exc:
+            log.error("store unavailable on GET %s: %s", scope["path"], exc)
+            response = problems.unavailable(scope["path"])
+        except Exception:
+            log.exception("unhandled error on GET %s", scope["path"])
+            response = problems.problem_response(500, "an internal error occurred; it has been logged")
+        else:
+            # The two ASGI messages written directly: a Response object would rebuild the same
+            # two headers for every answer.
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await response(scope, receive, send)
+
+    async def _answer(self, found: re.Match[str], scope: Scope) -> bytes:
+        authorization = purpose = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"x-purpose":
+                purpose = value.decode("latin-1")
+        day = None
+        if scope["query_string"]:
+            text = parse_qs(scope["query_string"].decode("latin-1")).get("as_of", [""])[-1]
+            if text:
+                try:
+                    day = models.day_in_range(dt.date.fromisoformat(text))
+                except ValueError:
+                    first, last = models.FIRST_DAY, models.LAST_DAY
+                    raise BadInput(
+                        f"as_of: {text!r} is not an ISO date (YYYY-MM-DD) between {first} and {last}"
+                    ) from None
+        subject, scheme, measure = found.groups()
+        return await self.answers.answer(authorization, purpose, subject, scheme, measure, day)

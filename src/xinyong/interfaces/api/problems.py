@@ -1,0 +1,268 @@
+"""Errors over HTTP: RFC 9457 problem+json, each problem pointing at the field it is about.
+
+The library's errors are values (`XinyongError` with `Problem`s: where and why); here they are
+rendered once for every route. Messages that name a field the way the command line does
+("--reason: …") become a JSON pointer ("#/reason") for body fields or a `parameter` for query
+and path parameters; an import's line-level problems keep their line and column. Nothing else
+reaches a caller: an unexpected exception is logged on the server and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from xinyong.errors import BadInput, NotFound, Problem, Refused, XinyongError
+from xinyong.security.access import Forbidden, Unauthenticated
+
+log = logging.getLogger("xinyong.interfaces.api")
+
+MEDIA_TYPE = "application/problem+json"
+TYPES = {
+    400: "bad-input",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "refused",
+    413: "too-large",
+    415: "unsupported-media-type",
+    422: "invalid",
+    500: "internal",
+    503: "unavailable",
+}
+TITLES = {
+    400: "Bad input",
+    401: "Authentication required",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Refused by a rule",
+    413: "Request too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+_FIELD = re.compile(r"^(?:--)?([a-z][a-z0-9_-]*): ")
+_LINE_COLUMN = re.compile(r"^line (\d+)(?:, column (.+))?$")
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: Sequence[dict[str, Any]] = (),
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"urn:xinyong:problem:{TYPES.get(status, 'error')}",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = list(errors)
+    return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def status_of(exc: XinyongError) -> int:
+    if isinstance(exc, Unauthenticated):
+        return 401
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Refused):
+        return 409
+    if isinstance(exc, BadInput):
+        return 422
+    return 503
+
+
+def _locate(field: str, query_names: Iterable[str]) -> dict[str, str]:
+    name = field.replace("-", "_")
+    if name in query_names:
+        return {"parameter": name}
+    return {"pointer": f"#/{name}"}
+
+
+def problem_errors(exc: XinyongError, query_names: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """One entry per problem, located by pointer, parameter, or line and column."""
+    names = set(query_names)
+    found: list[dict[str, Any]] = []
+    for problem in exc.problems:
+        found.append(_problem_entry(problem, names))
+    if not found:
+        match = _FIELD.match(exc.message)
+        if match:
+            found.append({"detail": exc.message[match.end() :], **_locate(match.group(1), names)})
+    return found
+
+
+def _problem_entry(problem: Problem, names: set[str]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"detail": problem.why}
+    if problem.line is not None:
+        entry["line"] = problem.line
+    if problem.column is not None:
+        entry["column"] = problem.column
+        entry["pointer"] = f"#/{problem.column}"
+    elif problem.where and not _LINE_COLUMN.match(problem.where):
+        entry["where"] = problem.where
+    return entry
+
+
+def render(exc: XinyongError, request: Request) -> Response:
+    names = list(request.query_params.keys()) + list(request.path_params.keys())
+    return render_for(exc, request.url.path, names)
+
+
+def render_for(exc: XinyongError, path: str, names: Iterable[str]) -> Response:
+    """The problem for a library error; `names` are the request's parameters (not body fields)."""
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": 'Bearer realm="xinyong"'} if status == 401 else None
+    if status == 503:
+        log.error("store unavailable: %s", exc.message)
+        detail = "the store is unavailable; try again later"
+    else:
+        detail = exc.message
+    return problem_response(
+        status,
+        detail,
+        instance=path,
+        errors=problem_errors(exc, names) if status != 503 else (),
+        headers=headers,
+    )
+
+
+def _pointer(loc: Sequence[int | str]) -> dict[str, str]:
+    where, *path = loc
+    if where == "body":
+        return {"pointer": "#" + "".join(f"/{p}" for p in path)}
+    if where in {"query", "path", "header"} and path:
+        return {"parameter" if where != "header" else "header": str(path[0])}
+    return {"pointer": "#" + "".join(f"/{p}" for p in loc)}
+
+
+async def _validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"detail": str(e.get("msg", "invalid")), **_pointer(tuple(e.get("loc", ())))} for e in exc.errors()]
+    return problem_response(422, "the request is not valid", instance=request.url.path, errors=errors)
+
+
+async def _xinyong(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, XinyongError)
+    return render(exc, request)
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
+    return problem_response(
+        exc.status_code, detail, instance=request.url.path, headers=dict(exc.headers) if exc.headers else None
+    )
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    # The store is locked past its busy timeout, or the server is gone: say so, without details.
+    log.error("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return unavailable(request.url.path)
+
+
+def unavailable(path: str) -> Response:
+    return problem_response(
+        503, "the store is unavailable; try again later", instance=path, headers={"Retry-After": "1"}
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # The one place a stack trace goes: the server's log, never the caller.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(500, "an internal error occurred; it has been logged", instance=request.url.path)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(XinyongError, _xinyong)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(OperationalError, _unavailable)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class SizeLimit:
+    """Refuse request bodies over a limit (uploads to `upload_paths` get a larger one), by the
+    Content-Length header when there is one and by counting otherwise. Pure ASGI: no per-request
+    task or buffering, unlike Starlette's BaseHTTPMiddleware."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int, upload_paths: tuple[str, ...]) -> None:
+        self.app, self.max_body, self.max_upload, self.upload_paths = app, max_body, max_upload, upload_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS", "DELETE"}:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        limit = self.max_upload if path.startswith(self.upload_paths) else self.max_body
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > limit:
+                    await self._refuse(scope, receive, send, limit)
+                    return
+        seen = 0
+        exceeded = False
+        replaced = False
+
+        async def counted() -> Message:
+            nonlocal seen, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    exceeded = True
+                    raise BodyTooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            # A framework may turn the exception from `counted` into its own 400; whatever it
+            # answers once the limit was passed is replaced by the 413 that says why.
+            nonlocal replaced
+            if exceeded:
+                if message["type"] == "http.response.start" and not replaced:
+                    replaced = True
+                    await self._refuse(scope, receive, send, limit)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLarge:
+            if not replaced:
+                replaced = True
+                await self._refuse(scope, receive, send, limit)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = problem_response(
+            413, f"the request body is larger than the limit of {limit} bytes", instance=scope["path"]
+        )
+        await response(scope, receive, send)

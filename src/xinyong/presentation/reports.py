@@ -1,0 +1,240 @@
+"""The credit report: everything about a subject, explained, with how to contest it.
+
+A subject's own report holds every record; the public report of an organisation holds only its
+public-class records that have not expired. Which is which is decided here, in one place, from the
+behaviours' data classes — not by each interface.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from sqlalchemy import Connection
+
+from xinyong.derived.state import StateReader
+from xinyong.due_process import objections, repairs
+from xinyong.errors import Refused
+from xinyong.ledger import records as ledger
+from xinyong.ledger.registry import scheme_ids, version_in_force
+from xinyong.presentation import outputs
+from xinyong.rules.effects import active_window
+from xinyong.rules.engine import State
+from xinyong.rules.identifiers import mask
+from xinyong.rules.schemes import DATA_CLASS_RANK, Behaviour
+
+Audience = Literal["subject", "public"]
+
+
+def build_report(
+    conn: Connection,
+    subject_id: str,
+    *,
+    as_of: dt.date,
+    known_at: dt.datetime,
+    audience: Audience = "subject",
+) -> dict[str, Any]:
+    reader = StateReader.open(conn, subject_id, known_at)
+    subject = reader.subject
+    if audience == "public" and subject.kind != "organisation":
+        raise Refused("public reports exist for organisations only; a person's report is theirs alone")
+    in_force = {}
+    for scheme_id in scheme_ids(conn):
+        version = version_in_force(reader.versions(scheme_id), as_of, known_at)
+        if version is not None:
+            in_force[scheme_id] = version.scheme
+    states = {scheme_id: reader.state(scheme_id, as_of) for scheme_id in in_force}
+    records = []
+    for found in ledger.subject_histories(conn, subject_id):
+        view = found.view(known_at)
+        if found.record.recorded_at > known_at:
+            continue
+        behaviour = _definition(in_force.values(), view.behaviour)
+        data_class = behaviour.data_class if behaviour else "restricted"
+        windows = {
+            scheme_id: window
+            for scheme_id, scheme in in_force.items()
+            if (window := active_window(view, scheme)) is not None
+        }
+        expires_on = max((w.until for w in windows.values()), default=None)
+        if audience == "public" and (
+            DATA_CLASS_RANK[data_class] > 0 or view.void or expires_on is None or expires_on <= as_of
+        ):
+            continue
+        entry = outputs.history(found, known_at)
+        entry.update(
+            title=behaviour.title if behaviour else view.behaviour,
+            title_zh=behaviour.title_zh if behaviour else None,
+            legal_basis=behaviour.legal_basis if behaviour else None,
+            data_class=data_class,
+            windows={
+                scheme_id: {
+                    "points": w.points,
+                    "start": w.start.isoformat(),
+                    "until": w.until.isoformat(),
+                    "active": w.active_on(as_of),
+                }
+                for scheme_id, w in windows.items()
+            },
+            expires_on=outputs.plain(expires_on),
+            repair_possible_from=outputs.plain(repairs.possible_from(conn, view)),
+            expired=expires_on is not None and expires_on <= as_of,
+        )
+        if audience == "public":
+            entry = {
+                k: entry[k]
+                for k in (
+                    "ref",
+                    "source",
+                    "behaviour",
+                    "title",
+                    "title_zh",
+                    "occurred_on",
+                    "legal_basis",
+                    "status",
+                    "expires_on",
+                )
+            }
+        records.append(entry)
+    schemes_out = []
+    for scheme_id, result in states.items():
+        item = outputs.state(result)
+        item["title"] = in_force[scheme_id].title
+        item["title_zh"] = in_force[scheme_id].title_zh
+        if isinstance(result, State):
+            item["key_factors"] = _key_factors(result, in_force[scheme_id])
+            item["restore"] = _restore(result, records)
+            item["list_details"] = [_list_detail(in_force[scheme_id], x, result) for x in result.lists]
+            item["measure_details"] = [_measure_detail(in_force[scheme_id], x, result) for x in result.measures]
+        if audience == "public":
+            item = {
+                k: item[k]
+                for k in ("scheme", "scheme_version", "title", "title_zh", "grade", "lists", "measures", "list_details")
+                if k in item
+            }
+            item["lists"] = [x for x in item.get("lists", []) if _public_list(in_force[scheme_id], x)]
+            item["list_details"] = [
+                {k: v for k, v in x.items() if k != "records"}
+                for x in item.get("list_details", [])
+                if x["id"] in item["lists"]
+            ]
+        schemes_out.append(item)
+    report: dict[str, Any] = {
+        "audience": audience,
+        "subject": {
+            "id": subject.id
+            if audience == "subject" or subject.kind == "organisation"
+            else mask(subject.id, subject.kind),
+            "kind": subject.kind,
+            "name": subject.name,
+            "legal_representative": subject.legal_representative,
+            "division": subject.division,
+        },
+        "as_of": as_of.isoformat(),
+        "known_at": known_at.isoformat(),
+        "schemes": schemes_out,
+        "records": records,
+        "how_to_contest": objections.how_to_contest(),
+        "objection_deadline": min((s.objection_deadline for s in in_force.values()), default=5),
+    }
+    if audience == "subject":
+        report["objections"] = [
+            outputs.objection(o, as_of)
+            for o in objections.listing(conn, subject_id=subject_id)
+            if o.filed_at <= known_at
+        ]
+        report["repairs"] = [
+            r.as_dict(as_of) for r in repairs.listing(conn, subject_id=subject_id) if r.applied_at <= known_at
+        ]
+    return report
+
+
+def _definition(schemes: Any, code: str) -> Behaviour | None:
+    return next((s.behaviour_by_code[code] for s in schemes if code in s.behaviour_by_code), None)
+
+
+def _public_list(scheme: Any, list_id: str) -> bool:
+    """A list is public when every behaviour that can put a subject on it is public-class."""
+    item = scheme.list_by_id[list_id]
+    codes = {c for rule in item.rule.walk() for c in (rule.any_of or []) + (rule.count.codes if rule.count else [])}
+    return bool(codes) and all(scheme.behaviour_by_code[c].data_class == "public" for c in codes)
+
+
+def _key_factors(state: State, scheme: Any) -> list[dict[str, Any]]:
+    """Up to four behaviours that lower the score most, with their net points after caps."""
+    totals: dict[str, int] = {}
+    records: dict[str, list[int]] = {}
+    for line in state.contributions:
+        if line.behaviour is not None:
+            totals[line.behaviour] = totals.get(line.behaviour, 0) + line.points
+            if line.record is not None:
+                records.setdefault(line.behaviour, []).append(line.record)
+    worst = sorted((points, code) for code, points in totals.items() if points < 0)[:4]
+    factors = []
+    for points, code in worst:
+        behaviour = scheme.behaviour_by_code.get(code)
+        factors.append(
+            {
+                "behaviour": code,
+                "title": behaviour.title if behaviour else code,
+                "title_zh": behaviour.title_zh if behaviour else None,
+                "points": points,
+                "records": records.get(code, []),
+            }
+        )
+    return factors
+
+
+def _restore(state: State, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What would restore the next grade up, and when: the points needed, the day expiries alone
+    reach it, and the negative records that may be repaired earlier (with the day they may be)."""
+    if state.next_grade is None:
+        return None
+    by_id = {r["id"]: r for r in records if "id" in r}
+    repairable = [
+        {
+            "record": line.record,
+            "behaviour": line.behaviour,
+            "points": line.points,
+            "until": outputs.plain(line.until),
+            "repair_possible_from": by_id[line.record].get("repair_possible_from"),
+        }
+        for line in state.contributions
+        if line.kind == "record" and line.points < 0 and line.record in by_id
+    ]
+    return {
+        "grade": state.next_grade.grade,
+        "min": state.next_grade.min,
+        "points_needed": state.next_grade.points_needed,
+        "by_expiry_on": outputs.plain(state.next_grade.reachable_on),
+        "repairable": repairable,
+    }
+
+
+def _list_detail(scheme: Any, list_id: str, state: State) -> dict[str, Any]:
+    item = scheme.list_by_id[list_id]
+    verdict = state.list_basis[list_id]
+    return {
+        "id": list_id,
+        "kind": item.kind,
+        "title": item.title,
+        "title_zh": item.title_zh,
+        "records": sorted(verdict.records),
+        "grade": verdict.grade,
+    }
+
+
+def _measure_detail(scheme: Any, measure_id: str, state: State) -> dict[str, Any]:
+    measure = scheme.measure_by_id[measure_id]
+    verdict = state.measure_basis[measure_id]
+    return {
+        "id": measure_id,
+        "kind": measure.kind,
+        "title": measure.title,
+        "title_zh": measure.title_zh,
+        "implemented_by": measure.implemented_by,
+        "legal_basis": measure.legal_basis,
+        "lists": list(verdict.lists),
+        "records": sorted(verdict.records),
+        "grade": verdict.grade,
+    }
