@@ -99,12 +99,12 @@ def person_id(n: int) -> str:
 
 def build_store(folder: Path, subjects: int) -> tuple[str, str, list[str], dict[str, Any]]:
     """A synthetic store; returns its URL, an enforcer token, the subject ids and one answer."""
+    from xinyong.due_process.after_append import AFTER_APPEND
     from xinyong.ledger import imports, registry
-    from xinyong.ledger import records as ledger
     from xinyong.rules.clock import FixedClock
     from xinyong.rules.schemes import parse_scheme
     from xinyong.security.access import Principal, Role
-    from xinyong.service.core import Service
+    from xinyong.service import Service
     from xinyong.storage.store import Store
 
     url = f"sqlite:///{folder / 'bench.db'}"
@@ -114,19 +114,21 @@ def build_store(folder: Path, subjects: int) -> tuple[str, str, list[str], dict[
     text = (ROOT / "schemes" / "court-defaulters.yaml").read_text(encoding="utf-8")
     ids = [person_id(n) for n in range(subjects)]
     with store.write() as conn:
-        ledger.load_scheme(conn, parse_scheme(text), text, start)
+        registry.publish_scheme(conn, parse_scheme(text), text, start, after=AFTER_APPEND)
         registry.add_source(conn, "court", ["COURT.DEFAULT"], start)
         rows = "subject_id,kind,name\n" + "".join(f"{s},person,Person {n}\n" for n, s in enumerate(ids))
         imports.import_subjects(conn, "subjects.csv", rows.encode(), now=start, actor="bench")
         records = "subject_id,behaviour,occurred_on,document_ref\n" + "".join(
             f"{s},COURT.DEFAULT,2025-12-01,({n})执{n}号\n" for n, s in enumerate(ids) if n % 2 == 0
         )
-        imports.import_records(conn, "court.csv", records.encode(), source="court", now=start, actor="bench")
+        imports.import_records(
+            conn, "court.csv", records.encode(), source="court", now=start, actor="bench", after=AFTER_APPEND
+        )
     now = dt.datetime.now(dt.UTC)
     service = Service(store, FixedClock(now))
     admin = Principal(Role.ADMIN, "bench", channel="cli")
-    token, _ = service.create_token(admin, Role.ENFORCER, agency="civil-aviation", label="benchmark")
-    answer = service.check(Principal(Role.ENFORCER, "bench", agency="civil-aviation"), ids[0], MEASURE)
+    token, _ = service.credentials.create_token(admin, Role.ENFORCER, agency="civil-aviation", label="benchmark")
+    answer = service.questions.check(Principal(Role.ENFORCER, "bench", agency="civil-aviation"), ids[0], MEASURE)
     store.dispose()
     # The same store without serving state (every check computed online), then the batch that
     # serves today's state from the same file.
@@ -259,12 +261,12 @@ def main() -> None:
                     wrk, server, "bare_app:app", base_env, False, script, args
                 ),
                 "xinyong check (answer cache warm)": measure(
-                    wrk, server, "xinyong.interfaces.api:app_from_environment", base_env, True, script, args
+                    wrk, server, "xinyong.interfaces.site:app_from_environment", base_env, True, script, args
                 ),
                 "xinyong check (answer cache off: serving state)": measure(
                     wrk,
                     server,
-                    "xinyong.interfaces.api:app_from_environment",
+                    "xinyong.interfaces.site:app_from_environment",
                     {**base_env, "XINYONG_CHECK_CACHE": "0"},
                     True,
                     script,
@@ -273,7 +275,7 @@ def main() -> None:
                 "xinyong check (answer cache off, no serving state: all online)": measure(
                     wrk,
                     server,
-                    "xinyong.interfaces.api:app_from_environment",
+                    "xinyong.interfaces.site:app_from_environment",
                     {**base_env, "XINYONG_CHECK_CACHE": "0", "XINYONG_DB": f"sqlite:///{folder / 'online.db'}"},
                     True,
                     script,

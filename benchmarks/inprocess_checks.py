@@ -76,19 +76,19 @@ def main() -> None:
     os.environ["XINYONG_DB"] = url
     if args.cache_off:
         os.environ["XINYONG_CHECK_CACHE"] = "0"
-    from xinyong.interfaces.api import app_from_environment
+    from xinyong.interfaces.site import app_from_environment
 
     app = app_from_environment()
     service = app.state.service  # type: ignore[attr-defined]
     commits: list[tuple[int, float, float]] = []
-    log = service.log
+    log = service.door.log
 
     def timed_log(entries: Any) -> None:
         started, cpu = time.perf_counter(), time.thread_time()
         log(entries)
         commits.append((len(entries), time.perf_counter() - started, time.thread_time() - cpu))
 
-    service.log = timed_log
+    service.door.log = timed_log
     if args.no_audit:
 
         async def nothing(entries: Any) -> None:

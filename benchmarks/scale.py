@@ -133,8 +133,7 @@ COPY (
 
 def shipped_versions() -> list[Any]:
     from xinyong.demo.city import SHIPPED_SCHEMES, schemes_dir
-    from xinyong.ledger.registry import SchemeVersion
-    from xinyong.rules.schemes import load_scheme_file
+    from xinyong.rules.schemes import SchemeVersion, load_scheme_file
 
     loaded = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     versions = []
@@ -406,10 +405,10 @@ def _prepare_store(url: str, work: Path, size: float, emails: float = 0.0) -> An
 
     from xinyong.demo.city import SHIPPED_SCHEMES, schemes_dir
     from xinyong.demo.synth import SOURCES
-    from xinyong.ledger import records as ledger
+    from xinyong.due_process.after_append import AFTER_APPEND
     from xinyong.ledger import registry
     from xinyong.rules.schemes import load_scheme_file
-    from xinyong.storage import store as t
+    from xinyong.storage import tables as t
     from xinyong.storage.store import Store
 
     store = Store(url)
@@ -419,7 +418,9 @@ def _prepare_store(url: str, work: Path, size: float, emails: float = 0.0) -> An
     with store.write() as conn:
         for name in SHIPPED_SCHEMES:
             path = schemes_dir() / name
-            ledger.load_scheme(conn, load_scheme_file(path), path.read_text(encoding="utf-8"), setup)
+            registry.publish_scheme(
+                conn, load_scheme_file(path), path.read_text(encoding="utf-8"), setup, after=AFTER_APPEND
+            )
         for source, codes in SOURCES.items():
             registry.add_source(conn, source, codes, setup)
         stamp = setup.replace(tzinfo=None)
@@ -462,16 +463,21 @@ def _import_all(store: Any, work: Path, size: float, workers: int = 1) -> dict[s
     time, largest files first (PostgreSQL imports of different sources write side by side)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from xinyong.ledger import bulk
+    from xinyong.rules.clock import FixedClock
+    from xinyong.security.access import Principal, Role
+    from xinyong.service import Service
 
     now = dt.datetime(2026, 6, 1, 1, tzinfo=dt.UTC)
+    # Through the service, as `xinyong records import` runs it: authorised, audited.
+    service = Service(store, FixedClock(now), cache_answers=False)
+    operator = Principal(Role.ADMIN, "bench", channel="cli")
     paths = sorted((folder(work, size) / "synth").glob("records-*.parquet"))
     if workers > 1:  # the two largest files (transport, civil affairs) side by side
         paths.sort(key=lambda path: -path.stat().st_size)
 
     def one(path: Path) -> int:
         source = path.name[len("records-") : -len(".parquet")]
-        return int(bulk.import_records(store, path, source=source, now=now, actor="bench").imported)
+        return service.records.import_path(operator, path, source, bulk=True).imported
 
     started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -563,6 +569,7 @@ def step_latency(work: Path, size: float, samples: int = 1000) -> dict[str, Any]
     import random
 
     from xinyong.derived import serving
+    from xinyong.due_process.after_append import AFTER_APPEND
     from xinyong.ledger import imports
     from xinyong.storage.store import Store
 
@@ -580,7 +587,9 @@ def step_latency(work: Path, size: float, samples: int = 1000) -> dict[str, Any]
         body = f"subject_id,behaviour,occurred_on,document_ref\n{subject},TRAFFIC.MINOR,2026-05-30,BENCH-{run}-{i}\n"
         started = time.perf_counter()
         with store.write() as conn:
-            imports.import_records(conn, "one.csv", body.encode(), source="transport", now=now, actor="bench")
+            imports.import_records(
+                conn, "one.csv", body.encode(), source="transport", now=now, actor="bench", after=AFTER_APPEND
+            )
             serving.refresh_subject(conn, subject, AS_OF, now)
         timings.append((time.perf_counter() - started) * 1000)
     store.dispose()

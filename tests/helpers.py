@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from stdnum.cn import ric, uscc
@@ -14,6 +15,7 @@ from stdnum.cn import ric, uscc
 from xinyong.derived import derivation
 from xinyong.derived.state import NoState, StateReader
 from xinyong.due_process import objections
+from xinyong.due_process.after_append import AFTER_APPEND
 from xinyong.ledger import consent, imports, registry
 from xinyong.ledger import records as ledger
 from xinyong.rules.engine import State
@@ -89,7 +91,7 @@ class World:
 
     def load(self, text: str = DEMO_CITY, when: str = "2020-01-01") -> None:
         with self.store.write() as conn:
-            ledger.load_scheme(conn, parse_scheme(text), text, at(when, 0))
+            registry.publish_scheme(conn, parse_scheme(text), text, at(when, 0), after=AFTER_APPEND)
 
     def source(self, name: str, codes: list[str], when: str = "2020-01-01") -> None:
         with self.store.write() as conn:
@@ -132,12 +134,14 @@ class World:
         header = "subject_id,behaviour,occurred_on,document_ref,amount"
         body = f"{header}\n{subject},{behaviour},{occurred_on},{ref},{amount or ''}\n"
         with self.store.write() as conn:
-            imports.import_records(conn, "r.csv", body.encode(), source=source, now=recorded, actor="test")
+            imports.import_records(
+                conn, "r.csv", body.encode(), source=source, now=recorded, actor="test", after=AFTER_APPEND
+            )
             return ledger.resolve_record_id(conn, f"{source}:{ref}")
 
     def consent(self, subject: str, grant: bool, when: str, scheme: str = "demo-city") -> None:
         with self.store.write() as conn:
-            consent.record_consent(conn, subject, scheme, grant, at(when, 0), "test")
+            consent.record_consent(conn, subject, scheme, grant, at(when, 0), "test", after=AFTER_APPEND)
 
     def object(self, record: int, when: dt.datetime) -> int:
         with self.store.write() as conn:
@@ -149,19 +153,19 @@ class World:
 
     def revoke(self, record: int, when: dt.datetime) -> None:
         with self.store.write() as conn:
-            ledger.revoke(conn, record, now=when, actor="test", reason="wrong person")
+            ledger.revoke(conn, record, now=when, actor="test", reason="wrong person", after=AFTER_APPEND)
 
     def correct(self, record: int, when: dt.datetime, **fields: object) -> None:
         with self.store.write() as conn:
-            ledger.correct(conn, record, now=when, actor="test", reason="typo", **fields)  # type: ignore[arg-type]
+            ledger.correct(conn, record, now=when, actor="test", reason="typo", **fields, after=AFTER_APPEND)  # type: ignore[arg-type]
 
     def end(self, record: int, on: str, when: dt.datetime) -> None:
         with self.store.write() as conn:
-            ledger.end(conn, record, on=d(on), reason="fulfilled", now=when, actor="test")
+            ledger.end(conn, record, on=d(on), reason="fulfilled", now=when, actor="test", after=AFTER_APPEND)
 
     def decline(self, record: int, when: dt.datetime) -> None:
         with self.store.write() as conn:
-            ledger.decline(conn, record, now=when, actor="test")
+            ledger.decline(conn, record, now=when, actor="test", after=AFTER_APPEND)
 
     def state(
         self,
@@ -191,3 +195,11 @@ class World:
         with self.store.write() as conn:
             derivation.rebuild(conn)
             return list(derivation.all_effects(conn))
+
+
+def bulk_import(store: Store, path: Any, **options: Any) -> Any:
+    """The bulk import in a transaction of its own, as the service runs it (foreign-key checks off)."""
+    from xinyong.ledger import bulk
+
+    with store.write(foreign_keys=False) as conn:
+        return bulk.import_records(store, conn, path, after=AFTER_APPEND, **options)

@@ -20,12 +20,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from helpers import DEMO_CITY, World, at, org_id, person_id
-from xinyong.interfaces.api import create_app
+from xinyong.interfaces.site import create_app
 from xinyong.ledger import records as ledger
 from xinyong.rules.clock import Clock, FixedClock
 from xinyong.security import audit
 from xinyong.security.access import Principal, Role
-from xinyong.service.core import ENFORCER_FIELDS, Service
+from xinyong.service import ENFORCER_FIELDS, Service
 from xinyong.storage.store import Store
 
 NOW = at("2026-03-01")
@@ -92,9 +92,9 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
             rows.append(f"{P1},TRAFFIC.MINOR,2026-01-10,{use}-{role}")
             records[(use, role)] = f"transport:{use}-{role}"
     earlier = Service(store, FixedClock(at("2026-01-20")))
-    earlier.import_records(ADMIN, "matrix.csv", "\n".join(rows).encode(), "transport")
+    earlier.records.import_file(ADMIN, "matrix.csv", "\n".join(rows).encode(), "transport")
     service = Service(store, FixedClock(at("2026-01-21")))
-    objections = {role: service.file_objection(ADMIN, records[("decide", role)], reason="wrong").id for role in ROLES}
+    objections = {role: service.objections.file(ADMIN, records[("decide", role)], reason="wrong").id for role in ROLES}
     tokens = {}
     for name, role, bound in (
         ("admin", Role.ADMIN, {}),
@@ -108,10 +108,10 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
         ("analyst", Role.ANALYST, {}),
         ("revoked", Role.OFFICER, {}),
     ):
-        tokens[name], _ = service.create_token(ADMIN, role, label=name, **bound)  # type: ignore[arg-type]
-    tokens["expired"], _ = service.create_token(ADMIN, Role.ADMIN, expires_at=at("2026-02-01"))
-    service.revoke_token(ADMIN, tokens["revoked"].split("_")[1])
-    throwaway = {role: service.create_token(ADMIN, Role.ANALYST)[1].id for role in ROLES}
+        tokens[name], _ = service.credentials.create_token(ADMIN, role, label=name, **bound)  # type: ignore[arg-type]
+    tokens["expired"], _ = service.credentials.create_token(ADMIN, Role.ADMIN, expires_at=at("2026-02-01"))
+    service.credentials.revoke_token(ADMIN, tokens["revoked"].split("_")[1])
+    throwaway = {role: service.credentials.create_token(ADMIN, Role.ANALYST)[1].id for role in ROLES}
     app = create_app(store, clock=FixedClock(NOW), token_cache_seconds=0, max_body=64 * 1024, max_upload=256 * 1024)
     with TestClient(app, raise_server_exceptions=False) as client:
         c = City(store, client, tokens, records, objections, throwaway)
@@ -474,8 +474,8 @@ def test_no_stack_trace_reaches_a_caller(city: City, monkeypatch: pytest.MonkeyP
         raise RuntimeError("secret internals at /srv/xinyong/service.py line 42")
 
     service = city.client.app.state.service  # type: ignore[attr-defined]
-    monkeypatch.setattr(service, "schemes", explode)
-    monkeypatch.setattr(service, "check", explode)
+    monkeypatch.setattr(service.schemes, "versions", explode)
+    monkeypatch.setattr(service.questions, "check", explode)
     for url in ("/v1/schemes", f"/v1/checks/{P1}/demo-city/no-flights"):
         response = city.call("admin", "GET", url)
         assert response.status_code == 500
@@ -511,7 +511,7 @@ def test_tokens_are_stored_hashed_and_expire_and_revoke(tmp_path: Path) -> None:
     World(store).standard()
     clock = FixedClock(NOW)
     service = Service(store, clock)
-    bearer, info = service.create_token(ADMIN, Role.OFFICER, expires_at=NOW + dt.timedelta(hours=1))
+    bearer, info = service.credentials.create_token(ADMIN, Role.OFFICER, expires_at=NOW + dt.timedelta(hours=1))
     with store.read() as conn:
         stored = conn.exec_driver_sql("SELECT secret_sha256 FROM tokens").scalar_one()
     assert bearer.split("_", 2)[2] not in stored
@@ -521,11 +521,11 @@ def test_tokens_are_stored_hashed_and_expire_and_revoke(tmp_path: Path) -> None:
         assert client.get("/v1/objections", headers=headers).status_code == 200
         assert client.get("/v1/objections", headers={"Authorization": bearer[:-2] + "xx"}).status_code == 401
         assert client.get("/v1/objections", headers={"Authorization": "Basic abc"}).status_code == 401
-        service.revoke_token(ADMIN, info.id)
+        service.credentials.revoke_token(ADMIN, info.id)
         app.state.tokens.forget()
         assert client.get("/v1/objections", headers=headers).status_code == 401
     later = create_app(store, clock=FixedClock(NOW + dt.timedelta(hours=2)), token_cache_seconds=0)
-    other, _ = service.create_token(ADMIN, Role.OFFICER, expires_at=NOW + dt.timedelta(hours=1))
+    other, _ = service.credentials.create_token(ADMIN, Role.OFFICER, expires_at=NOW + dt.timedelta(hours=1))
     with TestClient(later, raise_server_exceptions=False) as client:
         refused = client.get("/v1/objections", headers={"Authorization": f"Bearer {other}"})
         assert refused.status_code == 401
@@ -540,13 +540,13 @@ def test_token_roles_must_be_bound_properly(tmp_path: Path) -> None:
     from xinyong.errors import BadInput, NotFound
 
     with pytest.raises(BadInput, match="--agency"):
-        service.create_token(ADMIN, Role.ENFORCER)
+        service.credentials.create_token(ADMIN, Role.ENFORCER)
     with pytest.raises(BadInput, match="--subject"):
-        service.create_token(ADMIN, Role.SUBJECT)
+        service.credentials.create_token(ADMIN, Role.SUBJECT)
     with pytest.raises(NotFound):
-        service.create_token(ADMIN, Role.SUBJECT, subject="110105199001019999")
+        service.credentials.create_token(ADMIN, Role.SUBJECT, subject="110105199001019999")
     with pytest.raises(BadInput, match="--agency"):
-        service.create_token(ADMIN, Role.OFFICER, agency="court")
+        service.credentials.create_token(ADMIN, Role.OFFICER, agency="court")
 
 
 # --- on both backends -------------------------------------------------------------------------------
@@ -555,8 +555,8 @@ def test_token_roles_must_be_bound_properly(tmp_path: Path) -> None:
 def test_checks_writes_and_audit_on_each_backend(store: Store) -> None:
     build(store)
     service = Service(store, FixedClock(NOW))
-    aviation, _ = service.create_token(ADMIN, Role.ENFORCER, agency="civil-aviation")
-    officer, _ = service.create_token(ADMIN, Role.OFFICER)
+    aviation, _ = service.credentials.create_token(ADMIN, Role.ENFORCER, agency="civil-aviation")
+    officer, _ = service.credentials.create_token(ADMIN, Role.OFFICER)
     with TestClient(create_app(store, clock=FixedClock(NOW)), raise_server_exceptions=False) as client:
         for _ in range(3):
             answer = client.get(
@@ -597,7 +597,7 @@ def test_concurrent_checks_share_batched_audit_appends(tmp_path: Path) -> None:
     store.migrate()
     build(store)
     service = Service(store, FixedClock(NOW))
-    aviation, _ = service.create_token(ADMIN, Role.ENFORCER, agency="civil-aviation")
+    aviation, _ = service.credentials.create_token(ADMIN, Role.ENFORCER, agency="civil-aviation")
     app = create_app(store, clock=FixedClock(NOW))
 
     async def run() -> list[int]:
@@ -645,7 +645,7 @@ def test_xinyong_serve_runs_a_real_server(tmp_path: Path, server: str) -> None:
     store = Store(f"sqlite:///{tmp_path / 'serve.db'}")
     store.migrate()
     build(store)
-    bearer, _ = Service(store, FixedClock(NOW)).create_token(ADMIN, Role.ENFORCER, agency="civil-aviation")
+    bearer, _ = Service(store, FixedClock(NOW)).credentials.create_token(ADMIN, Role.ENFORCER, agency="civil-aviation")
     store.dispose()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -694,7 +694,7 @@ def test_cached_answers_follow_every_kind_of_ledger_change(tmp_path: Path) -> No
     service = Service(store, FixedClock(NOW))
     url = f"/v1/checks/{P1}/demo-city/no-flights"
     with TestClient(create_app(store, clock=FixedClock(NOW)), raise_server_exceptions=False) as client:
-        admin = {"Authorization": f"Bearer {service.create_token(ADMIN, Role.ADMIN)[0]}"}
+        admin = {"Authorization": f"Bearer {service.credentials.create_token(ADMIN, Role.ADMIN)[0]}"}
         assert client.get(url, headers=admin).json()["applies"] is True
         assert client.get(url, headers=admin).json()["applies"] is True  # from the cache
         withdrawn = client.post(
@@ -712,14 +712,17 @@ def test_cached_answers_follow_every_kind_of_ledger_change(tmp_path: Path) -> No
 
 
 def test_a_failed_audit_commit_means_no_answer(city: City, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sqlalchemy.exc import OperationalError
+    """The audit entry's transaction cannot begin (the write lock held past the busy timeout):
+    the driver's error reaches the caller as 503 with Retry-After, never as an answer or a 500."""
+    backend = city.client.app.state.service.store.backend  # type: ignore[attr-defined]
 
-    def locked(entries: Any) -> None:
-        raise OperationalError("INSERT INTO audit_log", {}, Exception("database is locked"))
+    def locked(driver: Any) -> None:
+        raise backend.unavailable_errors[0]("database is locked")
 
-    monkeypatch.setattr(city.client.app.state.service, "log", locked)  # type: ignore[attr-defined]
+    monkeypatch.setattr(backend, "begin_driver", locked)
     response = city.call("enforcer_aviation", "GET", f"/v1/checks/{P1}/demo-city/no-flights")
     assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
     assert "applies" not in response.text
     assert "locked" not in response.text
 
@@ -778,17 +781,17 @@ def test_a_repeated_check_is_answered_again_but_logged_each_time(
     store = Store(f"sqlite:///{tmp_path / 'repeat.db'}")
     store.migrate()
     build(store)
-    bearer, _ = Service(store, FixedClock(NOW)).create_token(ADMIN, Role.ENFORCER, agency="civil-aviation")
+    bearer, _ = Service(store, FixedClock(NOW)).credentials.create_token(ADMIN, Role.ENFORCER, agency="civil-aviation")
     app = create_app(store, clock=TickingClock(NOW))
     service = app.state.service  # type: ignore[attr-defined]
     computed: list[str] = []
-    check = service.check
+    check = service.questions.check
 
     def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
         computed.append(args[1])
         return check(*args, **kwargs)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(service, "check", counted)
+    monkeypatch.setattr(service.questions, "check", counted)
     url = f"/v1/checks/{P1}/demo-city/no-flights"
     headers = {"Authorization": f"Bearer {bearer}"}
     with TestClient(app) as client:

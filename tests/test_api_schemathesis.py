@@ -23,10 +23,10 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import checks
 
 from helpers import World, at
-from xinyong.interfaces.api import create_app
+from xinyong.interfaces.site import create_app
 from xinyong.rules.clock import FixedClock
 from xinyong.security.access import Principal, Role
-from xinyong.service.core import Service
+from xinyong.service import Service
 from xinyong.storage.store import Store
 
 EXAMPLES = 12  # per operation; about 35 operations
@@ -50,7 +50,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     world.record(person, "COURT.DEFAULT", "2026-01-05", at("2026-01-06"))
     world.record(org, "COURT.DEFAULT", "2026-01-05", at("2026-01-06"))
     service = Service(store, FixedClock(at("2026-02-01")))
-    admin, _ = service.create_token(Principal(Role.ADMIN, "setup", channel="test"), Role.ADMIN, label="schemathesis")
+    admin, _ = service.credentials.create_token(
+        Principal(Role.ADMIN, "setup", channel="test"), Role.ADMIN, label="schemathesis"
+    )
     app = create_app(store, clock=FixedClock(at("2026-03-01")))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))

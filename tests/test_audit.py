@@ -20,7 +20,7 @@ from xinyong.interfaces import cli
 from xinyong.rules.clock import FixedClock
 from xinyong.security import audit
 from xinyong.security.access import Principal, Role
-from xinyong.service.core import Service
+from xinyong.service import Service
 from xinyong.storage.store import Store
 
 ADMIN = Principal(Role.ADMIN, "auditor", channel="test")
@@ -180,12 +180,12 @@ def test_compaction_merges_the_newest_runs_and_changes_no_answer(store: Store, m
     with store.read() as conn:  # the act is logged like any other write
         assert [e.action for e in audit.entries(conn)][-1] == "audit.compact"
     # Nothing younger to merge with: the one run stays as it is.
-    assert Service(store).compact_audit(ADMIN).merged == 0
+    assert Service(store).audit.compact(ADMIN).merged == 0
     # Two new runs of four entries (33 to 40: the two compactions' own, about no subject, among
     # the checks): merged with each other, not with the run of 32, bigger than both together.
     _looks(store, subjects, 7)
     assert _runs(store)[1:] == [(33, 2), (37, 4)]
-    result = Service(store).compact_audit(ADMIN)
+    result = Service(store).audit.compact(ADMIN)
     assert (result.runs_before, result.runs_after, result.moved) == (3, 2, 4)
     assert _runs(store) == [(1, 32), (33, 6)]
     assert verify(store).ok
@@ -207,7 +207,7 @@ def test_compactions_take_turns(store: Store, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(audit, "INDEX_EVERY", 4)
     _looks(store, ["110105199001010010", "91110000100000000A"], 12)  # runs 1, 5, 9
     second: list[audit.Compaction] = []
-    other = threading.Thread(target=lambda: second.append(Service(store).compact_audit(ADMIN)))
+    other = threading.Thread(target=lambda: second.append(Service(store).audit.compact(ADMIN)))
     with store.write() as conn:
         assert audit.compact(conn).merged == 3
         other.start()
@@ -314,7 +314,7 @@ def test_the_schema_and_the_migrations_agree(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from xinyong.storage.store import metadata
+    from xinyong.storage.tables import metadata
 
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
@@ -353,11 +353,11 @@ def test_writes_are_audited_with_the_act_in_one_transaction(store: Store) -> Non
     person, _ = world.standard()
     record = world.record(person, "COURT.DEFAULT", "2026-01-05", at("2026-01-06"))
     service = Service(store, FixedClock(at("2026-02-01")))
-    service.revoke(ADMIN, str(record), reason="wrong person")
+    service.records.revoke(ADMIN, str(record), reason="wrong person")
     from xinyong.errors import Refused
 
     with pytest.raises(Refused):
-        service.revoke(ADMIN, str(record), reason="again")
+        service.records.revoke(ADMIN, str(record), reason="again")
     with store.read() as conn:
         rows = [audit.entry_dict(r) for r in audit.entries(conn)]
     assert [(r["action"], r["outcome"], r["subject_id"]) for r in rows] == [
@@ -380,7 +380,7 @@ def test_a_failed_append_rolls_the_write_back(sqlite_store: Store, monkeypatch: 
 
     monkeypatch.setattr(audit, "append", broken)
     with pytest.raises(RuntimeError):
-        service.revoke(ADMIN, str(record), reason="wrong person")
+        service.records.revoke(ADMIN, str(record), reason="wrong person")
     monkeypatch.undo()
     with sqlite_store.read() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM record_events").scalar_one() == 0

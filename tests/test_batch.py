@@ -34,6 +34,7 @@ from xinyong.demo import city as demo
 from xinyong.derived import batch, serving
 from xinyong.derived.state import StateReader, population
 from xinyong.due_process import objections
+from xinyong.due_process.after_append import AFTER_APPEND
 from xinyong.ledger import consent, imports, registry
 from xinyong.ledger import records as ledger
 from xinyong.ledger.consent import GRANTED, WITHDRAWN, ConsentEvent
@@ -66,26 +67,38 @@ def second_round(store: Store) -> None:
         negatives = [r for r in rows if r[1] in {"court", "tax", "transport"}]
         positives = [r for r in rows if r[2].startswith("CIVIL.")]
         for r in negatives[5:200:20]:
-            ledger.revoke(conn, r[0], now=T1, actor="test", reason="wrong person")
+            ledger.revoke(conn, r[0], now=T1, actor="test", reason="wrong person", after=AFTER_APPEND)
         for r in negatives[7:200:25]:
             if r[1] == "transport":
-                ledger.correct(conn, r[0], now=T1, actor="test", reason="typo", behaviour="TRAFFIC.DRUNK_DRIVING")
+                ledger.correct(
+                    conn,
+                    r[0],
+                    now=T1,
+                    actor="test",
+                    reason="typo",
+                    behaviour="TRAFFIC.DRUNK_DRIVING",
+                    after=AFTER_APPEND,
+                )
             else:
-                ledger.correct(conn, r[0], now=T1, actor="test", reason="typo", occurred_on=dt.date(2026, 3, 3))
+                ledger.correct(
+                    conn, r[0], now=T1, actor="test", reason="typo", occurred_on=dt.date(2026, 3, 3), after=AFTER_APPEND
+                )
         for r in positives[3:100:9]:
-            ledger.decline(conn, r[0], now=T1, actor="test")
+            ledger.decline(conn, r[0], now=T1, actor="test", after=AFTER_APPEND)
         for r in negatives[11:300:30]:
-            ledger.end(conn, r[0], on=dt.date(2026, 7, 1), reason="fulfilled", now=T1, actor="test")
+            ledger.end(conn, r[0], on=dt.date(2026, 7, 1), reason="fulfilled", now=T1, actor="test", after=AFTER_APPEND)
         kinds = dict(conn.exec_driver_sql("SELECT id, kind FROM subjects").fetchall())
         persons = sorted({r[3] for r in rows if kinds[r[3]] == "person"})
         for subject in persons[::10]:
-            consent.record_consent(conn, subject, "city-points", False, T1, "test")
+            consent.record_consent(conn, subject, "city-points", False, T1, "test", after=AFTER_APPEND)
         # Fresh negative records, some held by an objection filed inside their notice period.
         fresh = persons[1:40:3]
         body = "subject_id,behaviour,occurred_on,document_ref\n" + "".join(
             f"{s},COURT.DEFAULT,2026-06-20,FRESH-{i}\n" for i, s in enumerate(fresh)
         )
-        imports.import_records(conn, "fresh.csv", body.encode(), source="court", now=T1, actor="test")
+        imports.import_records(
+            conn, "fresh.csv", body.encode(), source="court", now=T1, actor="test", after=AFTER_APPEND
+        )
         for i in range(0, len(fresh), 2):
             record_id = ledger.resolve_record_id(conn, f"court:FRESH-{i}")
             filed = objections.file(conn, record_id, reason="paid", now=T1 + dt.timedelta(hours=1), actor="t")
@@ -94,7 +107,7 @@ def second_round(store: Store) -> None:
         text = (demo.schemes_dir() / "city-points.yaml").read_text(encoding="utf-8")
         text = text.replace('version: "2026.1"', 'version: "2026.2"\neffective_from: 2026-07-01')
         text = text.replace("cap: 30", "cap: 15").replace("min: 1050", "min: 1040")
-        ledger.load_scheme(conn, parse_scheme(text), text, T1)
+        registry.publish_scheme(conn, parse_scheme(text), text, T1, after=AFTER_APPEND)
 
 
 @pytest.fixture(scope="session")
@@ -627,9 +640,22 @@ def test_serving_state_is_refreshed_and_never_stale(world: World, sqlite_store: 
     with sqlite_store.read() as conn:
         assert serving.served_state(conn, person, "demo-city", day, at("2026-03-03")) is None
         assert serving.served_state(conn, other, "demo-city", day, at("2026-03-03")) is not None
+    # A consent withdrawn refreshes the other person's served row in its own transaction: still
+    # served, and what the online path says as known after the withdrawal (consent was on record
+    # on the day asked about, withdrawn the day after).
     world.consent(other, False, "2026-03-02")
     with sqlite_store.read() as conn:
-        assert serving.served_state(conn, other, "demo-city", day, at("2026-03-03")) is None
+        served = serving.served_state(conn, other, "demo-city", day, at("2026-03-03"))
+        exact = StateReader.open(conn, other, at("2026-03-03")).state("demo-city", day)
+        assert served is not None
+        assert isinstance(exact, State)
+        assert (served.score, served.grade, served.lists, served.measures) == (
+            exact.score,
+            exact.grade,
+            tuple(exact.lists),
+            tuple(exact.measures),
+        )
+        assert serving.served_state(conn, other, "demo-city", dt.date(2026, 3, 3), at("2026-03-03")) is None
     # An event's subject is refreshed on the online path; then it is served again, and right.
     with sqlite_store.write() as conn:
         assert serving.refresh_subject(conn, person, day, at("2026-03-03")) == 1

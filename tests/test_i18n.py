@@ -16,7 +16,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 
-from xinyong import i18n
+from xinyong import i18n, settings
 from xinyong.errors import BadInput
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ def test_chinese_is_really_chinese() -> None:
     assert i18n.Text("en")("Credit report") == "Credit report"
 
 
-def test_languages_are_read_as_people_write_them(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_languages_are_read_as_people_write_them() -> None:
     assert [i18n.language(x) for x in ("zh", "zh-CN", "zh_Hans", "EN", "en-GB")] == [
         "zh_Hans",
         "zh_Hans",
@@ -87,7 +87,7 @@ def test_languages_are_read_as_people_write_them(monkeypatch: pytest.MonkeyPatch
         "en",
         "en",
     ]
-    monkeypatch.setenv("XINYONG_LANGUAGE", "en")
-    assert i18n.language(None) == "en"
+    with settings.using(settings.load({"XINYONG_LANGUAGE": "en"})):
+        assert i18n.language(None) == "en"
     with pytest.raises(BadInput, match="--language"):
         i18n.language("fr")

@@ -13,6 +13,7 @@ import pytest
 
 from helpers import World, at, org_id, person_id
 from xinyong.derived import derivation
+from xinyong.due_process.after_append import AFTER_APPEND
 from xinyong.errors import BadInput, NotFound
 from xinyong.ledger import imports
 from xinyong.ledger import records as ledger
@@ -44,7 +45,7 @@ def record(
 
 def import_records(store: Store, name: str, data: bytes, source: str = "court") -> ImportResult:
     with store.write() as conn:
-        return imports.import_records(conn, name, data, source=source, now=NOW, actor="test")
+        return imports.import_records(conn, name, data, source=source, now=NOW, actor="test", after=AFTER_APPEND)
 
 
 def import_subjects(store: Store, name: str, data: bytes) -> ImportResult:
@@ -237,7 +238,7 @@ CSV_CASES = {
     "no such day": (HEADER + "\n{p},COURT.DEFAULT,2025-02-29,X-1\n", (2, "occurred_on"), "not a date"),
     "negative amount": (HEADER + ",amount\n{p},COURT.DEFAULT,2026-01-01,X-1,-5\n", (2, "amount"), "non-negative"),
     "amount not a number": (HEADER + ",amount\n{p},COURT.DEFAULT,2026-01-01,X-1,lots\n", (2, "amount"), "not a number"),
-    "amount not finite": (HEADER + ",amount\n{p},COURT.DEFAULT,2026-01-01,X-1,NaN\n", (2, "amount"), "non-negative"),
+    "amount not finite": (HEADER + ",amount\n{p},COURT.DEFAULT,2026-01-01,X-1,NaN\n", (2, "amount"), "not a number"),
     "amount too large": (HEADER + ",amount\n{p},COURT.DEFAULT,2026-01-01,X-1,1e16\n", (2, "amount"), "below"),
     "too few fields": (HEADER + "\n{p},COURT.DEFAULT,2026-01-01\n", (2, None), "3 fields"),
     "too many fields": (HEADER + "\n{p},COURT.DEFAULT,2026-01-01,X-1,extra\n", (2, None), "5 fields"),
@@ -516,7 +517,7 @@ def subjects_refused(store: Store, name: str, data: bytes) -> BadInput:
 def subject_count(store: Store) -> int:
     from sqlalchemy import func, select
 
-    from xinyong.storage import store as tables
+    from xinyong.storage import tables
 
     with store.read() as conn:
         return int(conn.execute(select(func.count()).select_from(tables.subjects)).scalar_one())

@@ -1,4 +1,5 @@
-"""The server's nightly upkeep: when it runs, what it does, and a bad setting refused."""
+"""The server's nightly upkeep: when it runs and what it does (its setting, XINYONG_AUDIT_COMPACT_AT,
+is read and checked with the others: tests/test_settings.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
-from xinyong.errors import BadInput
-from xinyong.interfaces.api import nightly
+from xinyong import settings
+from xinyong.interfaces import nightly
 from xinyong.security import audit
-from xinyong.service.core import Service
+from xinyong.service import Service
 from xinyong.storage.store import Store
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -35,16 +36,6 @@ def test_a_day_with_a_clock_change_is_not_24_hours() -> None:
     assert nightly.seconds_until(now, dt.time(3, 30), "Europe/Berlin") == 2.5 * 3600
 
 
-@pytest.mark.parametrize(("setting", "expected"), [("03:30", dt.time(3, 30)), ("off", None), (" OFF ", None)])
-def test_the_setting_is_a_time_or_off(setting: str, expected: dt.time | None) -> None:
-    assert nightly.parse_time(setting) == expected
-
-
-def test_a_bad_setting_says_which_and_why() -> None:
-    with pytest.raises(BadInput, match="XINYONG_AUDIT_COMPACT_AT: '3h30' is not a time of day"):
-        nightly.parse_time("3h30")
-
-
 def test_a_night_merges_the_runs_and_is_logged(sqlite_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(audit, "INDEX_EVERY", 4)
     service = Service(sqlite_store)
@@ -58,3 +49,8 @@ def test_a_night_merges_the_runs_and_is_logged(sqlite_store: Store, monkeypatch:
         last = list(audit.entries(conn))[-1]
     assert runs == 1
     assert (last.action, last.actor, last.role) == ("audit.compact", "server:nightly", "admin")
+
+
+def test_off_starts_no_thread(sqlite_store: Store) -> None:
+    with settings.using(settings.load({"XINYONG_AUDIT_COMPACT_AT": "off"})):
+        assert nightly.start(Service(sqlite_store)) is None

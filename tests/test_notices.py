@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from helpers import World, at, d
 from xinyong.due_process import notices, objections, repairs
+from xinyong.due_process.after_append import AFTER_APPEND
 from xinyong.errors import BadInput, NotFound
 from xinyong.ledger import imports
-from xinyong.storage import store as t
+from xinyong.storage import tables as t
 from xinyong.storage.store import Store
 
 
@@ -156,7 +157,9 @@ def test_a_bulk_import_writes_its_notices_in_bulk_and_a_second_import_none(
     )
     for _ in range(2):
         with world.store.write() as conn:
-            imports.import_records(conn, "bulk.csv", body.encode(), source="court", now=at("2026-03-02"), actor="t")
+            imports.import_records(
+                conn, "bulk.csv", body.encode(), source="court", now=at("2026-03-02"), actor="t", after=AFTER_APPEND
+            )
     with world.store.read() as conn:
         assert notices.count(conn) == 20
         assert notices.count(conn, org) == 10
@@ -179,7 +182,9 @@ def test_a_refused_import_leaves_no_notice(world: World, subjects: tuple[str, st
     person, _ = subjects
     body = f"subject_id,behaviour,occurred_on,document_ref\n{person},COURT.DEFAULT,2026-01-01,A\n{person},NOPE,x,B\n"
     with world.store.write() as conn, pytest.raises(BadInput):
-        imports.import_records(conn, "bad.csv", body.encode(), source="court", now=at("2026-03-02"), actor="t")
+        imports.import_records(
+            conn, "bad.csv", body.encode(), source="court", now=at("2026-03-02"), actor="t", after=AFTER_APPEND
+        )
     with world.store.read() as conn:
         assert notices.count(conn) == 0
 
@@ -227,8 +232,7 @@ def test_bulk_templates_leave_room_for_every_record_field_or_refuse(monkeypatch:
     """The bulk path renders one notice per (behaviour, occurred_on, subject kind) and pastes each
     record's own fields in; a notice that showed any other record field is refused, not guessed."""
     from helpers import DEMO_CITY
-    from xinyong.ledger.registry import SchemeVersion
-    from xinyong.rules.schemes import parse_scheme
+    from xinyong.rules.schemes import SchemeVersion, parse_scheme
 
     scheme = parse_scheme(DEMO_CITY)
     versions = [SchemeVersion(scheme, at("2020-01-01"), scheme.digest())]
@@ -241,23 +245,25 @@ def test_bulk_templates_leave_room_for_every_record_field_or_refuse(monkeypatch:
     )
     assert sorted(template.fields) == ["amount", "document_ref", "id", "recorded_by", "ref", "source"]
     assert len(template.parts) == len(template.fields) + 1
-    showing_the_note = notices._record_facts
+    from xinyong.due_process.notices import facts
+
+    showing_the_note = facts._record_facts
 
     def with_note(record: object, *args: object) -> dict[str, object]:
         facts = showing_the_note(record, *args)  # type: ignore[arg-type]
         facts["record"]["note"] = record.note  # type: ignore[attr-defined, index]
         return facts
 
-    monkeypatch.setattr(notices, "_record_facts", with_note)
+    monkeypatch.setattr(facts, "_record_facts", with_note)
     with pytest.raises(RuntimeError, match="does not fill in"):
         notices.fresh_templates(keys, at("2026-03-02"), versions)
 
 
 def test_a_templated_text_is_its_parts_with_the_values_between_them() -> None:
-    assert notices.facts_text('{"a": 1}', None, None) == '{"a": 1}'
-    assert notices.facts_text(None, '["{\\"id\\": ", ", \\"ref\\": \\"", "}"]', '7\x1fX"') == '{"id": 7, "ref": "X"}'
-    assert notices.facts_text(None, '["{}"]', "") == "{}"
+    assert t.facts_text('{"a": 1}', None, None) == '{"a": 1}'
+    assert t.facts_text(None, '["{\\"id\\": ", ", \\"ref\\": \\"", "}"]', '7\x1fX"') == '{"id": 7, "ref": "X"}'
+    assert t.facts_text(None, '["{}"]', "") == "{}"
     with pytest.raises(RuntimeError, match="do not fit"):
-        notices.facts_text(None, '["a", "b"]', "1\x1f2")
+        t.facts_text(None, '["a", "b"]', "1\x1f2")
     with pytest.raises(RuntimeError, match="neither"):
-        notices.facts_text(None, None, None)
+        t.facts_text(None, None, None)

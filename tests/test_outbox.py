@@ -18,8 +18,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from helpers import World, at, person_id
+from xinyong import settings
 from xinyong.due_process import notices, outbox
-from xinyong.storage import store as t
+from xinyong.storage import tables as t
 from xinyong.storage.store import Store
 
 
@@ -195,21 +196,22 @@ def test_without_an_adapter_deliveries_wait_and_are_kept(world: World, person: s
     assert pending["attempts"] == 0
 
 
-def test_backoff_doubles_up_to_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XINYONG_OUTBOX_BACKOFF", "10")
-    monkeypatch.setenv("XINYONG_OUTBOX_MAX_BACKOFF", "100")
-    assert [outbox.backoff(n).total_seconds() for n in range(1, 7)] == [10, 20, 40, 80, 100, 100]
+def test_backoff_doubles_up_to_the_cap() -> None:
+    with settings.using(settings.load({"XINYONG_OUTBOX_BACKOFF": "10", "XINYONG_OUTBOX_MAX_BACKOFF": "100"})):
+        assert [outbox.backoff(n).total_seconds() for n in range(1, 7)] == [10, 20, 40, 80, 100, 100]
 
 
-def test_smtp_settings_build_the_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("XINYONG_SMTP_HOST", "XINYONG_SMTP_PORT", "XINYONG_SMTP_FROM", "XINYONG_SMTP_STARTTLS"):
-        monkeypatch.delenv(name, raising=False)
-    assert outbox.SmtpAdapter.from_settings() is None
-    assert outbox.default_adapters() == {}
-    monkeypatch.setenv("XINYONG_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("XINYONG_SMTP_PORT", "2525")
-    monkeypatch.setenv("XINYONG_SMTP_FROM", "Credit office <office@credit.example>")
-    adapter = outbox.SmtpAdapter.from_settings()
+def test_smtp_settings_build_the_adapter() -> None:
+    with settings.using(settings.load({})):
+        assert outbox.SmtpAdapter.from_settings() is None
+        assert outbox.default_adapters() == {}
+    configured = {
+        "XINYONG_SMTP_HOST": "127.0.0.1",
+        "XINYONG_SMTP_PORT": "2525",
+        "XINYONG_SMTP_FROM": "Credit office <office@credit.example>",
+    }
+    with settings.using(settings.load(configured)):
+        adapter = outbox.SmtpAdapter.from_settings()
     assert adapter is not None
     assert (adapter.host, adapter.port, adapter.starttls) == ("127.0.0.1", 2525, False)
     assert adapter.sender == "Credit office <office@credit.example>"

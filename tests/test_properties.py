@@ -19,8 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import DEMO_CITY, World, at, org_id, person_id
+from xinyong.due_process.after_append import AFTER_APPEND
 from xinyong.errors import XinyongError
-from xinyong.rules.effects import (
+from xinyong.rules.effects import active_window, derive_effects
+from xinyong.rules.engine import State, evaluate_state
+from xinyong.rules.records import (
     CORRECTED,
     DECIDED,
     DECLINED,
@@ -29,11 +32,8 @@ from xinyong.rules.effects import (
     REVOKED,
     Record,
     RecordEvent,
-    active_window,
-    derive_effects,
     view_as_known,
 )
-from xinyong.rules.engine import State, evaluate_state
 from xinyong.rules.schemes import parse_scheme
 from xinyong.storage.store import Store
 
@@ -214,6 +214,7 @@ def replay(store: Store, ops: list[tuple[str, int, int]]) -> None:
                         reason="fulfilled",
                         now=now,
                         actor="t",
+                        after=AFTER_APPEND,
                     )
             elif kind == "decline" and records:
                 world.decline(records[pick % len(records)], now)
@@ -231,7 +232,7 @@ def snapshot(store: Store) -> tuple[list[tuple[Any, ...]], list[Any]]:
     world = World(store)
     from sqlalchemy import select
 
-    from xinyong.storage import store as tables
+    from xinyong.storage import tables
 
     with store.read() as conn:
         refs = {

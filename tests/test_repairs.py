@@ -16,7 +16,7 @@ from helpers import DEMO_CITY, World, at, d, person_id
 from xinyong.due_process import repairs
 from xinyong.errors import BadInput, NotFound, Refused
 from xinyong.ledger import records as ledger
-from xinyong.rules.effects import ENDED
+from xinyong.rules.records import ENDED
 from xinyong.rules.workdays import add_working_days
 
 WITH_SEVERITIES = DEMO_CITY.replace(

@@ -15,7 +15,7 @@ from helpers import World, at, org_id, person_id
 from xinyong.derived import search
 from xinyong.rules.clock import FixedClock
 from xinyong.security.access import PUBLIC, Principal, Role
-from xinyong.service.core import Service
+from xinyong.service import Service
 from xinyong.storage.store import Store
 
 OFFICER = Principal(Role.OFFICER, "officer", channel="test")
@@ -36,7 +36,7 @@ def world(sqlite_store: Store) -> World:
         ]
     )
     with sqlite_store.write() as conn:
-        from xinyong.storage import store as t
+        from xinyong.storage import tables as t
 
         conn.execute(t.subjects.update().where(t.subjects.c.id == O2).values(legal_representative="武欣德"))
     return world
@@ -53,36 +53,36 @@ def test_pinyin_keeps_polyphones_of_place_names() -> None:
 
 def test_finds_by_characters_pinyin_initials_code_and_representative(world: World) -> None:
     service = Service(world.store, FixedClock(at("2026-03-01")))
-    assert ids(service.search(PUBLIC, "长城")) == [O1]
-    assert ids(service.search(PUBLIC, "changcheng")) == [O1]
-    assert ids(service.search(PUBLIC, "ChangCheng")) == [O1]
-    assert ids(service.search(PUBLIC, "cqcc")) == [O1]
-    assert ids(service.search(PUBLIC, O2.lower())) == [O2]
-    assert ids(service.search(PUBLIC, "武欣德")) == [O2]
-    found = ids(service.search(PUBLIC, "有限公司"))
+    assert ids(service.subjects.search(PUBLIC, "长城")) == [O1]
+    assert ids(service.subjects.search(PUBLIC, "changcheng")) == [O1]
+    assert ids(service.subjects.search(PUBLIC, "ChangCheng")) == [O1]
+    assert ids(service.subjects.search(PUBLIC, "cqcc")) == [O1]
+    assert ids(service.subjects.search(PUBLIC, O2.lower())) == [O2]
+    assert ids(service.subjects.search(PUBLIC, "武欣德")) == [O2]
+    found = ids(service.subjects.search(PUBLIC, "有限公司"))
     assert sorted(found[:2]) == sorted([O1, O2])
     assert found[2] == O3  # a longer name is a less close match
 
 
 def test_forgives_a_mistyped_syllable_or_character(world: World) -> None:
     service = Service(world.store, FixedClock(at("2026-03-01")))
-    assert ids(service.search(PUBLIC, "yuanyangshuicang")) == [O2]  # shuichan, one letter wrong
-    assert O3 in ids(service.search(PUBLIC, "鼎胜餐饮"))  # 盛 typed as 胜
+    assert ids(service.subjects.search(PUBLIC, "yuanyangshuicang")) == [O2]  # shuichan, one letter wrong
+    assert O3 in ids(service.subjects.search(PUBLIC, "鼎胜餐饮"))  # 盛 typed as 胜
 
 
 def test_persons_are_never_returned_to_the_public(world: World) -> None:
     service = Service(world.store, FixedClock(at("2026-03-01")))
     for query in ("张长城", "zhangchangcheng", P1, "长城"):
-        assert P1 not in ids(service.search(PUBLIC, query)), query
-    assert P1 in ids(service.search(OFFICER, "张长城"))
-    assert P1 in ids(service.search(OFFICER, "zhangchangcheng"))
+        assert P1 not in ids(service.subjects.search(PUBLIC, query)), query
+    assert P1 in ids(service.subjects.search(OFFICER, "张长城"))
+    assert P1 in ids(service.subjects.search(OFFICER, "zhangchangcheng"))
 
 
 def test_the_index_is_refreshed_when_subjects_are_added(world: World) -> None:
     service = Service(world.store, FixedClock(at("2026-03-01")))
-    assert service.search(PUBLIC, "xinyuan") == []
+    assert service.subjects.search(PUBLIC, "xinyuan") == []
     world.subjects([(O4, "organisation", "文登新元橡胶制品有限公司")], when="2021-01-01")
-    assert ids(service.search(PUBLIC, "xinyuan")) == [O4]
+    assert ids(service.subjects.search(PUBLIC, "xinyuan")) == [O4]
 
 
 def test_building_the_index_is_quick() -> None:

@@ -11,8 +11,8 @@ from xinyong.derived import serving
 from xinyong.derived.checks import check
 from xinyong.rules.clock import FixedClock, to_storage
 from xinyong.security.access import Principal, Role
-from xinyong.service.core import Service
-from xinyong.storage import store as t
+from xinyong.service import Service
+from xinyong.storage import tables as t
 
 DAY = d("2026-06-01")
 MEASURE = "demo-city/no-flights"
@@ -85,7 +85,7 @@ def test_a_service_act_about_a_subject_refreshes_its_served_rows(world: World) -
     serve_everyone(world, [person, org], at("2026-05-01"))
     service = Service(world.store, FixedClock(at("2026-05-10")))
     officer = Principal(Role.ADMIN, "test", channel="cli")
-    service.submit_record(
+    service.records.submit(
         officer,
         "court",
         {"subject_id": person, "behaviour": "COURT.DEFAULT", "occurred_on": "2026-05-09", "document_ref": "X-1"},
@@ -101,7 +101,7 @@ def test_a_service_act_about_a_subject_refreshes_its_served_rows(world: World) -
         untouched = serving.served_state(conn, org, "demo-city", DAY, at("2026-05-11"))
         assert untouched is not None
         assert untouched.known_at == at("2026-05-01")
-    service.change_consent(officer, person, "demo-city", False)
+    service.subjects.change_consent(officer, person, "demo-city", False)
     with world.store.read() as conn:
         # Without consent the person has no state under the scheme, so no row: the check goes online.
         assert serving.served_state(conn, person, "demo-city", DAY, at("2026-05-11")) is None
@@ -111,7 +111,7 @@ def test_a_service_act_about_a_subject_refreshes_its_served_rows(world: World) -
 def test_subjects_without_served_rows_are_left_alone(world: World) -> None:
     person, _ = world.standard()
     service = Service(world.store, FixedClock(at("2026-05-10")))
-    service.change_consent(Principal(Role.ADMIN, "test", channel="cli"), person, "demo-city", False)
+    service.subjects.change_consent(Principal(Role.ADMIN, "test", channel="cli"), person, "demo-city", False)
     with world.store.read() as conn:
         assert conn.execute(t.serving_state.select()).first() is None
 

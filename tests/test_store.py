@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from helpers import World, at
 from xinyong.derived import derivation
 from xinyong.due_process import notices
-from xinyong.storage.store import Checkpointer, Store
+from xinyong.storage.sqlite import Checkpointer
+from xinyong.storage.store import Store
 
 
 def _autocheckpoint(store: Store) -> int:
@@ -42,7 +43,7 @@ def test_background_checkpoints_take_the_work_off_commits(tmp_path: Path) -> Non
             rows = 3 * int(conn.execute(text("PRAGMA page_size")).scalar_one()) // 4
             conn.execute(text("CREATE TABLE filler (x TEXT)"))
             conn.execute(text("INSERT INTO filler VALUES (:x)"), [{"x": "y" * 2000} for _ in range(rows)])
-        checkpointer = store._checkpointer
+        checkpointer = store.backend.checkpointer  # type: ignore[attr-defined]
         assert checkpointer is not None
         deadline = time.monotonic() + 10
         while checkpointer.last[0] < 1000 and time.monotonic() < deadline:
@@ -58,7 +59,7 @@ def test_background_checkpoints_take_the_work_off_commits(tmp_path: Path) -> Non
 def test_background_checkpoints_are_a_no_op_in_memory() -> None:
     store = Store("sqlite://")
     store.checkpoint_in_background()
-    assert store._checkpointer is None
+    assert store.backend.checkpointer is None  # type: ignore[attr-defined]
     store.dispose()
 
 
@@ -105,7 +106,7 @@ def test_under_steady_writes_and_reads_the_wal_starts_over(tmp_path: Path, monke
 
 def test_a_driver_write_commits_whole_or_not_at_all(store: Store) -> None:
     """`Store.write_driver` (the audit log's group commits) keeps `write`'s promise on each backend."""
-    marker = "?" if store.is_sqlite else "%s"
+    marker = store.backend.param_marker
     insert = f"INSERT INTO audit_head (id, seq, hash) VALUES ({marker}, 0, 'h')"
 
     def fails_halfway() -> None:
@@ -155,7 +156,7 @@ def test_the_index_migration_goes_down_and_up_keeping_notices_and_their_deliveri
     from alembic.config import Config
     from sqlalchemy.exc import IntegrityError
 
-    from xinyong.storage import store as t
+    from xinyong.storage import tables as t
     from xinyong.storage.store import MIGRATIONS
 
     world = World(store)
@@ -219,7 +220,7 @@ def test_a_migration_that_leaves_a_broken_reference_is_not_committed(sqlite_stor
     assert "PRAGMA foreign_key_check" in statements
     with sqlite_store.read() as conn:
         assert conn.execute(text("SELECT count(*) FROM notices")).scalar() == 0
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
+        assert {conn.execute(text("SELECT version_num FROM alembic_version")).scalar()} == sqlite_store.revisions()[1]
     # Outside a migration the checks are back on.
     with pytest.raises(IntegrityError), sqlite_store.write() as conn:
         conn.execute(orphan)

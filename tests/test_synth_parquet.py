@@ -15,13 +15,14 @@ import pytest
 from stdnum.cn import ric, uscc
 from typer.testing import CliRunner
 
+from helpers import bulk_import
 from xinyong.demo import city as demo
 from xinyong.demo.synth import BEHAVIOURS_BY_KIND, SOURCES, write_parquet
+from xinyong.due_process.after_append import AFTER_APPEND
 from xinyong.interfaces.cli import app
-from xinyong.ledger import bulk, registry
-from xinyong.ledger import records as ledger
+from xinyong.ledger import registry
 from xinyong.rules.schemes import load_scheme_file
-from xinyong.storage import store as t
+from xinyong.storage import tables as t
 from xinyong.storage.store import Store
 
 TODAY = dt.date(2026, 5, 1)
@@ -91,7 +92,9 @@ def test_the_files_import_whole(files: dict[str, Path], tmp_path: Path) -> None:
     with store.write() as conn:
         for name in demo.SHIPPED_SCHEMES:
             path = demo.schemes_dir() / name
-            ledger.load_scheme(conn, load_scheme_file(path), path.read_text(encoding="utf-8"), now)
+            registry.publish_scheme(
+                conn, load_scheme_file(path), path.read_text(encoding="utf-8"), now, after=AFTER_APPEND
+            )
         for source, codes in SOURCES.items():
             registry.add_source(conn, source, codes, now)
         rows = [
@@ -109,7 +112,7 @@ def test_the_files_import_whole(files: dict[str, Path], tmp_path: Path) -> None:
     total = 0
     for name, path in files.items():
         if name.startswith("records-"):
-            total += bulk.import_records(store, path, source=name[8:-8], now=now, actor="test").imported
+            total += bulk_import(store, path, source=name[8:-8], now=now, actor="test").imported
     assert total == 12000
     store.dispose()
 

@@ -17,11 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from helpers import World, at, org_id, person_id
-from xinyong.interfaces.api import create_app
+from xinyong.interfaces.site import create_app
 from xinyong.rules.clock import FixedClock
 from xinyong.security import audit
 from xinyong.security.access import Principal, Role
-from xinyong.service.core import Service
+from xinyong.service import Service
 from xinyong.storage.store import Store
 
 NOW = at("2026-03-01")
@@ -63,7 +63,7 @@ def build_world(store: Store) -> dict[str, int]:
     world.standard()  # P1 张三 (consent), O1 测试有限公司
     world.subjects([(P2, "person", "李四"), (O2, "organisation", MARKUP_ORG), (P3, "person", MARKUP_PERSON)])
     with store.write() as conn:
-        from xinyong.storage import store as t
+        from xinyong.storage import tables as t
 
         conn.execute(t.subjects.update().where(t.subjects.c.id == O2).values(legal_representative=MARKUP_REP))
     world.consent(P3, True, "2020-01-02")
@@ -84,10 +84,10 @@ def make_site(tmp: pytest.TempPathFactory, name: str) -> Iterator[Site]:
     records = build_world(store)
     service = Service(store, FixedClock(at("2026-02-01")))
     for login, subject in ((P1, P1), (P3, P3), (P2, P2)):
-        service.set_password(ADMIN, login, PASSWORD, Role.SUBJECT, subject=subject)
-    service.set_password(ADMIN, "officer", PASSWORD, Role.OFFICER)
-    service.set_password(ADMIN, "admin", PASSWORD, Role.ADMIN)
-    officer_token, _ = service.create_token(ADMIN, Role.OFFICER, label="officer-token")
+        service.credentials.set_password(ADMIN, login, PASSWORD, Role.SUBJECT, subject=subject)
+    service.credentials.set_password(ADMIN, "officer", PASSWORD, Role.OFFICER)
+    service.credentials.set_password(ADMIN, "admin", PASSWORD, Role.ADMIN)
+    officer_token, _ = service.credentials.create_token(ADMIN, Role.OFFICER, label="officer-token")
     app = create_app(store, clock=FixedClock(NOW), token_cache_seconds=0)
     with TestClient(app, raise_server_exceptions=True) as client:
         yield Site(store, client, records, officer_token)
@@ -197,12 +197,12 @@ def test_log_in_with_a_password_or_a_token_and_refusals(site: Site) -> None:
 
 def test_a_subject_logs_in_with_its_token_and_a_revoked_token_ends_the_session(site: Site) -> None:
     service = Service(site.store, FixedClock(NOW))
-    bearer, info = service.create_token(ADMIN, Role.SUBJECT, subject=P1, label="subject-token")
+    bearer, info = service.credentials.create_token(ADMIN, Role.SUBJECT, subject=P1, label="subject-token")
     site.log_out()
     answer = site.client.post("/login", data={"csrf": site.csrf(), "bearer": bearer}, follow_redirects=False)
     assert answer.headers["location"] == "/me"
     assert site.client.get("/me").status_code == 200
-    service.revoke_token(ADMIN, info.id)
+    service.credentials.revoke_token(ADMIN, info.id)
     assert site.client.get("/me", follow_redirects=False).status_code == 303  # back to the log-in page
 
 
@@ -311,7 +311,7 @@ def test_the_officer_decides_an_objection_from_the_queue(site: Site) -> None:
     site.log_in(P2)
     token = site.csrf("/me")
     site.client.post("/me/objections", data={"csrf": token, "record": str(site.records["p2"]), "reason": "not me"})
-    filed = Service(site.store, FixedClock(NOW)).objections(ADMIN, subject_id=P2, undecided=True)[0]
+    filed = Service(site.store, FixedClock(NOW)).objections.listing(ADMIN, subject_id=P2, undecided=True)[0]
     site.log_in("officer")
     queue = site.client.get("/staff/objections", params={"lang": "en"})
     assert queue.status_code == 200
@@ -366,9 +366,9 @@ def test_an_overdue_objection_is_flagged(tmp_path_factory: pytest.TempPathFactor
     store = Store(f"sqlite:///{folder / 'web.db'}")
     store.migrate()
     records = build_world(store)
-    Service(store, FixedClock(at("2026-02-02"))).file_objection(ADMIN, str(records["traffic"]), reason="late")
+    Service(store, FixedClock(at("2026-02-02"))).objections.file(ADMIN, str(records["traffic"]), reason="late")
     service = Service(store, FixedClock(NOW))
-    service.set_password(ADMIN, "officer", PASSWORD, Role.OFFICER)
+    service.credentials.set_password(ADMIN, "officer", PASSWORD, Role.OFFICER)
     with TestClient(create_app(store, clock=FixedClock(NOW), token_cache_seconds=0)) as client:
         site = Site(store, client, records, "")
         site.log_in("officer")
@@ -509,10 +509,10 @@ def test_the_demo_prints_log_ins_that_work(tmp_path: Path, monkeypatch: pytest.M
     assert set(found) == {"subject", "officer", "enforcer"}
     store = Store(db)
     service = Service(store)
-    assert service.log_in(found["subject"]["login"], found["subject"]["password"]).role is Role.SUBJECT
-    assert service.log_in("officer", found["officer"]["password"]).role is Role.OFFICER
-    assert service.authenticate(found["enforcer"]["token"]).agency == "civil-aviation"
+    assert service.credentials.log_in(found["subject"]["login"], found["subject"]["password"]).role is Role.SUBJECT
+    assert service.credentials.log_in("officer", found["officer"]["password"]).role is Role.OFFICER
+    assert service.credentials.authenticate(found["enforcer"]["token"]).agency == "civil-aviation"
     # The subject has a counting record it can still object to.
-    report = service.report(ADMIN, found["subject"]["login"])
+    report = service.questions.report(ADMIN, found["subject"]["login"])
     assert any(r["status"] == "recorded" and not r["expired"] for r in report["records"])
     store.dispose()

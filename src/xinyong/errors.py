@@ -52,3 +52,8 @@ class NotFound(BadInput):
 
 class Refused(BadInput):
     """The input is well formed but a rule forbids it (a safeguard, an authorisation, a deadline)."""
+
+
+class Unavailable(XinyongError):
+    """The store cannot answer now (busy, locked, unreachable): nothing was changed; ask again
+    (HTTP 503 with Retry-After, exit status 1)."""

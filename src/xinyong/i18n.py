@@ -22,25 +22,11 @@ from babel.dates import format_date
 from babel.support import NullTranslations, Translations
 
 from xinyong import settings
-from xinyong.errors import BadInput
 
 DOMAIN = "xinyong"
 LOCALE_DIR = Path(__file__).parent / "locale"
-LANGUAGES = ("zh_Hans", "en")
-_ALIASES = {
-    "zh": "zh_Hans",
-    "zh_cn": "zh_Hans",
-    "zh-cn": "zh_Hans",
-    "zh_hans": "zh_Hans",
-    "zh-hans": "zh_Hans",
-    "zh_hans_cn": "zh_Hans",
-    "zh-hans-cn": "zh_Hans",
-    "en": "en",
-    "en_us": "en",
-    "en-us": "en",
-    "en_gb": "en",
-    "en-gb": "en",
-}
+# The languages and how people write them are defined with the setting that names one.
+LANGUAGES = settings.LANGUAGES
 
 
 def N_(message: str) -> str:
@@ -51,11 +37,8 @@ def N_(message: str) -> str:
 def language(value: str | None) -> str:
     """A supported language from a user's spelling of it (zh, zh-CN, zh_Hans, en, en-GB …)."""
     if value is None or not value.strip():
-        value = settings.LANGUAGE.value() or LANGUAGES[0]
-    found = _ALIASES.get(value.strip().lower())
-    if found is None:
-        raise BadInput(f"--language: {value!r} is not one of {', '.join(LANGUAGES)}")
-    return found
+        return settings.current().language  # XINYONG_LANGUAGE, read (and spelled) the same way
+    return settings.LANGUAGE_NAMES(value, "--language")
 
 
 @lru_cache(maxsize=8)

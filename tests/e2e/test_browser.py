@@ -33,8 +33,8 @@ from xinyong.ledger import imports
 from xinyong.rules.clock import Clock
 from xinyong.rules.engine import State
 from xinyong.security.access import PUBLIC, Action, Principal, Role
-from xinyong.service.core import Service
-from xinyong.storage import store as t
+from xinyong.service import Service
+from xinyong.storage import tables as t
 from xinyong.storage.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -84,10 +84,10 @@ def _free_port() -> int:
 def _pick(store: Store, subject: str) -> tuple[int, int]:
     """The subject's counting negative record with the largest effect, and its points."""
     service = Service(store, Clock())
-    states = service.states(ADMIN, subject, scheme=logins.POINTS_SCHEME)
+    states = service.questions.states(ADMIN, subject, scheme=logins.POINTS_SCHEME)
     state = states[0]
     assert isinstance(state, State)
-    disputed = {o.record_id for o in service.objections(ADMIN, subject_id=subject)}
+    disputed = {o.record_id for o in service.objections.listing(ADMIN, subject_id=subject)}
     lines = [c for c in state.contributions if c.kind == "record" and c.points < 0 and c.record not in disputed]
     worst = min(lines, key=lambda c: c.points)
     assert worst.record is not None
@@ -98,7 +98,7 @@ def _pick(store: Store, subject: str) -> tuple[int, int]:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     import uvicorn
 
-    from xinyong.interfaces.api import create_app
+    from xinyong.interfaces.site import create_app
 
     folder = tmp_path_factory.mktemp("e2e")
     url = f"sqlite:///{folder / 'xinyong-demo.db'}"
@@ -120,7 +120,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     # An organisation whose public profile shows records, for the screenshot.
     public = Service(store, clock)
     org = next(
-        (o for o in organisations if public.report(PUBLIC, o.id, action=Action.SUBJECTS_READ)["records"]),
+        (o for o in organisations if public.questions.report(PUBLIC, o.id, action=Action.SUBJECTS_READ)["records"]),
         organisations[0],
     )
     made = logins.create(store, clock)

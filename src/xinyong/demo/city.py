@@ -1,8 +1,9 @@
 """`xinyong demo`: a synthetic city, three years of its records replayed month by month.
 
-The demo goes through the same doors as real use — scheme files, source authorisations, CSV
-imports, objections, decisions, consent — with the clock set to each month's end, so that notice
-periods, holds and expiries play out as they would have. Nothing is shortcut into the tables.
+The demo goes through the same door as real use — the service, with each act authorised and
+audited: scheme files, source authorisations, CSV imports by each source, objections, decisions,
+consent — with the clock set to each moment of the replay, so that notice periods, holds and
+expiries play out as they would have. Nothing is shortcut into the tables.
 """
 
 from __future__ import annotations
@@ -20,18 +21,18 @@ from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.progress import Progress
-from sqlalchemy.engine import make_url
 
 from xinyong.demo.synth import SOURCES, City, RecordRow, generate_city
-from xinyong.derived.state import population
-from xinyong.due_process import objections
 from xinyong.errors import Refused
-from xinyong.ledger import consent, imports, registry
 from xinyong.ledger import records as ledger
+from xinyong.ledger.files import RECORD_COLUMNS, RECORD_OPTIONAL, SUBJECT_COLUMNS, SUBJECT_OPTIONAL
+from xinyong.ledger.registry import Subject
 from xinyong.presentation import outputs
 from xinyong.rules.clock import DEFAULT_TIMEZONE, Clock
 from xinyong.rules.engine import State
 from xinyong.rules.schemes import load_scheme_file
+from xinyong.security.access import Principal, Role
+from xinyong.service import Service
 from xinyong.storage.store import Store
 
 SCHEMES_DIR = Path(__file__).parent / "schemes"
@@ -71,7 +72,7 @@ def _moment(day: dt.date, hour: int = 17) -> dt.datetime:
 def _csv_bytes(rows: list[RecordRow]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(imports.RECORD_COLUMNS + imports.RECORD_OPTIONAL)
+    writer.writerow(RECORD_COLUMNS + RECORD_OPTIONAL)
     for r in rows:
         writer.writerow(
             [
@@ -122,68 +123,79 @@ def plan(city: City, now: dt.datetime, seed: int) -> list[Step]:
     return sorted(steps, key=lambda s: (s.at, s.order))
 
 
-def _apply(conn: Any, step: Step, city: City, rng: random.Random, counts: Counter[str]) -> None:
+@dataclass
+class ReplayClock(Clock):
+    """The clock of the replay: set to each step's moment before the step acts."""
+
+    instant: dt.datetime
+
+    def now(self) -> dt.datetime:
+        return self.instant
+
+
+# Who acts in the replay: the office's administrator sets the city up, each source submits its own
+# records, residents object and consent, an officer decides.
+OFFICE = Principal(Role.ADMIN, "office", channel="demo")
+OFFICER = Principal(Role.OFFICER, "officer", channel="demo")
+
+
+def _source(agency: str) -> Principal:
+    return Principal(Role.SOURCE, f"source:{agency}", agency=agency, channel="demo")
+
+
+def _resident(subject: str) -> Principal:
+    return Principal(Role.SUBJECT, "resident", subject=subject, channel="demo")
+
+
+def _apply(service: Service, step: Step, city: City, rng: random.Random, counts: Counter[str]) -> None:
     if step.kind == "consent":
         persons = [s.subject_id for s in city.subjects if s.kind == "person" and rng.random() < 0.85]
-        counts["consents"] += consent.record_consents(conn, persons, "city-points", True, step.at, "demo:resident")
+        counts["consents"] += service.subjects.change_consents(OFFICE, persons, "city-points", True)
     elif step.kind == "import":
         source, month_end, rows = step.payload
-        result = imports.import_records(
-            conn,
-            f"records-{source}-{month_end:%Y-%m}.csv",
-            _csv_bytes(rows),
-            source=source,
-            now=step.at,
-            actor=f"source:{source}",
+        result = service.records.import_file(
+            _source(source), f"records-{source}-{month_end:%Y-%m}.csv", _csv_bytes(rows), source
         )
         counts["records"] += result.imported
     elif step.kind == "object":
         row = step.payload
-        objections.file(
-            conn,
+        service.objections.file(
+            _resident(row.subject_id),
             f"{row.source}:{row.document_ref}",
             reason="The facts are wrong: the decision was appealed.",
-            now=step.at,
-            actor="demo:subject",
         )
         counts["objections"] += 1
     elif step.kind == "decide":
         row, outcome = step.payload
-        record_id = ledger.resolve_record_id(conn, f"{row.source}:{row.document_ref}")
-        pending = objections.listing(conn, record_id=record_id, undecided_only=True)
+        ref = f"{row.source}:{row.document_ref}"
+        record_id = service.records.show(OFFICER, ref, purpose="objection decision").record.id
+        pending = [
+            o
+            for o in service.objections.listing(OFFICER, subject_id=row.subject_id, undecided=True)
+            if o.record_id == record_id
+        ]
         if pending:
             extra: dict[str, Any] = (
                 {"occurred_on": row.occurred_on - dt.timedelta(days=1)} if outcome == "corrected" else {}
             )
-            objections.decide(
-                conn,
-                pending[0].id,
-                outcome=outcome,
-                reason="Checked against the source file.",
-                now=step.at,
-                actor="officer:demo",
-                **extra,
+            service.objections.decide(
+                OFFICER, pending[0].id, outcome=outcome, reason="Checked against the source file.", **extra
             )
             counts[f"decided_{outcome}"] += 1
     elif step.kind == "end":
         row = step.payload
-        view = ledger.history(conn, f"{row.source}:{row.document_ref}").view()
+        ref = f"{row.source}:{row.document_ref}"
+        # The court reports the judgment fulfilled; the office records the end.
+        view = service.records.show(OFFICER, ref, purpose="judgment fulfilled").view()
         if not view.void and view.ended_on is None:
-            ledger.end(
-                conn,
-                f"{row.source}:{row.document_ref}",
-                on=step.at.astimezone(ZONE).date(),
-                reason="fulfilled",
-                now=step.at,
-                actor="source:court",
-            )
+            service.records.end(OFFICER, ref, on=step.at.astimezone(ZONE).date(), reason="fulfilled")
             counts["ended"] += 1
 
 
 def _subjects_csv(city: City) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(imports.SUBJECT_COLUMNS + imports.SUBJECT_OPTIONAL)
+    writer.writerow(SUBJECT_COLUMNS + SUBJECT_OPTIONAL)
     for s in city.subjects:
         writer.writerow([s.subject_id, s.kind, s.name, s.legal_representative or "", s.division])
     return buffer.getvalue().encode()
@@ -193,17 +205,16 @@ def _fresh_store(db: str) -> Store:
     """The demo builds its city from nothing: it replaces an embedded demo store, and refuses to
     touch any other store that already holds records."""
     store = Store(db)
-    url = make_url(db)
     if store.is_initialised():
         with store.read() as conn:
             has_records = ledger.record_count(conn) > 0
-        path = Path(url.database or "")
-        if has_records and not (store.is_sqlite and path.name.startswith("xinyong-demo")):
+        files = store.backend.database_files()  # an embedded store's file, its log and shared memory
+        if has_records and not (files and files[0].name.startswith("xinyong-demo")):
             raise Refused(f"{db} already holds records; the demo needs an empty store or its own xinyong-demo*.db")
         store.dispose()
         if has_records:
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
+            for file in files:
+                file.unlink(missing_ok=True)
         store = Store(db)
     store.migrate()
     return store
@@ -218,14 +229,15 @@ def run(
     store = _fresh_store(db)
     city = generate_city(persons=persons, organisations=organisations, today=today, seed=seed)
     steps = plan(city, now, seed)
-    setup_at = steps[0].at - dt.timedelta(hours=1)
-    with store.write() as conn:
-        for name in SHIPPED_SCHEMES:
-            path = schemes_dir() / name
-            ledger.load_scheme(conn, load_scheme_file(path), path.read_text(encoding="utf-8"), setup_at)
-        for source, codes in SOURCES.items():
-            registry.add_source(conn, source, codes, setup_at, SOURCE_TITLES.get(source))
-        imports.import_subjects(conn, "subjects.csv", _subjects_csv(city), now=setup_at, actor="demo:registry")
+    replay = ReplayClock(steps[0].at - dt.timedelta(hours=1))
+    service = Service(store, replay, cache_answers=False)
+    for name in SHIPPED_SCHEMES:
+        path = schemes_dir() / name
+        text = path.read_text(encoding="utf-8")
+        service.schemes.load(OFFICE, text, scheme=load_scheme_file(path))
+    for source, codes in SOURCES.items():
+        service.schemes.add_source(OFFICE, source, codes, SOURCE_TITLES.get(source))
+    service.subjects.import_file(OFFICE, "subjects.csv", _subjects_csv(city))
     rng = random.Random(seed)
     counts: Counter[str] = Counter()
     progress = Progress(console=console, transient=True) if console is not None else None
@@ -234,14 +246,15 @@ def run(
         task = progress.add_task("replaying three years of the city", total=len(steps))
     try:
         for step in steps:
-            with store.write() as conn:
-                _apply(conn, step, city, rng, counts)
+            replay.instant = step.at
+            _apply(service, step, city, rng, counts)
             if progress is not None:
                 progress.advance(task)
     finally:
         if progress is not None:
             progress.stop()
-    summary = summarise(store, today, now)
+    replay.instant = now
+    summary = summarise(service, today)
     summary.update(
         db=db,
         persons=persons,
@@ -254,37 +267,32 @@ def run(
     return summary
 
 
-def summarise(store: Store, today: dt.date, now: dt.datetime) -> dict[str, Any]:
+def summarise(service: Service, today: dt.date) -> dict[str, Any]:
     """Subjects per grade per scheme, list sizes, measures in force, and two explained subjects."""
     grades: dict[str, Counter[str]] = defaultdict(Counter)
     lists: Counter[str] = Counter()
     measures: Counter[str] = Counter()
-    candidates: dict[str, tuple[int, State]] = {}
-    with store.read() as conn:
-        scheme_ids = registry.scheme_ids(conn)
-        for reader in population(conn, today, now):
-            for scheme_id in scheme_ids:
-                state = reader.state(scheme_id, today)
-                if not isinstance(state, State):
-                    grades[scheme_id]["(no state)"] += 1
-                    continue
-                grades[scheme_id][state.grade or "(ungraded)"] += 1
-                lists.update(f"{scheme_id}/{x}" for x in state.lists)
-                measures.update(f"{scheme_id}/{m}" for m in state.measures)
-                interest = len(state.contributions) + 5 * len(state.lists) + (3 if state.next_grade else 0)
-                key = f"{reader.subject.kind}:{scheme_id}"
-                if scheme_id in {"city-points", "tax-credit"} and interest > candidates.get(key, (0, state))[0]:
-                    candidates[key] = (interest, state)
-        examples = [candidates[k][1] for k in ("person:city-points", "organisation:tax-credit") if k in candidates]
-        subjects = {s.subject: registry.get_subject(conn, s.subject) for s in examples}
-        record_total = ledger.record_count(conn)
+    candidates: dict[str, tuple[int, State, Subject]] = {}
+    for subject, states in service.questions.population(OFFICE, as_of=today):
+        for scheme_id, state in states.items():
+            if not isinstance(state, State):
+                grades[scheme_id]["(no state)"] += 1
+                continue
+            grades[scheme_id][state.grade or "(ungraded)"] += 1
+            lists.update(f"{scheme_id}/{x}" for x in state.lists)
+            measures.update(f"{scheme_id}/{m}" for m in state.measures)
+            interest = len(state.contributions) + 5 * len(state.lists) + (3 if state.next_grade else 0)
+            key = f"{subject.kind}:{scheme_id}"
+            if scheme_id in {"city-points", "tax-credit"} and interest > candidates.get(key, (0,))[0]:
+                candidates[key] = (interest, state, subject)
+    examples = [candidates[k] for k in ("person:city-points", "organisation:tax-credit") if k in candidates]
     return {
         "as_of": today.isoformat(),
-        "records_in_ledger": record_total,
+        "records_in_ledger": service.operations.ready()["records"],
         "grades": {k: dict(sorted(v.items())) for k, v in sorted(grades.items())},
         "lists": dict(sorted(lists.items())),
         "measures": dict(sorted(measures.items())),
         "examples": [
-            {"name": subjects[s.subject].name, "kind": subjects[s.subject].kind, **outputs.state(s)} for s in examples
+            {"name": subject.name, "kind": subject.kind, **outputs.state(state)} for _, state, subject in examples
         ],
     }

@@ -15,11 +15,10 @@ from sqlalchemy import Connection
 
 from xinyong.derived.serving import served_state
 from xinyong.derived.state import StateReader
-from xinyong.due_process.objections import how_to_contest
 from xinyong.errors import BadInput, NotFound
-from xinyong.ledger.registry import SchemeVersion, version_in_force
 from xinyong.rules.engine import State, change_days
 from xinyong.rules.identifiers import mask
+from xinyong.rules.schemes import SchemeVersion, how_to_contest, version_in_force
 
 
 @dataclass(frozen=True)

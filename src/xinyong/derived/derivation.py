@@ -13,11 +13,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, select
 
-from xinyong.ledger.registry import SchemeVersion, scheme_versions
+from xinyong.ledger.registry import scheme_versions
 from xinyong.rules.clock import from_storage, to_storage
-from xinyong.rules.effects import Effect, Record, RecordEvent, derive_effects
-from xinyong.rules.schemes import Scheme
-from xinyong.storage import store as t
+from xinyong.rules.effects import Effect, derive_effects
+from xinyong.rules.records import Record, RecordEvent
+from xinyong.rules.schemes import Scheme, SchemeVersion
+from xinyong.storage import tables as t
+from xinyong.storage.driver_query import DriverQuery
 
 _CHUNK = 500
 
@@ -137,8 +139,8 @@ def _effect_from_row(row: Any) -> Effect:
 
 # Run on the driver: this is read for every state computed online (see registry._SUBJECT for why).
 _EFFECTS = select(t.effects).where(t.of_subject(t.effects, bindparam("subject")))
-_EFFECTS_OF = t.DriverQuery(_EFFECTS)
-_EFFECTS_OF_IN = t.DriverQuery(_EFFECTS.where(t.effects.c.scheme == bindparam("scheme")))
+_EFFECTS_OF = DriverQuery(_EFFECTS)
+_EFFECTS_OF_IN = DriverQuery(_EFFECTS.where(t.effects.c.scheme == bindparam("scheme")))
 
 
 def effects_for_subject(conn: Connection, subject_id: str, scheme: str | None = None) -> list[Effect]:

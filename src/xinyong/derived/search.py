@@ -32,7 +32,7 @@ from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz, process
 from sqlalchemy import Connection, Engine, func, select
 
-from xinyong.storage import store as t
+from xinyong.storage import tables as t
 
 FUZZY_CUTOFF = 80  # for pinyin: two wrong letters in ten
 FUZZY_CUTOFF_HAN = 70  # for characters: one wrong character in four

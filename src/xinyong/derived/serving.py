@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Select, bindparam, delete, exists, or_, select
 
 from xinyong.rules.clock import from_storage, to_storage
-from xinyong.storage import store as t
+from xinyong.storage import tables as t
+from xinyong.storage.driver_query import DriverQuery
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -114,7 +115,7 @@ def _served_query() -> Select[Any]:
     )
 
 
-SERVED = t.DriverQuery(_served_query())
+SERVED = DriverQuery(_served_query())
 
 
 def served_state(

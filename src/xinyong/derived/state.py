@@ -16,12 +16,13 @@ from sqlalchemy import Connection, select
 from xinyong.derived.derivation import all_effects, by_subject, effects_for_subject
 from xinyong.errors import BadInput
 from xinyong.ledger.consent import ConsentEvent, consent_events, has_consent
-from xinyong.ledger.registry import SchemeVersion, Subject, get_subject, scheme_versions, version_in_force
+from xinyong.ledger.registry import Subject, get_subject, scheme_versions
 from xinyong.rules.clock import from_storage
 from xinyong.rules.effects import Effect
 from xinyong.rules.engine import State, evaluate_state
 from xinyong.rules.lists import FALSE, Verdict
-from xinyong.storage import store as t
+from xinyong.rules.schemes import SchemeVersion, version_in_force
+from xinyong.storage import tables as t
 
 
 @dataclass(frozen=True)

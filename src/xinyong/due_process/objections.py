@@ -12,30 +12,19 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
+from xinyong.due_process.after_append import AFTER_APPEND
 from xinyong.errors import BadInput, NotFound, Refused
 from xinyong.ledger import records as ledger
 from xinyong.ledger.registry import scheme_versions
 from xinyong.rules.clock import from_storage, local_day
-from xinyong.rules.effects import DECIDED, DISPUTED
-from xinyong.rules.schemes import Scheme
+from xinyong.rules.records import DECIDED, DISPUTED
+from xinyong.rules.schemes import DEFAULT_OBJECTION_DEADLINE
 from xinyong.rules.workdays import add_working_days
-from xinyong.storage import store as t
+from xinyong.storage import tables as t
 
 OUTCOMES = ("upheld", "corrected", "revoked")
 FILED_AS = ("subject", "officer")
-DEFAULT_DEADLINE = 5
-
-
-def how_to_contest(scheme: Scheme | None = None) -> str:
-    """The sentence every check, report and notice carries, so nobody is told of an effect without
-    being told how to challenge it."""
-    days = scheme.objection_deadline if scheme else DEFAULT_DEADLINE
-    return (
-        "To contest, file an objection against the record with the credit office "
-        "(`xinyong objections file RECORD --reason …`, or POST /v1/objections). "
-        f"The record shows as disputed at once and must be decided within {days} working days; "
-        "an objection filed before the record takes effect holds it until the decision."
-    )
+DEFAULT_DEADLINE = DEFAULT_OBJECTION_DEADLINE
 
 
 @dataclass(frozen=True)
@@ -89,7 +78,15 @@ def file(
         raise BadInput("--reason: say why the record is wrong")
     due_on = deadline_for(conn, view.behaviour, local_day(now))
     objection_id = ledger.append_event(
-        conn, found.record, DISPUTED, now, actor, reason=reason.strip(), due_on=due_on, outcome=filed_as
+        conn,
+        found.record,
+        DISPUTED,
+        now,
+        actor,
+        after=AFTER_APPEND,
+        reason=reason.strip(),
+        due_on=due_on,
+        outcome=filed_as,
     )
     return get(conn, objection_id)
 
@@ -118,7 +115,7 @@ def decide(
     if outcome == "corrected":
         if behaviour is None and occurred_on is None and amount is None:
             raise BadInput("a corrected outcome needs --behaviour, --occurred-on or --amount")
-        ledger.check_correction(conn, found.record, behaviour, occurred_on, now)
+        amount = ledger.check_correction(conn, found.record, behaviour, occurred_on, now, amount)
     elif behaviour is not None or occurred_on is not None or amount is not None:
         raise BadInput(f"--behaviour, --occurred-on and --amount belong to a corrected outcome, not {outcome}")
     ledger.append_event(
@@ -127,6 +124,7 @@ def decide(
         DECIDED,
         now,
         actor,
+        after=AFTER_APPEND,
         outcome=outcome,
         reason=reason.strip(),
         refers_to=objection_id,

@@ -36,7 +36,7 @@ from sqlalchemy import Connection, or_, select, update
 from xinyong import settings
 from xinyong.due_process import notices
 from xinyong.rules.clock import from_storage, to_storage
-from xinyong.storage import store as t
+from xinyong.storage import tables as t
 from xinyong.storage.store import Store
 
 LEASE = dt.timedelta(minutes=5)
@@ -68,28 +68,29 @@ class SmtpAdapter:
     """E-mail over SMTP (smtplib), one connection per run, plain text in the subject's language."""
 
     host: str
-    port: int = 25
-    sender: str = "xinyong <notices@xinyong.invalid>"
-    starttls: bool = False
+    port: int = settings.defaults().smtp_port
+    sender: str = settings.defaults().smtp_from
+    starttls: bool = settings.defaults().smtp_starttls
     user: str | None = None
-    password: str | None = None
-    timeout: float = 10.0
+    password: str | None = field(default=None, repr=False)
+    timeout: float = settings.defaults().smtp_timeout
     channel: str = "email"
     _client: smtplib.SMTP | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls) -> SmtpAdapter | None:
-        host = settings.SMTP_HOST.value()
-        if not host:
+        """The adapter the SMTP settings describe; None while XINYONG_SMTP_HOST is unset."""
+        chosen = settings.current()
+        if chosen.smtp_host is None:
             return None
         return cls(
-            host=host,
-            port=int(settings.SMTP_PORT.value() or 25),
-            sender=settings.SMTP_FROM.value() or cls.sender,
-            starttls=(settings.SMTP_STARTTLS.value() or "0") == "1",
-            user=settings.SMTP_USER.value(),
-            password=settings.SMTP_PASSWORD.value(),
-            timeout=float(settings.SMTP_TIMEOUT.value() or 10),
+            host=chosen.smtp_host,
+            port=chosen.smtp_port,
+            sender=chosen.smtp_from,
+            starttls=chosen.smtp_starttls,
+            user=chosen.smtp_user,
+            password=chosen.smtp_password,
+            timeout=chosen.smtp_timeout,
         )
 
     def message(self, delivery: Delivery, text: notices.Rendered, now: dt.datetime) -> EmailMessage:
@@ -146,8 +147,8 @@ def default_adapters() -> dict[str, Adapter]:
 
 def backoff(attempts: int) -> dt.timedelta:
     """The wait after the `attempts`-th failure: base · 2^(attempts−1), capped."""
-    base = float(settings.OUTBOX_BACKOFF.value() or 60)
-    cap = float(settings.OUTBOX_MAX_BACKOFF.value() or 86400)
+    chosen = settings.current()
+    base, cap = chosen.outbox_backoff, chosen.outbox_max_backoff
     return dt.timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
 
 

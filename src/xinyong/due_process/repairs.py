@@ -16,13 +16,14 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, select
 
+from xinyong.due_process.after_append import AFTER_APPEND
 from xinyong.errors import BadInput, NotFound, Problem, Refused
 from xinyong.ledger import records as ledger
 from xinyong.ledger.registry import scheme_versions
 from xinyong.rules.clock import from_storage, local_day
-from xinyong.rules.effects import ENDED, REPAIR_APPLIED, REPAIR_DECIDED, RecordView
+from xinyong.rules.records import ENDED, REPAIR_APPLIED, REPAIR_DECIDED, RecordView
 from xinyong.rules.workdays import add_working_days
-from xinyong.storage import store as t
+from xinyong.storage import tables as t
 
 OUTCOMES = ("approved", "refused")
 DEFAULT_DEADLINE = 5
@@ -131,6 +132,7 @@ def apply(
         REPAIR_APPLIED,
         now,
         actor,
+        after=AFTER_APPEND,
         evidence=evidence.strip(),
         due_on=_deadline(conn, view.behaviour, today),
         outcome=filed_as,
@@ -167,6 +169,7 @@ def decide(
             ENDED,
             now,
             actor,
+            after=AFTER_APPEND,
             notify=False,
             effective_on=max(local_day(now), view.occurred_on),
             outcome="repaired",
@@ -174,7 +177,15 @@ def decide(
             refers_to=repair_id,
         )
     ledger.append_event(
-        conn, found.record, REPAIR_DECIDED, now, actor, outcome=outcome, reason=reason.strip(), refers_to=repair_id
+        conn,
+        found.record,
+        REPAIR_DECIDED,
+        now,
+        actor,
+        after=AFTER_APPEND,
+        outcome=outcome,
+        reason=reason.strip(),
+        refers_to=repair_id,
     )
     return get(conn, repair_id)
 

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, bindparam, select
 
 from xinyong.errors import BadInput, NotFound, Refused
+from xinyong.ledger.appended import AfterAppend
 from xinyong.ledger.registry import existing_subjects, scheme_versions
 from xinyong.rules.clock import from_storage, local_day, to_storage
-from xinyong.storage import store as t
+from xinyong.storage import tables as t
+from xinyong.storage.driver_query import DriverQuery
 
 GRANTED = "consent_granted"
 WITHDRAWN = "consent_withdrawn"
@@ -29,7 +31,7 @@ class ConsentEvent:
 
 
 # Run on the driver: this is read for every state computed online (see registry._SUBJECT for why).
-_EVENTS_OF = t.DriverQuery(
+_EVENTS_OF = DriverQuery(
     select(t.subject_events)
     .where(t.subject_events.c.subject_id == bindparam("subject"))
     .order_by(t.subject_events.c.recorded_at, t.subject_events.c.id)
@@ -53,14 +55,21 @@ def has_consent(
 
 
 def record_consent(
-    conn: Connection, subject_id: str, scheme_id: str, grant: bool, now: dt.datetime, actor: str
+    conn: Connection, subject_id: str, scheme_id: str, grant: bool, now: dt.datetime, actor: str, *, after: AfterAppend
 ) -> bool:
     """Grant or withdraw; returns False when the consent was already in that state (nothing written)."""
-    return record_consents(conn, [subject_id], scheme_id, grant, now, actor) == 1
+    return record_consents(conn, [subject_id], scheme_id, grant, now, actor, after=after) == 1
 
 
 def record_consents(
-    conn: Connection, subject_ids: Sequence[str], scheme_id: str, grant: bool, now: dt.datetime, actor: str
+    conn: Connection,
+    subject_ids: Sequence[str],
+    scheme_id: str,
+    grant: bool,
+    now: dt.datetime,
+    actor: str,
+    *,
+    after: AfterAppend,
 ) -> int:
     """Grant or withdraw for many persons at once (a consent campaign); returns how many changed."""
     if not scheme_versions(conn, scheme_id):
@@ -90,4 +99,5 @@ def record_consents(
                 for s in changed
             ],
         )
+        after.subjects_changed(conn, changed, now)
     return len(changed)

@@ -1,7 +1,8 @@
-"""The ledger: records and their events, append-only, the only truth everything else derives from.
+"""Records and their events: append-only, the only truth everything else derives from.
 
-Every write here goes through one transaction that appends ledger rows and refreshes the derived
-effects of the records it touched, so that a reader never sees a record without its effects.
+Every change to a record's story is an appended event (`append_event`); nothing is updated in
+place. What follows from an event (effects, the subject's notice, the serving state) is done by
+the after-append step the caller passes in, in the same transaction (see `ledger.appended`).
 """
 
 from __future__ import annotations
@@ -12,25 +13,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Row, func, select
 
-from xinyong.derived import derivation
-from xinyong.due_process import notices
 from xinyong.errors import BadInput, NotFound, Refused
-from xinyong.ledger.registry import SchemeVersion, authorised_behaviours, scheme_versions
-from xinyong.rules.clock import local_day, to_storage
-from xinyong.rules.effects import (
-    CORRECTED,
-    DECLINED,
-    ENDED,
-    REVOKED,
-    Record,
-    RecordEvent,
-    RecordView,
-    view_as_known,
-)
-from xinyong.rules.schemes import Scheme
-from xinyong.storage import store as t
+from xinyong.ledger.appended import AfterAppend
+from xinyong.ledger.registry import authorised_behaviours, scheme_versions
+from xinyong.rules import values
+from xinyong.rules.clock import from_storage, local_day, to_storage
+from xinyong.rules.records import CORRECTED, DECLINED, ENDED, REVOKED, Record, RecordEvent, RecordView, view_as_known
+from xinyong.storage import tables as t
 
 END_REASONS = ("fulfilled", "repaired")
 
@@ -44,6 +35,43 @@ class History:
 
     def view(self, known_at: dt.datetime | None = None) -> RecordView:
         return view_as_known(self.record, self.events, known_at)
+
+
+_CHUNK = 500
+
+
+def record_from_row(row: Row[Any]) -> Record:
+    return Record(
+        id=row.id,
+        source_id=row.source_id,
+        document_ref=row.document_ref,
+        subject_id=row.subject_id,
+        behaviour=row.behaviour,
+        occurred_on=row.occurred_on,
+        recorded_at=from_storage(row.recorded_at),
+        recorded_by=row.recorded_by,
+        amount=row.amount,
+        note=row.note,
+    )
+
+
+def event_from_row(row: Row[Any]) -> RecordEvent:
+    values = dict(row._mapping)
+    values["recorded_at"] = from_storage(values["recorded_at"])
+    return RecordEvent(**values)
+
+
+def load_records(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[Record, list[RecordEvent]]]:
+    """Records with their events, fetched in chunks so any number of ids stays one bounded query each."""
+    found: dict[int, tuple[Record, list[RecordEvent]]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = list(ids[start : start + _CHUNK])
+        for row in conn.execute(select(t.records).where(t.records.c.id.in_(chunk))):
+            found[row.id] = (record_from_row(row), [])
+        query = select(t.record_events).where(t.record_events.c.record_id.in_(chunk)).order_by(t.record_events.c.id)
+        for row in conn.execute(query):
+            found[row.record_id][1].append(event_from_row(row))
+    return found
 
 
 def resolve_record_id(conn: Connection, ref: str | int) -> int:
@@ -65,13 +93,13 @@ def resolve_record_id(conn: Connection, ref: str | int) -> int:
 
 def history(conn: Connection, ref: str | int) -> History:
     record_id = resolve_record_id(conn, ref)
-    record, events = derivation.load_records(conn, [record_id])[record_id]
+    record, events = load_records(conn, [record_id])[record_id]
     return History(record, tuple(sorted(events, key=lambda e: (e.recorded_at, e.id))))
 
 
 def subject_histories(conn: Connection, subject_id: str) -> list[History]:
     ids = [row.id for row in conn.execute(select(t.records.c.id).where(t.records.c.subject_id == subject_id))]
-    loaded = derivation.load_records(conn, ids)
+    loaded = load_records(conn, ids)
     return [
         History(record, tuple(sorted(events, key=lambda e: (e.recorded_at, e.id))))
         for record, events in (loaded[i] for i in sorted(loaded))
@@ -92,12 +120,21 @@ def record_count(conn: Connection) -> int:
 
 
 def append_event(
-    conn: Connection, record: Record, kind: str, now: dt.datetime, actor: str, *, notify: bool = True, **fields: Any
+    conn: Connection,
+    record: Record,
+    kind: str,
+    now: dt.datetime,
+    actor: str,
+    *,
+    after: AfterAppend,
+    notify: bool = True,
+    **fields: Any,
 ) -> int:
-    """Append one event and re-derive the record's effects; the only way a record's story changes.
+    """Append one event, then the after-append step: the only way a record's story changes.
 
-    The subject's notice about the event is written in the same transaction (`notify=False` only
-    where a caller writes one notice for several events, as an approved repair does)."""
+    The step re-derives the record's effects and writes the subject's notice about the event in
+    the same transaction (`notify=False` only where a caller writes one notice for several events,
+    as an approved repair does)."""
     if now < record.recorded_at:
         raise BadInput(
             f"record {record.id} was recorded at {record.recorded_at.isoformat()}, after the clock's "
@@ -112,9 +149,7 @@ def append_event(
     }
     inserted = conn.execute(t.record_events.insert().values(**values).returning(t.record_events.c.id))
     event_id = int(inserted.scalar_one())
-    derivation.refresh_records(conn, [record.id])
-    if notify:
-        notices.for_event(conn, record.id, event_id, now)
+    after.event_appended(conn, record, event_id, now, notify=notify)
     return event_id
 
 
@@ -130,6 +165,7 @@ def correct(
     *,
     now: dt.datetime,
     actor: str,
+    after: AfterAppend,
     reason: str,
     behaviour: str | None = None,
     occurred_on: dt.date | None = None,
@@ -142,13 +178,14 @@ def correct(
         raise Refused(f"record {found.record.id} is revoked; a revoked record cannot be corrected")
     if behaviour is None and occurred_on is None and amount is None:
         raise BadInput("records correct: give at least one of --behaviour, --occurred-on, --amount")
-    check_correction(conn, found.record, behaviour, occurred_on, now)
+    amount = check_correction(conn, found.record, behaviour, occurred_on, now, amount)
     return append_event(
         conn,
         found.record,
         CORRECTED,
         now,
         actor,
+        after=after,
         reason=_require_reason(reason),
         behaviour=behaviour,
         occurred_on=occurred_on,
@@ -162,23 +199,28 @@ def check_correction(
     behaviour: str | None,
     occurred_on: dt.date | None,
     now: dt.datetime,
-) -> None:
-    """A correction may only use a behaviour some scheme knows and the record's source may submit."""
+    amount: Decimal | None = None,
+) -> Decimal | None:
+    """A correction may only use a behaviour some scheme knows and the record's source may submit,
+    and a date and an amount the file import would take (`rules.values`: the interfaces have read
+    them by the same rule; this holds callers of the library to it too). Returns the amount in its
+    stored form (two decimals)."""
     if behaviour is not None:
         if behaviour not in known_behaviours(conn):
             raise BadInput(f"--behaviour: {behaviour} is not in any loaded scheme's catalogue")
         if behaviour not in authorised_behaviours(conn, record.source_id):
             raise Refused(f"--behaviour: source {record.source_id} is not authorised for {behaviour}")
-    if occurred_on is not None and occurred_on > local_day(now):
-        raise BadInput(f"--occurred-on: {occurred_on} is in the future")
+    if occurred_on is not None:
+        values.day(occurred_on, where="--occurred-on", not_after=local_day(now))
+    return values.amount(amount, where="--amount")
 
 
-def revoke(conn: Connection, ref: str | int, *, now: dt.datetime, actor: str, reason: str) -> int:
+def revoke(conn: Connection, ref: str | int, *, now: dt.datetime, actor: str, after: AfterAppend, reason: str) -> int:
     """Void a record: it never had any effect, as known from now on."""
     found = history(conn, ref)
     if found.view().void:
         raise Refused(f"record {found.record.id} is already revoked")
-    return append_event(conn, found.record, REVOKED, now, actor, reason=_require_reason(reason))
+    return append_event(conn, found.record, REVOKED, now, actor, after=after, reason=_require_reason(reason))
 
 
 def end(
@@ -189,11 +231,13 @@ def end(
     reason: str,
     now: dt.datetime,
     actor: str,
+    after: AfterAppend,
     note: str | None = None,
 ) -> int:
     """End a record's effect from day `on`: the obligation was fulfilled, or a repair was approved."""
     if reason not in END_REASONS:
         raise BadInput(f"--reason: {reason!r} is not one of {', '.join(END_REASONS)}")
+    values.day(on, where="--on")
     found = history(conn, ref)
     view = found.view()
     if view.void:
@@ -206,13 +250,14 @@ def end(
         ENDED,
         now,
         actor,
+        after=after,
         effective_on=on,
         outcome=reason,
         reason=note or reason,
     )
 
 
-def decline(conn: Connection, ref: str | int, *, now: dt.datetime, actor: str) -> int:
+def decline(conn: Connection, ref: str | int, *, now: dt.datetime, actor: str, after: AfterAppend) -> int:
     """The subject declines a positive record (Shenzhen 2023): it has no effect from now on."""
     found = history(conn, ref)
     view = found.view()
@@ -227,40 +272,7 @@ def decline(conn: Connection, ref: str | int, *, now: dt.datetime, actor: str) -
         raise Refused(
             f"record {found.record.id} ({view.behaviour}) is not a positive record; only those can be declined"
         )
-    return append_event(conn, found.record, DECLINED, now, actor, reason="declined by the subject")
-
-
-def load_scheme(conn: Connection, scheme: Scheme, text: str, now: dt.datetime) -> tuple[SchemeVersion, bool]:
-    """Publish a scheme version and derive its effects; loading the same version again is a no-op.
-
-    A different document under an existing version number is refused: a published version is
-    never changed in place, so a rule change must be a new version.
-    """
-    existing = {v.version: v for v in scheme_versions(conn, scheme.scheme)}
-    if scheme.version in existing:
-        if existing[scheme.version].digest == scheme.digest():
-            return existing[scheme.version], False
-        raise Refused(
-            f"scheme {scheme.scheme} version {scheme.version} is already published with different content; "
-            "give the changed scheme a new version (and an effective_from day)"
-        )
-    if existing and scheme.effective_from is None:
-        raise BadInput(f"scheme {scheme.scheme} already has a version: a new version needs effective_from")
-    conn.execute(
-        t.scheme_versions.insert().values(
-            scheme=scheme.scheme,
-            version=scheme.version,
-            effective_from=scheme.effective_from,
-            loaded_at=to_storage(now),
-            title=scheme.title,
-            digest=scheme.digest(),
-            document=scheme.canonical_json(),
-            source_text=text,
-        )
-    )
-    version = SchemeVersion(scheme, now, scheme.digest())
-    derivation.derive_version(conn, version)
-    return version, True
+    return append_event(conn, found.record, DECLINED, now, actor, after=after, reason="declined by the subject")
 
 
 def subject_ids_with_records(conn: Connection) -> Sequence[str]:

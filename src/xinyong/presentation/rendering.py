@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 
+from xinyong.errors import BadInput
 from xinyong.i18n import N_, Text, language, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -86,7 +87,10 @@ def html(report: dict[str, Any], lang: str | None = None) -> str:
 
 def pdf(report: dict[str, Any], lang: str | None = None) -> bytes:
     """The report as a PDF (A4), laid out by WeasyPrint from the same HTML."""
-    from weasyprint import HTML
+    try:
+        from weasyprint import HTML
+    except ImportError as exc:  # an optional part: `pip install 'xinyong[pdf]'`
+        raise BadInput("the PDF report needs the pdf extra: pip install 'xinyong[pdf]'") from exc
 
     document: bytes = HTML(string=html(report, lang), base_url=str(TEMPLATES)).write_pdf()
     return document

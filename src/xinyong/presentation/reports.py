@@ -16,12 +16,12 @@ from xinyong.derived.state import StateReader
 from xinyong.due_process import objections, repairs
 from xinyong.errors import Refused
 from xinyong.ledger import records as ledger
-from xinyong.ledger.registry import scheme_ids, version_in_force
+from xinyong.ledger.registry import scheme_ids
 from xinyong.presentation import outputs
 from xinyong.rules.effects import active_window
 from xinyong.rules.engine import State
 from xinyong.rules.identifiers import mask
-from xinyong.rules.schemes import DATA_CLASS_RANK, Behaviour
+from xinyong.rules.schemes import DATA_CLASS_RANK, Behaviour, how_to_contest, version_in_force
 
 Audience = Literal["subject", "public"]
 
@@ -112,7 +112,7 @@ def build_report(
                 for k in ("scheme", "scheme_version", "title", "title_zh", "grade", "lists", "measures", "list_details")
                 if k in item
             }
-            item["lists"] = [x for x in item.get("lists", []) if _public_list(in_force[scheme_id], x)]
+            item["lists"] = [x for x in item.get("lists", []) if in_force[scheme_id].list_is_public(x)]
             item["list_details"] = [
                 {k: v for k, v in x.items() if k != "records"}
                 for x in item.get("list_details", [])
@@ -134,7 +134,7 @@ def build_report(
         "known_at": known_at.isoformat(),
         "schemes": schemes_out,
         "records": records,
-        "how_to_contest": objections.how_to_contest(),
+        "how_to_contest": how_to_contest(),
         "objection_deadline": min((s.objection_deadline for s in in_force.values()), default=5),
     }
     if audience == "subject":
@@ -151,13 +151,6 @@ def build_report(
 
 def _definition(schemes: Any, code: str) -> Behaviour | None:
     return next((s.behaviour_by_code[code] for s in schemes if code in s.behaviour_by_code), None)
-
-
-def _public_list(scheme: Any, list_id: str) -> bool:
-    """A list is public when every behaviour that can put a subject on it is public-class."""
-    item = scheme.list_by_id[list_id]
-    codes = {c for rule in item.rule.walk() for c in (rule.any_of or []) + (rule.count.codes if rule.count else [])}
-    return bool(codes) and all(scheme.behaviour_by_code[c].data_class == "public" for c in codes)
 
 
 def _key_factors(state: State, scheme: Any) -> list[dict[str, Any]]:

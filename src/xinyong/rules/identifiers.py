@@ -20,13 +20,19 @@ def validate(value: str, kind: str) -> str:
     """The normalised identifier, or ValueError naming the id and why it is wrong.
 
     python-stdnum checks length, alphabet, the embedded date of birth and the check character, so
-    a typo in any one digit is caught here rather than creating a second, phantom subject.
+    a typo in any one digit is caught here rather than creating a second, phantom subject. The id
+    is normalised first (`normalise`); python-stdnum would also drop hyphens from a code, which
+    the records import never did, so a hyphen is refused: one id has one spelling.
     """
     if kind not in _VALIDATORS:
         raise ValueError(f"kind {kind!r} is not one of person, organisation")
     module, label = _VALIDATORS[kind]
+    value = normalise(value)
     try:
-        return str(module.validate(value))
+        found = str(module.validate(value))
+        if found != value:
+            raise stdnum_errors.InvalidFormat()
+        return found
     except stdnum_errors.InvalidChecksum:
         raise ValueError(f"{value!r} is not a valid {label}: wrong check character") from None
     except stdnum_errors.InvalidLength:

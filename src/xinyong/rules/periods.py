@@ -10,7 +10,12 @@ from typing import Annotated, Any
 from dateutil.relativedelta import relativedelta
 from pydantic import BeforeValidator, PlainSerializer
 
-_PATTERN = re.compile(r"^P(?:(?P<y>\d+)Y)?(?:(?P<m>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?$")
+# ASCII digits only: `\d` alone would read P１０D (full-width digits) as ten days.
+_PATTERN = re.compile(r"^P(?:(?P<y>\d{1,9})Y)?(?:(?P<m>\d{1,9})M)?(?:(?P<w>\d{1,9})W)?(?:(?P<d>\d{1,9})D)?$", re.ASCII)
+# No period is longer than a thousand years: P1000Y after the last day the platform counts with
+# (2199-12-31) is still a date, and a longer one would only fail later, in the middle of a check.
+_MAX_MONTHS = 12_000
+_MAX_DAYS = 366_000
 
 
 @dataclass(frozen=True)
@@ -23,13 +28,18 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
+        """The one reading of a period (`rules.values.period` and scheme files call it): P, then
+        years, months, weeks and days in that order, each a whole number; nothing else."""
         match = _PATTERN.match(text.strip()) if isinstance(text, str) else None
         if match is None or text.strip() == "P":
             raise ValueError(
                 f"{text!r} is not an ISO 8601 duration of years, months, weeks or days (e.g. P10D, P6M, P2Y)"
             )
         parts = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
-        return cls(years=parts["y"], months=parts["m"], days=parts["d"] + 7 * parts["w"])
+        found = cls(years=parts["y"], months=parts["m"], days=parts["d"] + 7 * parts["w"])
+        if 12 * found.years + found.months > _MAX_MONTHS or found.days > _MAX_DAYS:
+            raise ValueError(f"{text!r} is an ISO 8601 duration of more than a thousand years")
+        return found
 
     def after(self, day: dt.date) -> dt.date:
         """The day this period after `day`; months and years clip to the month's last day."""

@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,6 +33,9 @@ from xinyong.rules.identifiers import SubjectKind
 from xinyong.rules.periods import Duration, Period
 from xinyong.rules.safeguards import screen_behaviours
 
+if TYPE_CHECKING:
+    import yaml
+
 Severity = Literal["minor", "general", "serious"]
 DataClass = Literal["public", "market", "restricted"]
 Polarity = Literal["negative", "positive"]
@@ -47,6 +50,8 @@ DATA_CLASS_RANK: dict[str, int] = {"public": 0, "market": 1, "restricted": 2}
 
 _CODE = r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)*$"
 _ID = r"^[a-z0-9][a-z0-9-]*$"
+# Working days an office has to decide an objection when a scheme does not say.
+DEFAULT_OBJECTION_DEADLINE = 5
 
 
 class _Strict(BaseModel):
@@ -184,7 +189,7 @@ class Scheme(_Strict):
     floor: int | None = None
     ceiling: int | None = None
     default_notice: Duration = Field(default_factory=lambda: Period(days=10))
-    objection_deadline: int = Field(default=5, gt=0)
+    objection_deadline: int = Field(default=DEFAULT_OBJECTION_DEADLINE, gt=0)
     consent: Literal["required", "not_required"] = "not_required"
     timezone: str = "Asia/Shanghai"
     effective_from: dt.date | None = None
@@ -230,6 +235,12 @@ class Scheme(_Strict):
     def applies_to_kind(self, kind: str) -> bool:
         return kind in self.applies_to
 
+    def list_is_public(self, list_id: str) -> bool:
+        """A list is public when every behaviour that can put a subject on it is public-class."""
+        item = self.list_by_id[list_id]
+        codes = {c for rule in item.rule.walk() for c in (rule.any_of or []) + (rule.count.codes if rule.count else [])}
+        return bool(codes) and all(self.behaviour_by_code[c].data_class == "public" for c in codes)
+
     def grade_for(self, score: int) -> str | None:
         """The first band, highest first, whose min the score reaches."""
         return next((g.grade for g in self.grades if g.min <= score), None)
@@ -261,6 +272,18 @@ class Scheme(_Strict):
 
 
 Loc = tuple[int | str, ...]
+
+
+def how_to_contest(scheme: Scheme | None = None) -> str:
+    """The sentence every check, report and notice carries, so nobody is told of an effect without
+    being told how to challenge it."""
+    days = scheme.objection_deadline if scheme else DEFAULT_OBJECTION_DEADLINE
+    return (
+        "To contest, file an objection against the record with the credit office "
+        "(`xinyong objections file RECORD --reason …`, or POST /v1/objections). "
+        f"The record shows as disputed at once and must be decided within {days} working days; "
+        "an objection filed before the record takes effect holds it until the decision."
+    )
 
 
 def consistency_problems(scheme: Scheme) -> list[tuple[Loc, str]]:
@@ -333,6 +356,8 @@ def _rule_problems(
 
 
 def _child(node: yaml.Node, key: str) -> yaml.Node | None:
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         return next((v for k, v in node.value if getattr(k, "value", None) == key), None)
     return None
@@ -340,6 +365,8 @@ def _child(node: yaml.Node, key: str) -> yaml.Node | None:
 
 def _node_line(root: yaml.Node, loc: Sequence[int | str]) -> int | None:
     """The 1-based line of the YAML node at a pydantic error location, as deep as it resolves."""
+    import yaml
+
     node: yaml.Node = root
     line = node.start_mark.line + 1
     for part in loc:
@@ -380,6 +407,8 @@ def _describe(data: Any, loc: Sequence[int | str]) -> str:
 
 def parse_scheme(text: str, *, where: str = "scheme") -> Scheme:
     """Validate scheme YAML; every mistake comes back at once with its field path and line."""
+    import yaml
+
     try:
         loader = yaml.SafeLoader(text)
         try:
@@ -435,3 +464,33 @@ def load_scheme_file(path: Path) -> Scheme:
     except OSError as exc:
         raise BadInput(f"cannot read scheme file {path}: {exc.strerror}") from None
     return parse_scheme(text, where=str(path))
+
+
+@dataclass(frozen=True)
+class SchemeVersion:
+    """A published version of a scheme: its rules, when the ledger got it, and its digest."""
+
+    scheme: Scheme
+    loaded_at: dt.datetime
+    digest: str
+
+    @property
+    def id(self) -> str:
+        return self.scheme.scheme
+
+    @property
+    def version(self) -> str:
+        return self.scheme.version
+
+
+def version_in_force(versions: Iterable[SchemeVersion], day: dt.date, known_at: dt.datetime) -> SchemeVersion | None:
+    """The version in force on `day` among those loaded by `known_at` (a version without
+    effective_from is in force from the beginning)."""
+    candidates = [
+        v
+        for v in versions
+        if v.loaded_at <= known_at and (v.scheme.effective_from is None or v.scheme.effective_from <= day)
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda v: (v.scheme.effective_from or dt.date.min, v.loaded_at))

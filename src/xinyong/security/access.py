@@ -56,6 +56,10 @@ class Action(StrEnum):
     AUDIT_WHO_LOOKED = "audit.who_looked"
     AUDIT_COMPACT = "audit.compact"
     TOKENS_MANAGE = "tokens.manage"
+    CONTACTS_CHANGE = "contacts.change"
+    NOTICES_DELIVER = "notices.deliver"
+    EFFECTS_REBUILD = "effects.rebuild"
+    STATE_BATCH = "state.batch"
 
 
 class Scope(StrEnum):

@@ -26,7 +26,8 @@ import orjson
 from sqlalchemy import Connection, func, literal, select
 
 from xinyong.rules.clock import DEFAULT_TIMEZONE, UTC, from_storage, to_storage
-from xinyong.storage import store as t
+from xinyong.storage import tables as t
+from xinyong.storage.backend import Backend, backend_of
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -121,23 +122,23 @@ def _insert_sql(marker: str) -> str:
     return f"INSERT INTO audit_log ({', '.join(FIELDS)}) VALUES ({', '.join(marker for _ in FIELDS)})"
 
 
-def _lock_head(cursor: Any, marker: str, lock: str) -> tuple[int, str, int]:
+def _lock_head(cursor: Any, backend: Backend) -> tuple[int, str, int]:
     """The chain head (seq, hash, indexed), locked for the rest of the transaction.
 
-    On SQLite the write transaction already holds the database's one write lock (BEGIN IMMEDIATE
-    in `Store.write`), so appenders are serialised before they get here. On PostgreSQL two
-    transactions could otherwise read the same head and fork the chain; SELECT … FOR UPDATE on
-    the head row makes the second wait until the first commits, then read the new head. We lock a
-    row rather than take an advisory lock because the row is needed anyway (it is how `verify`
-    notices a log cut short at the end) and a row lock cannot collide with another program's
-    advisory-lock numbers. The first append of a store creates the row (two appenders racing to
-    create it both end up reading the one that won).
+    Two transactions could otherwise read the same head and fork the chain; the head row is read
+    locked (`Backend.locking_read`: SELECT … FOR UPDATE on PostgreSQL), which makes the second wait
+    until the first commits, then read the new head. On SQLite the write transaction already holds
+    the database's one write lock (BEGIN IMMEDIATE in `Store.write`), so appenders are serialised
+    before they get here. We lock a row rather than take an advisory lock (`Backend.take_turn`)
+    because the row is needed anyway (it is how `verify` notices a log cut short at the end) and a
+    row lock cannot collide with another program's advisory-lock numbers. The first append of a
+    store creates the row (two appenders racing to create it both end up reading the one that won).
     """
-    select_head = f"SELECT seq, hash, indexed FROM audit_head WHERE id = {HEAD_ID}{lock}"
+    select_head = backend.locking_read(f"SELECT seq, hash, indexed FROM audit_head WHERE id = {HEAD_ID}")
     row = cursor.execute(select_head).fetchone()
     if row is None:
         cursor.execute(
-            f"INSERT INTO audit_head (id, seq, hash, indexed) VALUES ({HEAD_ID}, 0, {marker}, 0) "
+            f"INSERT INTO audit_head (id, seq, hash, indexed) VALUES ({HEAD_ID}, 0, {backend.param_marker}, 0) "
             "ON CONFLICT (id) DO NOTHING",
             (GENESIS,),
         )
@@ -169,17 +170,19 @@ def append(conn: Connection, entries: Sequence[Entry]) -> list[int]:
     marker), skipping SQLAlchemy's per-statement and per-row machinery, which cost more than the
     statements themselves.
     """
-    return append_driver(conn.connection.dbapi_connection, conn.dialect.name == "sqlite", entries)
+    return append_driver(conn.connection.dbapi_connection, backend_of(conn), entries)
 
 
-def append_driver(connection: Any, sqlite: bool, entries: Sequence[Entry]) -> list[int]:
-    """`append` on the driver's connection in a transaction (`Store.write_driver`)."""
+def append_driver(connection: Any, backend: Backend, entries: Sequence[Entry]) -> list[int]:
+    """`append` on the driver's connection in a transaction (`Store.write_driver`) of the store
+    whose backend is `backend`."""
     if not entries:
         return []
-    marker = "?" if sqlite else "%s"
+    marker = backend.param_marker
+    as_text = backend.timestamps_as_text
     cursor = connection.cursor()
     try:
-        first, prev, indexed = _lock_head(cursor, marker, "" if sqlite else " FOR UPDATE")
+        first, prev, indexed = _lock_head(cursor, backend)
         seq = first
         rows: list[tuple[Any, ...]] = []
         details: dict[int, str | None] = {}  # repeated checks share one detail dict: one text each
@@ -206,7 +209,7 @@ def append_driver(connection: Any, sqlite: bool, entries: Sequence[Entry]) -> li
                 entry.subject_id,
             )
             # SQLite keeps the text form SQLAlchemy's DateTime stores and reads back.
-            stored = iso.replace("T", " ") if sqlite else at
+            stored = iso.replace("T", " ") if as_text else at
             rows.append(
                 (
                     seq,
@@ -296,11 +299,10 @@ def compact(conn: Connection) -> Compaction:
     the merged runs' rows, so checks wait for it. The rows move into the oldest merged run, sorted
     by subject; nothing else changes, and `verify` checks the result like any other index.
     """
-    if conn.dialect.name == "postgresql":
-        # One compaction at a time (two would copy the same rows into the same run); this mode
-        # conflicts with itself but not with the appenders' inserts or with readers. On SQLite the
-        # write transaction's lock already does it.
-        conn.exec_driver_sql("LOCK TABLE audit_subjects IN SHARE UPDATE EXCLUSIVE MODE")
+    # One compaction at a time (two would copy the same rows into the same run); the turn does not
+    # hold up the appenders' inserts or readers. On SQLite the write transaction's lock already
+    # does it.
+    backend_of(conn).take_table_turn(conn, t.audit_subjects.name)
     runs = [int(run) for run in conn.execute(select(_runs().c.run)).scalars() if run is not None]
     indexed = conn.execute(select(func.coalesce(func.max(t.audit_head.c.indexed), 0))).scalar_one()
     count = _merge_from(runs, int(indexed) + 1) if runs else 0

@@ -2,13 +2,31 @@
 
 A person logging in to the portal types a log-in name and a password, not a 60-character token.
 A password is stored as a row of the tokens table whose id is ``pw-<login>`` (so it has a role, a
-subject or agency, an expiry, can be listed and revoked exactly like a token) and whose hash
-column holds a salted scrypt of the password instead of a SHA-256 of a random secret. Scrypt is
-slow on purpose: unlike a token's 32 random bytes, a password can be guessed. The salt is the
-row's id, unique per log-in; scrypt's output is 32 bytes, so it fits the same 64 hex characters.
+subject or agency, an expiry, can be listed and revoked exactly like a token). Its
+``password_hash`` column holds an argon2id hash in the library's encoded form
+(``$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>``): a random 16-byte salt per hash and the
+parameters it was made with, so a hash can be checked after the defaults change and two log-ins
+with the same password (or one log-in set twice) never share a hash. Argon2id is slow and
+memory-hard on purpose: unlike a token's 32 random bytes, a password can be guessed. With the
+library's defaults (RFC 9106's low-memory profile, 64 MiB) one hash took about 0.12 s on the
+development machine's two shared cores, against 0.04 s for the scrypt it replaces.
 
-A password row can never be used as a bearer token: ``tokens.authenticate`` compares a SHA-256,
-which a scrypt hash never equals.
+Rows written before migration 0007 keep ``password_hash`` NULL and hold in ``secret_sha256`` the
+hex of ``scrypt(password, salt=row id)``: a salt that every deployment computes alike for the same
+log-in, so one precomputed table would serve them all. Such a row still verifies, and a successful
+log-in replaces it with an argon2id hash in the same write transaction (``Service.log_in`` opens
+one); so does a hash whose parameters are no longer the hasher's (``check_needs_rehash``).
+
+A password row can never be used as a bearer token: ``tokens.authenticate`` compares the SHA-256
+hex of the bearer's secret with ``secret_sha256``, and a row written now holds there `MARKER`,
+64 characters that are not all hexadecimal digits, which no SHA-256 hex digest equals (the column
+is NOT NULL and String(64), so it cannot simply be left empty). An old row's scrypt hex could only
+match a SHA-256 preimage of a scrypt output, which nobody can find.
+
+An unknown log-in is answered after verifying the password against `DUMMY_HASH`, a fixed argon2id
+hash made with the same parameters, so the time taken does not tell which log-ins exist. Until it
+is next used, an old scrypt row answers in scrypt's time rather than argon2's; that tells only that
+a log-in exists and has not logged in since the upgrade.
 """
 
 from __future__ import annotations
@@ -18,22 +36,39 @@ import hashlib
 import hmac
 import re
 
-from sqlalchemy import Connection, delete, select
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, delete, select, update
 
 from xinyong.errors import BadInput
 from xinyong.ledger.registry import get_subject
 from xinyong.rules.clock import to_storage
 from xinyong.security import tokens
 from xinyong.security.access import AGENCY_ROLES, SUBJECT_ROLES, Role, Unauthenticated
-from xinyong.storage import store as t
+from xinyong.storage import tables as t
 
 PREFIX = "pw-"
 LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,28}$")
 MIN_LENGTH = 8
 
+# The library's defaults, kept in the encoded hash; a change of them re-hashes at the next log-in.
+HASHER = PasswordHasher()
+# What `secret_sha256` holds for a password hashed with argon2id: 64 characters, not a hex digest.
+MARKER = "password:argon2id:see-password_hash:never-a-bearer-token".ljust(64, "-")
+# A hash of a random secret nobody kept, with HASHER's parameters (a test holds them in step).
+DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$oLNVHTkvU4pNfv+n14u0bQ$+ffutKdxfb8/hnDwREAXr41CG+kMdPYiJ3193kRSHbs"
 
-def _hash(token_id: str, password: str) -> str:
+
+def scrypt_hex(token_id: str, password: str) -> str:
+    """The hash of rows written before migration 0007 (salt: the row's id), still verified."""
     return hashlib.scrypt(password.encode(), salt=token_id.encode(), n=2**14, r=8, p=1, dklen=32).hex()
+
+
+def _matches(encoded: str, password: str) -> bool:
+    try:
+        return HASHER.verify(encoded, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def token_id(login: str) -> str:
@@ -68,7 +103,8 @@ def set_password(
     conn.execute(
         t.tokens.insert().values(
             id=row_id,
-            secret_sha256=_hash(row_id, password),
+            secret_sha256=MARKER,
+            password_hash=HASHER.hash(password),
             role=role.value,
             agency=agency,
             subject_id=subject,
@@ -81,15 +117,30 @@ def set_password(
 
 
 def authenticate(conn: Connection, login: str, password: str, now: dt.datetime) -> tokens.TokenInfo:
-    """The credential of a log-in, if the password matches and it is neither expired nor revoked."""
+    """The credential of a log-in, if the password matches and it is neither expired nor revoked.
+
+    Called inside a write transaction: an old scrypt hash, or an argon2id hash made with other
+    parameters than HASHER's, is replaced after a successful log-in."""
     row_id = token_id(login)
     row = conn.execute(select(t.tokens).where(t.tokens.c.id == row_id)).first()
-    # Hash even for an unknown log-in, so that the time taken does not tell which log-ins exist.
-    given = _hash(row_id, password)
-    if row is None or not hmac.compare_digest(row.secret_sha256, given):
+    if row is None:
+        _matches(DUMMY_HASH, password)  # the same cost as a known log-in's verification
+        matched = stale = False
+    elif row.password_hash is None:
+        matched = stale = hmac.compare_digest(row.secret_sha256, scrypt_hex(row_id, password))
+    else:
+        matched = _matches(row.password_hash, password)
+        stale = matched and HASHER.check_needs_rehash(row.password_hash)
+    if not matched:
         raise Unauthenticated("the log-in name or the password is wrong")
     info = tokens.get(conn, row_id)
     status = info.status(now)
     if status != "active":
         raise Unauthenticated(f"this log-in is {status}")
+    if stale:
+        conn.execute(
+            update(t.tokens)
+            .where(t.tokens.c.id == row_id)
+            .values(secret_sha256=MARKER, password_hash=HASHER.hash(password))
+        )
     return info

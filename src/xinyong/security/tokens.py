@@ -19,7 +19,7 @@ from xinyong.errors import BadInput, NotFound, Refused
 from xinyong.ledger.registry import get_subject
 from xinyong.rules.clock import from_storage, to_storage
 from xinyong.security.access import AGENCY_ROLES, SUBJECT_ROLES, Principal, Role, Unauthenticated
-from xinyong.storage import store as t
+from xinyong.storage import tables as t
 
 PREFIX = "xy_"
 

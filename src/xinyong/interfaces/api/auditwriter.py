@@ -15,8 +15,7 @@ import asyncio
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
-from xinyong.security import audit
-from xinyong.service.core import Service
+from xinyong.service import AuditEntry, Service
 
 # How many loop iterations a flush may wait for more entries, as long as each brings some. Under
 # granian requests reach the loop a few per iteration rather than all at once, and a commit has a
@@ -29,7 +28,7 @@ JOIN_ITERATIONS = 8
 class AuditWriter:
     def __init__(self, service: Service) -> None:
         self.service = service
-        self._pending: list[tuple[audit.Entry, asyncio.Future[None]]] = []
+        self._pending: list[tuple[AuditEntry, asyncio.Future[None]]] = []
         self._flushing: asyncio.Task[None] | None = None
         # One thread of the writer's own for the commits: SQLite and psycopg release the GIL while
         # they wait for the disk or the server, so the event loop goes on answering (and queueing
@@ -40,7 +39,7 @@ class AuditWriter:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xinyong-audit")
         weakref.finalize(self, self._thread.shutdown, wait=False)  # an app let go lets its thread go
 
-    async def append(self, entries: list[audit.Entry]) -> None:
+    async def append(self, entries: list[AuditEntry]) -> None:
         if not entries:
             return
         loop = asyncio.get_running_loop()
@@ -70,7 +69,7 @@ class AuditWriter:
                 await self._gather()
                 batch, self._pending = self._pending, []
                 try:
-                    await loop.run_in_executor(self._thread, self.service.log, [entry for entry, _ in batch])
+                    await loop.run_in_executor(self._thread, self.service.door.log, [entry for entry, _ in batch])
                 except Exception as exc:
                     for _, future in batch:
                         if not future.done():

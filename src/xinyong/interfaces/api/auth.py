@@ -17,8 +17,7 @@ from starlette.requests import HTTPConnection
 
 from xinyong.rules.clock import Clock
 from xinyong.security.access import PUBLIC, Principal, Unauthenticated
-from xinyong.security.tokens import authenticate
-from xinyong.service.core import Service
+from xinyong.service import Service
 
 MAX_CACHED = 10_000
 
@@ -41,8 +40,7 @@ class TokenCache:
             raise Unauthenticated("use an Authorization: Bearer <token> header")
         bearer = bearer.strip()
         clock: Clock = self.service.clock
-        with self.service.store.read() as conn:
-            info = authenticate(conn, bearer, clock.now())
+        info = self.service.credentials.authenticate(bearer)
         until = now + self.ttl
         if info.expires_at is not None:
             until = min(until, now + (info.expires_at - clock.now()).total_seconds())

@@ -19,19 +19,18 @@ from urllib.parse import parse_qs
 import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator
-from sqlalchemy.exc import OperationalError
+from pydantic import BeforeValidator
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from xinyong.errors import BadInput, XinyongError
+from xinyong.errors import Unavailable, XinyongError
 from xinyong.interfaces.api import models, problems
 from xinyong.interfaces.api.auditwriter import AuditWriter
 from xinyong.interfaces.api.auth import TokenCache
+from xinyong.rules import values
 from xinyong.rules.clock import local_day
-from xinyong.security import audit
 from xinyong.security.access import Principal
-from xinyong.service.core import Service
+from xinyong.service import AuditEntry, Service
 
 log = logging.getLogger("xinyong.interfaces.api")
 router = APIRouter(prefix="/v1", tags=["checks"], responses=models.PROBLEMS)
@@ -63,7 +62,7 @@ async def check(
     as_of: Annotated[
         dt.date | None,
         Query(description="The day asked about; default today.", json_schema_extra=models.DAY_SCHEMA),
-        AfterValidator(models.day_in_range),
+        BeforeValidator(models.read_day),
     ] = None,
 ) -> Response:
     """Does measure SCHEME/MEASURE apply to the subject on the day? An enforcer asking about a
@@ -81,7 +80,7 @@ class Answer(NamedTuple):
     principal: Principal
     tag: tuple[Any, ...]
     body: bytes
-    entry: audit.Entry
+    entry: AuditEntry
 
 
 class Answers:
@@ -128,15 +127,15 @@ class Answers:
             if kept is not None and kept.principal is principal and kept.tag == tag:
                 await writer.append([kept.entry.stamped(now)])
                 return kept.body
-        entries: list[audit.Entry] = []
+        entries: list[AuditEntry] = []
         args = (principal, subject, f"{scheme}/{measure}")
         kwargs = {"as_of": day, "purpose": purpose, "defer": entries}
-        if service.store.is_sqlite:
+        if service.store.backend.reads_in_process:
             # On the event loop: a thread-pool hop costs more than the few hundred microseconds
-            # of work it would move.
-            data = service.check(*args, **kwargs)  # type: ignore[arg-type]
+            # of work it would move (a server's database would keep the loop waiting instead).
+            data = service.questions.check(*args, **kwargs)  # type: ignore[arg-type]
         else:
-            data = await run_in_threadpool(service.check, *args, **kwargs)  # type: ignore[arg-type]
+            data = await run_in_threadpool(service.questions.check, *args, **kwargs)  # type: ignore[arg-type]
         body = orjson.dumps(data)
         await writer.append(entries)
         if self.enabled:
@@ -171,11 +170,11 @@ class FastPath:
     async def __call__(self, found: re.Match[str], scope: Scope, receive: Receive, send: Send) -> None:
         try:
             body = await self._answer(found, scope)
+        except Unavailable as exc:
+            log.error("store unavailable on GET %s: %s", scope["path"], exc.message)
+            response = problems.unavailable(scope["path"])
         except XinyongError as exc:
             response = problems.render_for(exc, scope["path"], ("as_of", "subject", "scheme", "measure"))
-        except OperationalError as exc:
-            log.error("store unavailable on GET %s: %s", scope["path"], exc)
-            response = problems.unavailable(scope["path"])
         except Exception:
             log.exception("unhandled error on GET %s", scope["path"])
             response = problems.problem_response(500, "an internal error occurred; it has been logged")
@@ -199,12 +198,6 @@ class FastPath:
         if scope["query_string"]:
             text = parse_qs(scope["query_string"].decode("latin-1")).get("as_of", [""])[-1]
             if text:
-                try:
-                    day = models.day_in_range(dt.date.fromisoformat(text))
-                except ValueError:
-                    first, last = models.FIRST_DAY, models.LAST_DAY
-                    raise BadInput(
-                        f"as_of: {text!r} is not an ISO date (YYYY-MM-DD) between {first} and {last}"
-                    ) from None
+                day = values.day(text, where="as_of")  # the one rule for a day, as the route's
         subject, scheme, measure = found.groups()
         return await self.answers.answer(authorization, purpose, subject, scheme, measure, day)

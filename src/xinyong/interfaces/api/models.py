@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
-# Days the API answers about. Outside this range calendar arithmetic (validity periods, notice,
-# working days) leaves what the date type and the holiday calendar know.
-FIRST_DAY = dt.date(1900, 1, 1)
-LAST_DAY = dt.date(2199, 12, 31)
+from xinyong.errors import BadInput
+from xinyong.rules import values
+from xinyong.rules.values import FIRST_DAY, LAST_DAY
 
+__all__ = ["FIRST_DAY", "LAST_DAY"]
 
-# The same range, said in the OpenAPI document (JSON Schema has no minimum for dates).
+# The days the platform counts with (`rules.values.day`), said in the OpenAPI document (JSON Schema
+# has no minimum for dates).
 DAY_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}"
 DAY_SCHEMA: dict[str, Any] = {"pattern": DAY_PATTERN + "$"}
 INSTANT_SCHEMA: dict[str, Any] = {"pattern": DAY_PATTERN + "T"}
 
+_T = TypeVar("_T")
+
+
+def by_rule(read: Callable[..., _T], value: Any, field: str) -> _T:
+    """A value read by its one rule (`rules.values`), a refusal becoming pydantic's error for the
+    field, so that the answer is the usual 422 problem+json pointing at it, with the rule's reason
+    (the very words the command line and the file import give)."""
+    try:
+        return read(value, where=field)
+    except BadInput as exc:
+        why = exc.problems[0].why if exc.problems else exc.message
+        raise PydanticCustomError("value_error", why) from None
+
 
 def day_in_range(value: dt.date | None) -> dt.date | None:
-    if value is not None and not FIRST_DAY <= value <= LAST_DAY:
-        raise ValueError(f"give a day between {FIRST_DAY} and {LAST_DAY}")
-    return value
+    """A day already read (by pydantic) held to the platform's range of days."""
+    return None if value is None else by_rule(values.day, value, "day")
 
 
 def instant_in_range(value: dt.datetime | None) -> dt.datetime | None:
@@ -31,8 +47,36 @@ def instant_in_range(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
-Day = Annotated[dt.date, AfterValidator(day_in_range), Field(json_schema_extra=DAY_SCHEMA)]
-OptionalDay = Annotated[dt.date | None, AfterValidator(day_in_range), Field(json_schema_extra=DAY_SCHEMA)]
+def read_day(value: Any) -> Any:
+    """A day in a body or a query: YYYY-MM-DD only, as everywhere (`rules.values.day`); pydantic
+    alone would also take 2026-03-01T00:00:00. Days already read pass through (responses)."""
+    if value is None:
+        return None
+    return by_rule(values.day, value, "day")
+
+
+def read_amount(value: Any) -> Decimal | None:
+    """An amount as a JSON string ("12000.50"): `rules.values.amount`. A JSON number is refused,
+    because a binary float is not the decimal the sender wrote (0.1 is not one tenth)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise PydanticCustomError("value_error", 'give the amount as a string, e.g. "12000.50"')
+    return by_rule(values.amount, value, "amount")
+
+
+Day = Annotated[dt.date, BeforeValidator(read_day), Field(json_schema_extra=DAY_SCHEMA)]
+OptionalDay = Annotated[dt.date | None, BeforeValidator(read_day), Field(json_schema_extra=DAY_SCHEMA)]
+Amount = Annotated[
+    Decimal | None,
+    PlainValidator(read_amount),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "description": "A decimal amount as a string, e.g. 12000.50: 0 ≤ x < 10^16, at most two decimals.",
+        }
+    ),
+]
 
 
 class Body(BaseModel):
@@ -57,7 +101,12 @@ class RecordIn(Body):
     behaviour: str = Field(min_length=1, max_length=64)
     occurred_on: Day
     document_ref: str = Field(min_length=1, max_length=128)
-    amount: str | None = Field(None, max_length=32, description="A decimal amount, e.g. 12000.50.")
+    amount: str | None = Field(
+        None,
+        max_length=32,
+        description="A decimal amount, e.g. 12000.50: 0 ≤ x < 10^16, at most two decimals. Checked, like "
+        "every field here, exactly as a line of an import file is.",
+    )
     note: str | None = Field(None, max_length=2000)
 
 
@@ -65,7 +114,7 @@ class CorrectionIn(Body):
     reason: str = Field(min_length=1, max_length=2000)
     behaviour: str | None = Field(None, max_length=64)
     occurred_on: OptionalDay = None
-    amount: str | None = Field(None, max_length=32)
+    amount: Amount = None
 
 
 class RevocationIn(Body):
@@ -88,7 +137,7 @@ class DecisionIn(Body):
     reason: str = Field(min_length=1, max_length=2000)
     behaviour: str | None = Field(None, max_length=64)
     occurred_on: OptionalDay = None
-    amount: str | None = Field(None, max_length=32)
+    amount: Amount = None
 
 
 class ConsentIn(Body):

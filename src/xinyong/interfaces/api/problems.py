@@ -17,12 +17,11 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xinyong.errors import BadInput, NotFound, Problem, Refused, XinyongError
+from xinyong.errors import BadInput, NotFound, Problem, Refused, Unavailable, XinyongError
 from xinyong.security.access import Forbidden, Unauthenticated
 
 log = logging.getLogger("xinyong.interfaces.api")
@@ -120,6 +119,10 @@ def _problem_entry(problem: Problem, names: set[str]) -> dict[str, Any]:
     if problem.column is not None:
         entry["column"] = problem.column
         entry["pointer"] = f"#/{problem.column}"
+    elif problem.where and _FIELD.match(problem.where + ": "):
+        # A value refused on its own (`rules.values`), named as the command line names it
+        # ("--occurred-on"): the field it came in, as a pointer or a parameter.
+        entry.update(_locate(problem.where.removeprefix("--"), names))
     elif problem.where and not _LINE_COLUMN.match(problem.where):
         entry["where"] = problem.where
     return entry
@@ -165,6 +168,10 @@ async def _validation(request: Request, exc: Exception) -> Response:
 
 async def _xinyong(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, XinyongError)
+    if isinstance(exc, Unavailable):
+        # The store is locked past its busy timeout, or the server is gone: say so, without details.
+        log.error("store unavailable on %s %s: %s", request.method, request.url.path, exc.message)
+        return unavailable(request.url.path)
     return render(exc, request)
 
 
@@ -174,12 +181,6 @@ async def _http(request: Request, exc: Exception) -> Response:
     return problem_response(
         exc.status_code, detail, instance=request.url.path, headers=dict(exc.headers) if exc.headers else None
     )
-
-
-async def _unavailable(request: Request, exc: Exception) -> Response:
-    # The store is locked past its busy timeout, or the server is gone: say so, without details.
-    log.error("store unavailable on %s %s: %s", request.method, request.url.path, exc)
-    return unavailable(request.url.path)
 
 
 def unavailable(path: str) -> Response:
@@ -198,7 +199,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(XinyongError, _xinyong)
     app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
 

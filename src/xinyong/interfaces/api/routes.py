@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, Response, UploadFile, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from xinyong.errors import BadInput
-from xinyong.ledger.registry import SchemeVersion
 from xinyong.presentation import outputs
 from xinyong.rules.clock import DEFAULT_TIMEZONE, local_day
+from xinyong.rules.schemes import SchemeVersion
 from xinyong.security.access import Principal, Role
-from xinyong.security.tokens import TokenInfo
-from xinyong.service.core import Service
+from xinyong.service import Service, TokenInfo
 
 from . import models
 
@@ -49,7 +47,7 @@ Svc = Annotated[Service, Depends(service_of)]
 AsOf = Annotated[
     dt.date | None,
     Query(description="The day asked about (YYYY-MM-DD); default today.", json_schema_extra=models.DAY_SCHEMA),
-    AfterValidator(models.day_in_range),
+    BeforeValidator(models.read_day),
 ]
 KnownAt = Annotated[
     dt.datetime | None,
@@ -71,18 +69,6 @@ def known(value: dt.datetime | None) -> dt.datetime | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(DEFAULT_TIMEZONE))
     return value.astimezone(dt.UTC)
-
-
-def amount(text: str | None) -> Decimal | None:
-    if text is None:
-        return None
-    try:
-        value = Decimal(text).quantize(Decimal("0.01"))
-    except InvalidOperation:
-        raise BadInput(f"amount: {text!r} is not a number") from None
-    if not value.is_finite() or abs(value) >= Decimal("1e16"):
-        raise BadInput(f"amount: {text!r} is out of range")
-    return value
 
 
 def scheme_version(v: SchemeVersion, *, document: bool) -> dict[str, Any]:
@@ -126,7 +112,7 @@ OPEN: dict[str, Any] = {"security": [{}, {"HTTPBearer": []}]}
 def list_schemes(principal: Caller, svc: Svc) -> list[dict[str, Any]]:
     """Every published scheme with all its versions (summaries). Public."""
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for v in svc.schemes(principal):
+    for v in svc.schemes.versions(principal):
         grouped.setdefault(v.id, []).append(scheme_version(v, document=False))
     return [{"scheme": k, "versions": vs} for k, vs in sorted(grouped.items())]
 
@@ -134,7 +120,7 @@ def list_schemes(principal: Caller, svc: Svc) -> list[dict[str, Any]]:
 @router.get("/schemes/{scheme}", tags=["schemes"], openapi_extra=OPEN, response_model=models.SchemeOut)
 def get_scheme(scheme: str, principal: Caller, svc: Svc) -> dict[str, Any]:
     """A scheme's every version in full: behaviours, points, validity, lists, measures, legal basis. Public."""
-    versions = [scheme_version(v, document=True) for v in svc.schemes(principal) if v.id == scheme]
+    versions = [scheme_version(v, document=True) for v in svc.schemes.versions(principal) if v.id == scheme]
     if not versions:
         from xinyong.errors import NotFound
 
@@ -151,21 +137,21 @@ def get_scheme(scheme: str, principal: Caller, svc: Svc) -> dict[str, Any]:
 )
 def get_scheme_source(scheme: str, version: str, principal: Caller, svc: Svc) -> Response:
     """A scheme version's YAML exactly as it was published. Public."""
-    text = svc.scheme_source(principal, scheme, version)
+    text = svc.schemes.source_text(principal, scheme, version)
     return Response(text, media_type="application/yaml")
 
 
 @router.post("/schemes", tags=["schemes"], response_model=models.SchemeLoaded, status_code=status.HTTP_201_CREATED)
 def load_scheme(body: models.SchemeIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """Publish a scheme version (admin). The same version with the same text again is a no-op."""
-    version, added = svc.load_scheme(principal, body.yaml, where="yaml")
+    version, added = svc.schemes.load(principal, body.yaml, where="yaml")
     return {"scheme": version.id, "version": version.version, "loaded": added, "digest": version.digest}
 
 
 @router.post("/sources", tags=["schemes"], response_model=models.SourceOut, status_code=status.HTTP_201_CREATED)
 def add_source(body: models.SourceIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """Register a source agency and authorise it for behaviour codes (admin)."""
-    added, have = svc.add_source(principal, body.agency, body.behaviours, body.title)
+    added, have = svc.schemes.add_source(principal, body.agency, body.behaviours, body.title)
     return {"source": body.agency, "added": added, "behaviours": have}
 
 
@@ -182,14 +168,14 @@ def search_subjects(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[dict[str, Any]]:
     """Find subjects. The public finds organisations; the office finds persons too (logged)."""
-    return svc.search(principal, q, limit=limit)
+    return svc.subjects.search(principal, q, limit=limit)
 
 
 @router.get("/subjects/{subject}", tags=["subjects"], openapi_extra=OPEN, response_model=dict[str, Any])
 def subject_profile(subject: str, principal: Caller, svc: Svc, as_of: AsOf = None, purpose: Purpose = None) -> Any:
     """A subject's profile: for the public, an organisation's public view; in full for the subject
     itself and the office (logged)."""
-    return outputs.plain(svc.profile(principal, subject, as_of=as_of, purpose=purpose))
+    return outputs.plain(svc.questions.profile(principal, subject, as_of=as_of, purpose=purpose))
 
 
 @router.get("/subjects/{subject}/state", tags=["state"], response_model=list[dict[str, Any]])
@@ -203,14 +189,16 @@ def subject_state(
     purpose: Purpose = None,
 ) -> Any:
     """Score, grade, explanation, lists and measures per scheme as of a day, as known at a time."""
-    results = svc.states(principal, subject, scheme=scheme, as_of=as_of, known_at=known(known_at), purpose=purpose)
+    results = svc.questions.states(
+        principal, subject, scheme=scheme, as_of=as_of, known_at=known(known_at), purpose=purpose
+    )
     return [outputs.plain(outputs.state(r)) for r in results]
 
 
 @router.post("/subjects/{subject}/consent", tags=["subjects"], response_model=models.ConsentOut)
 def change_consent(subject: str, body: models.ConsentIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """A person grants or withdraws consent to being scored by a scheme (the subject, or admin)."""
-    changed = svc.change_consent(principal, subject, body.scheme, body.grant)
+    changed = svc.subjects.change_consent(principal, subject, body.scheme, body.grant)
     return {
         "subject": subject,
         "scheme": body.scheme,
@@ -223,13 +211,13 @@ def change_consent(subject: str, body: models.ConsentIn, principal: Caller, svc:
 def subject_objections(subject: str, principal: Caller, svc: Svc) -> list[dict[str, Any]]:
     """A subject's objections, newest first."""
     today = local_day(svc.clock.now())
-    return [outputs.objection(o, today) for o in svc.objections(principal, subject_id=subject)]
+    return [outputs.objection(o, today) for o in svc.objections.listing(principal, subject_id=subject)]
 
 
 @router.get("/subjects/{subject}/audit", tags=["audit"], response_model=models.WhoLooked)
 def who_looked(subject: str, principal: Caller, svc: Svc) -> dict[str, Any]:
     """Who looked at this subject's data, and every other logged act about it (the subject, or admin)."""
-    return {"subject": subject, "entries": svc.who_looked(principal, subject)}
+    return {"subject": subject, "entries": svc.audit.who_looked(principal, subject)}
 
 
 # --- records ----------------------------------------------------------------------------------------
@@ -244,7 +232,7 @@ def submit_record(body: models.RecordIn, principal: Caller, svc: Svc, response: 
         raise BadInput("source: name the submitting agency")
     values = body.model_dump(exclude={"source"}, exclude_none=True)
     values["occurred_on"] = body.occurred_on.isoformat()
-    found, created = svc.submit_record(principal, source, values)
+    found, created = svc.records.submit(principal, source, values)
     if not created:
         response.status_code = status.HTTP_200_OK
     return {"record": outputs.history(found), "created": created}
@@ -253,20 +241,20 @@ def submit_record(body: models.RecordIn, principal: Caller, svc: Svc, response: 
 @router.get("/records/{record}", tags=["records"], response_model=models.RecordOut)
 def get_record(record: str, principal: Caller, svc: Svc, known_at: KnownAt = None, purpose: Purpose = None) -> Any:
     """A record with every event that happened to it (the subject, or the office; logged)."""
-    found = svc.record(principal, record, purpose=purpose)
+    found = svc.records.show(principal, record, purpose=purpose)
     return outputs.plain(outputs.history(found, known(known_at)))
 
 
 @router.post("/records/{record}/corrections", tags=["records"], response_model=models.EventOut)
 def correct_record(record: str, body: models.CorrectionIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """Correct a record's behaviour, date or amount (officer): an appended event, nothing overwritten."""
-    event = svc.correct(
+    event = svc.records.correct(
         principal,
         record,
         reason=body.reason,
         behaviour=body.behaviour,
         occurred_on=body.occurred_on,
-        amount=amount(body.amount),
+        amount=body.amount,
     )
     return {"record": record, "event": event, "kind": "corrected"}
 
@@ -274,14 +262,14 @@ def correct_record(record: str, body: models.CorrectionIn, principal: Caller, sv
 @router.post("/records/{record}/revocation", tags=["records"], response_model=models.EventOut)
 def revoke_record(record: str, body: models.RevocationIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """Revoke a record (officer): it never had any effect."""
-    event = svc.revoke(principal, record, reason=body.reason)
+    event = svc.records.revoke(principal, record, reason=body.reason)
     return {"record": record, "event": event, "kind": "revoked"}
 
 
 @router.post("/records/{record}/end", tags=["records"], response_model=models.EventOut)
 def end_record(record: str, body: models.EndIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """End a record's effect from a day (officer): the obligation was fulfilled or a repair approved."""
-    event = svc.end(principal, record, on=body.on, reason=body.reason, note=body.note)
+    event = svc.records.end(principal, record, on=body.on, reason=body.reason, note=body.note)
     return {"record": record, "event": event, "kind": "ended"}
 
 
@@ -300,14 +288,14 @@ async def submit_import(
     data = await file.read()
     name = file.filename or "upload.csv"
     source = source or principal.agency if kind == "records" else source
-    job_id = await run_in_threadpool(svc.submit_import_job, principal, kind, name, data, source)
-    return await run_in_threadpool(svc.import_job, principal, job_id)
+    job_id = await run_in_threadpool(svc.imports.submit, principal, kind, name, data, source)
+    return await run_in_threadpool(svc.imports.get, principal, job_id)
 
 
 @router.get("/imports/{job}", tags=["records"], response_model=models.ImportJobOut)
 def get_import(job: Id, principal: Caller, svc: Svc) -> dict[str, Any]:
     """An import job: its status, counts and every bad line (line, column, reason)."""
-    return svc.import_job(principal, job)
+    return svc.imports.get(principal, job)
 
 
 # --- reports, lists, aggregates -------------------------------------------------------------------
@@ -319,14 +307,16 @@ def get_report(
 ) -> Any:
     """The credit report: in full for the subject and the office (logged); an organisation's public
     report for everyone else."""
-    return outputs.plain(svc.report(principal, subject, as_of=as_of, known_at=known(known_at), purpose=purpose))
+    return outputs.plain(
+        svc.questions.report(principal, subject, as_of=as_of, known_at=known(known_at), purpose=purpose)
+    )
 
 
 @router.get("/lists/{scheme}/{list_id}", tags=["state"], openapi_extra=OPEN, response_model=dict[str, Any])
 def get_list(scheme: str, list_id: str, principal: Caller, svc: Svc, as_of: AsOf = None) -> Any:
     """A list's members on a day. Public lists (built only from public-class behaviours) are open to
     all with persons' ids masked; the office sees any list."""
-    return svc.list_members(principal, scheme, list_id, as_of=as_of)
+    return svc.questions.list_members(principal, scheme, list_id, as_of=as_of)
 
 
 @router.get("/aggregates/{scheme}", tags=["state"], response_model=dict[str, Any])
@@ -338,7 +328,7 @@ def get_aggregates(
     by: Annotated[str | None, Query(pattern="^(division|kind)$")] = None,
 ) -> Any:
     """Subjects per grade (optionally per division or kind) and per list; no cell under 10 subjects."""
-    return svc.aggregates(principal, scheme, as_of=as_of, by=by)
+    return svc.aggregates.by_grade(principal, scheme, as_of=as_of, by=by)
 
 
 # --- objections -----------------------------------------------------------------------------------
@@ -349,7 +339,7 @@ def get_aggregates(
 )
 def file_objection(body: models.ObjectionIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """Object to a record (the subject, or the office): disputed at once, decided within the deadline."""
-    found = svc.file_objection(principal, body.record, reason=body.reason)
+    found = svc.objections.file(principal, body.record, reason=body.reason)
     return outputs.objection(found, local_day(svc.clock.now()))
 
 
@@ -362,25 +352,27 @@ def list_objections(
 ) -> list[dict[str, Any]]:
     """Objections, newest first (a subject sees its own)."""
     today = local_day(svc.clock.now())
-    return [outputs.objection(o, today) for o in svc.objections(principal, subject_id=subject, undecided=undecided)]
+    return [
+        outputs.objection(o, today) for o in svc.objections.listing(principal, subject_id=subject, undecided=undecided)
+    ]
 
 
 @router.get("/objections/{objection}", tags=["objections"], response_model=models.ObjectionOut)
 def get_objection(objection: Id, principal: Caller, svc: Svc) -> dict[str, Any]:
-    return outputs.objection(svc.objection(principal, objection), local_day(svc.clock.now()))
+    return outputs.objection(svc.objections.get(principal, objection), local_day(svc.clock.now()))
 
 
 @router.post("/objections/{objection}/decision", tags=["objections"], response_model=models.ObjectionOut)
 def decide_objection(objection: Id, body: models.DecisionIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """Decide an objection with written reasons (officer)."""
-    found = svc.decide_objection(
+    found = svc.objections.decide(
         principal,
         objection,
         outcome=body.outcome,
         reason=body.reason,
         behaviour=body.behaviour,
         occurred_on=body.occurred_on,
-        amount=amount(body.amount),
+        amount=body.amount,
     )
     return outputs.objection(found, local_day(svc.clock.now()))
 
@@ -391,7 +383,7 @@ def decide_objection(objection: Id, body: models.DecisionIn, principal: Caller, 
 @router.post("/tokens", tags=["admin"], response_model=models.TokenCreated, status_code=status.HTTP_201_CREATED)
 def create_token(body: models.TokenIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """Create a token (admin); the bearer string is in this answer only."""
-    bearer_, info = svc.create_token(
+    bearer_, info = svc.credentials.create_token(
         principal,
         Role(body.role),
         agency=body.agency,
@@ -405,12 +397,12 @@ def create_token(body: models.TokenIn, principal: Caller, svc: Svc) -> dict[str,
 @router.get("/tokens", tags=["admin"], response_model=list[models.TokenOut])
 def list_tokens(principal: Caller, svc: Svc) -> list[dict[str, Any]]:
     now = svc.clock.now()
-    return [token(info, now) for info in svc.tokens(principal)]
+    return [token(info, now) for info in svc.credentials.tokens(principal)]
 
 
 @router.delete("/tokens/{token_id}", tags=["admin"], response_model=models.TokenOut)
 def revoke_token(token_id: str, principal: Caller, svc: Svc, request: Request) -> dict[str, Any]:
-    info = svc.revoke_token(principal, token_id)
+    info = svc.credentials.revoke_token(principal, token_id)
     request.app.state.tokens.forget()
     return token(info, svc.clock.now())
 
@@ -418,14 +410,14 @@ def revoke_token(token_id: str, principal: Caller, svc: Svc, request: Request) -
 @router.get("/audit/verify", tags=["audit"], response_model=models.AuditVerifyOut)
 def verify_audit(principal: Caller, svc: Svc) -> dict[str, Any]:
     """Recompute the audit log's hash chain (admin) and name the first entry where it breaks."""
-    result = svc.verify_audit(principal)
+    result = svc.audit.verify(principal)
     return outputs.plain(result)  # type: ignore[no-any-return]
 
 
 @router.post("/audit/compact", tags=["audit"], response_model=models.AuditCompactOut)
 def compact_audit(principal: Caller, svc: Svc) -> dict[str, Any]:
     """Merge the who-looked index's newest runs (admin), so that lookups stay a few seeks; off-peak."""
-    return outputs.plain(svc.compact_audit(principal))  # type: ignore[no-any-return]
+    return outputs.plain(svc.audit.compact(principal))  # type: ignore[no-any-return]
 
 
 @router.get(
@@ -440,15 +432,15 @@ def export_audit(
     first: Annotated[
         dt.date | None,
         Query(alias="from", description="First day (inclusive).", json_schema_extra=models.DAY_SCHEMA),
-        AfterValidator(models.day_in_range),
+        BeforeValidator(models.read_day),
     ] = None,
     last: Annotated[
         dt.date | None,
         Query(alias="to", description="Last day (inclusive).", json_schema_extra=models.DAY_SCHEMA),
-        AfterValidator(models.day_in_range),
+        BeforeValidator(models.read_day),
     ] = None,
 ) -> Response:
     """The audit log of a period as CSV, with each entry's hashes (admin)."""
     out = io.StringIO()
-    svc.export_audit(principal, out, first=first, last=last)
+    svc.audit.export(principal, out, first=first, last=last)
     return Response(out.getvalue(), media_type="text/csv")

@@ -1,7 +1,8 @@
-"""The web pages: a public portal, a subject portal and a staff console, on the API's application.
+"""The web pages: a public portal, a subject portal and a staff console.
 
-`install(app)` adds the pages' routes (HTML, server-rendered with Jinja2, autoescaped) and the
-vendored static files to the FastAPI application that serves the API under /v1. The pages call
+`install(app, service)` adds the pages' routes (HTML, server-rendered with Jinja2, autoescaped:
+`public`, `portal`, `staff`, over `common`) and the vendored static files to an application
+(`interfaces.site` puts them beside the API's routes). The pages call
 the same `Service` as the API, as the principal of the browser's session (see `session.py`), so
 the same rules decide and the same audit entries are written. See docs/web.md.
 """
@@ -14,12 +15,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from xinyong.derived import search
-from xinyong.interfaces.web.pages import DASHBOARD_MONTHS, month_ends, router
+from xinyong.interfaces.web import portal, public, staff
 from xinyong.interfaces.web.session import Sessions
+from xinyong.interfaces.web.staff import DASHBOARD_MONTHS, month_ends
 from xinyong.rules.clock import local_day
 from xinyong.security.access import Principal, Role
-from xinyong.service.core import Service
+from xinyong.service import Service
 
 STATIC = Path(__file__).parent / "static"
 # Who computes the dashboard's counts ahead of the first visit (counts only: nothing is audited).
@@ -28,17 +29,17 @@ WARM_UP = Principal(Role.ADMIN, "web-warm-up", channel="web")
 
 def install(app: FastAPI, service: Service, *, secret: str | None = None, warm_index: bool = True) -> None:
     app.state.web_sessions = Sessions(service, secret)
-    app.include_router(router)
+    for pages in (public, portal, staff):
+        app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if warm_index:
         # Build the search index in the background so that the first look-up does not wait for it.
         def warm() -> None:
             try:
-                with service.store.read() as conn:
-                    search.INDEXES.current(conn)
+                service.subjects.prepare_search()
                 if service.answers.enabled:  # the counts are kept only where answers are cached (SQLite)
                     today = local_day(service.clock.now())
-                    service.population_counts(WARM_UP, month_ends(today, DASHBOARD_MONTHS))
+                    service.aggregates.population_counts(WARM_UP, month_ends(today, DASHBOARD_MONTHS))
             except Exception:  # a store that is not ready yet is indexed on the first look-up instead
                 return
 

@@ -7,16 +7,18 @@ read), so revoking a token or a password ends its sessions at once. Forms carry 
 a hidden field and every POST compares it with the cookie's (the double-submit pattern); together
 with SameSite=Strict a form posted from another site is refused twice over.
 
-The signing key is ``XINYONG_WEB_SECRET``; without it one is made at start-up (``api.serve`` sets it
-once for all workers), so sessions do not outlive a restart — acceptable for a demo, and the
-setting is there for a real deployment.
+The signing key is ``XINYONG_WEB_SECRET``; without it one is made when the server starts and handed
+to all its workers in their environment (``interfaces.hosting``), so sessions do not outlive a
+restart — acceptable for a demo, and the setting is there for a real deployment. An application
+built in-process without the setting (tests) signs with a key made for the process's lifetime.
+Neither is ever written to the database or to a file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -29,20 +31,21 @@ from xinyong import settings
 from xinyong.errors import XinyongError
 from xinyong.i18n import LANGUAGES, language
 from xinyong.security.access import PUBLIC, Principal, Unauthenticated
-from xinyong.service.core import Service
+from xinyong.service import Service
 
 COOKIE = "xy_session"
 LANG_COOKIE = "xy_lang"
-SECRET_VARIABLE = settings.WEB_SECRET.name
 MAX_AGE = 8 * 3600
 
 
 def secret_key() -> str:
-    key = os.environ.get(SECRET_VARIABLE)
-    if not key:
-        key = secrets.token_urlsafe(32)
-        os.environ[SECRET_VARIABLE] = key
-    return key
+    """XINYONG_WEB_SECRET, else a key made once for this process."""
+    return settings.current().web_secret or _process_key()
+
+
+@functools.cache
+def _process_key() -> str:
+    return secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class Sessions:
         principal = PUBLIC
         if isinstance(credential, str):
             try:
-                info = self.service.credential(credential)
+                info = self.service.credentials.credential(credential)
                 principal = dataclasses.replace(info.principal(), channel="web")
             except XinyongError:
                 credential, fresh = None, True

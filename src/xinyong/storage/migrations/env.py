@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from xinyong.storage.store import metadata
+from xinyong.storage.tables import metadata
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import xinyong.storage.store
+import xinyong.storage.tables
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -171,7 +171,7 @@ def upgrade() -> None:
         sa.Column("subject_id", sa.String(length=32), nullable=False),
         sa.Column("behaviour", sa.String(length=64), nullable=False),
         sa.Column("occurred_on", sa.Date(), nullable=False),
-        sa.Column("amount", xinyong.storage.store.Amount(precision=18, scale=2), nullable=True),
+        sa.Column("amount", xinyong.storage.tables.Amount(precision=18, scale=2), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("recorded_at", sa.DateTime(), nullable=False),
         sa.Column("recorded_by", sa.String(length=128), nullable=False),
@@ -236,7 +236,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("behaviour", sa.String(length=64), nullable=True),
         sa.Column("occurred_on", sa.Date(), nullable=True),
-        sa.Column("amount", xinyong.storage.store.Amount(precision=18, scale=2), nullable=True),
+        sa.Column("amount", xinyong.storage.tables.Amount(precision=18, scale=2), nullable=True),
         sa.Column("effective_on", sa.Date(), nullable=True),
         sa.Column("due_on", sa.Date(), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=True),

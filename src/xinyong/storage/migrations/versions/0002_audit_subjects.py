@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import xinyong.storage.store
+import xinyong.storage.tables
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -22,13 +22,13 @@ def upgrade() -> None:
     op.create_table(
         "audit_subjects",
         sa.Column("subject_id", sa.String(length=32), nullable=False),
-        sa.Column("seq", xinyong.storage.store.Id, autoincrement=False, nullable=False),
+        sa.Column("seq", xinyong.storage.tables.Id, autoincrement=False, nullable=False),
         sa.PrimaryKeyConstraint("subject_id", "seq", name=op.f("pk_audit_subjects")),
         sqlite_with_rowid=False,
     )
     with op.batch_alter_table("audit_head", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("indexed", xinyong.storage.store.Id, server_default="0", nullable=False),
+            sa.Column("indexed", xinyong.storage.tables.Id, server_default="0", nullable=False),
         )
     # Everything already logged is indexed now, in one sorted pass.
     op.execute(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import xinyong.storage.store
+import xinyong.storage.tables
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -26,9 +26,9 @@ def _rebuild(with_run: bool) -> None:
     op.drop_table("audit_subjects")
     op.create_table(
         "audit_subjects",
-        *([sa.Column("run", xinyong.storage.store.Id, autoincrement=False, nullable=False)] if with_run else []),
+        *([sa.Column("run", xinyong.storage.tables.Id, autoincrement=False, nullable=False)] if with_run else []),
         sa.Column("subject_id", sa.String(length=32), nullable=False),
-        sa.Column("seq", xinyong.storage.store.Id, autoincrement=False, nullable=False),
+        sa.Column("seq", xinyong.storage.tables.Id, autoincrement=False, nullable=False),
         sa.PrimaryKeyConstraint(*key, name=op.f("pk_audit_subjects")),
         sqlite_with_rowid=False,
     )

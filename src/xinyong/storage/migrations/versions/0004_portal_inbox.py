@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from xinyong.storage.backend import backend_of
+
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
@@ -23,10 +25,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Every notice gets its portal row back, delivered when the notice was written."""
-    if op.get_bind().dialect.name == "sqlite":
-        random = "lower(hex(randomblob(8)))"
-    else:
-        random = "left(md5(CAST(random() AS text)), 16)"
+    random = backend_of(op.get_bind()).random_hex_sql(16)
     op.execute(
         "INSERT INTO outbox (notice_id, channel, address, message_id, state, attempts, next_attempt_at, delivered_at) "
         f"SELECT id, 'portal', NULL, '<notice-' || CAST(id AS VARCHAR(20)) || '.portal.' || {random} "

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import xinyong.storage.store
+import xinyong.storage.tables
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -23,13 +23,13 @@ CHECK = "(facts IS NULL) = (template_id IS NOT NULL)"
 def upgrade() -> None:
     op.create_table(
         "notice_templates",
-        sa.Column("id", xinyong.storage.store.Id, autoincrement=True, nullable=False),
+        sa.Column("id", xinyong.storage.tables.Id, autoincrement=True, nullable=False),
         sa.Column("parts", sa.Text(), nullable=False),
         sa.Column("fields", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notice_templates")),
     )
     with op.batch_alter_table("notices") as batch:
-        batch.add_column(sa.Column("template_id", xinyong.storage.store.Id, nullable=True))
+        batch.add_column(sa.Column("template_id", xinyong.storage.tables.Id, nullable=True))
         batch.add_column(sa.Column("fill", sa.Text(), nullable=True))
         batch.alter_column("facts", existing_type=sa.Text(), nullable=True)
         batch.create_foreign_key(
@@ -42,7 +42,7 @@ def downgrade() -> None:
     """Every templated notice gets its facts text whole again (the text reading gives), then the
     columns and the templates go. Templates are read once; notices in slices of their ids, so a
     store of millions holds one slice of texts in memory at a time."""
-    from xinyong.due_process.notices import facts_text
+    from xinyong.storage.tables import facts_text
 
     conn = op.get_bind()
     parts: dict[int, str] = {

@@ -15,25 +15,14 @@ import threading
 from zoneinfo import ZoneInfo
 
 from xinyong import settings
-from xinyong.errors import BadInput
 from xinyong.rules.clock import DEFAULT_TIMEZONE
 from xinyong.security.access import Principal, Role
-from xinyong.service.core import Service
+from xinyong.service import Service
 
-log = logging.getLogger("xinyong.interfaces.api")
+log = logging.getLogger("xinyong.interfaces.nightly")
 
 # Who the night's work is logged as: an administrator's act, by the server itself.
 NIGHTLY = Principal(Role.ADMIN, "nightly", channel="server")
-
-
-def parse_time(text: str | None) -> dt.time | None:
-    """The setting's local time of day, or None when it is "off"."""
-    if text is None or text.strip().lower() == "off":
-        return None
-    try:
-        return dt.time.fromisoformat(text.strip())
-    except ValueError:
-        raise BadInput(f"{settings.AUDIT_COMPACT_AT.name}: {text!r} is not a time of day (HH:MM) or off") from None
 
 
 def seconds_until(now: dt.datetime, at: dt.time, timezone: str = DEFAULT_TIMEZONE) -> float:
@@ -67,7 +56,7 @@ class Nightly(threading.Thread):
 
     def run_once(self) -> None:
         try:
-            result = self.service.compact_audit(NIGHTLY)
+            result = self.service.audit.compact(NIGHTLY)
         except Exception:  # a failed night is logged and tried again the next; the server goes on
             log.exception("nightly compaction of the who-looked index failed")
             return
@@ -78,8 +67,8 @@ class Nightly(threading.Thread):
 
 
 def start(service: Service) -> Nightly | None:
-    """Start the nightly thread unless the setting is "off"."""
-    at = parse_time(settings.AUDIT_COMPACT_AT.value())
+    """Start the nightly thread at XINYONG_AUDIT_COMPACT_AT, unless that is "off"."""
+    at = settings.current().audit_compact_at
     if at is None:
         return None
     nightly = Nightly(service, at)

@@ -1,0 +1,159 @@
+"""`score`, `check` and `report`: the questions asked about one subject."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from xinyong.errors import BadInput
+from xinyong.interfaces.cli.context import AsOfOpt, JsonOpt, KnownAtOpt, console, ctx_of, emit, note
+from xinyong.rules.clock import parse_instant
+
+
+def print_state(data: dict[str, Any]) -> None:
+    """One scheme's state with its explanation, for people (also the demo's examples)."""
+    from rich.table import Table
+
+    out = console()
+    if data["score"] is None:
+        out.print(f"[bold]{data['scheme']}[/]: no state — {data['no_state_reason']}")
+        return
+    out.print(
+        f"[bold]{data['scheme']}[/] {data['scheme_version']}: score [bold]{data['score']}[/]"
+        f" grade [bold]{data['grade'] or '—'}[/] on {data['as_of']}"
+    )
+    table = Table("record", "behaviour", "points", "from", "until")
+    table.add_row("", "initial", str(data["initial"]), "", "")
+    for line in data["contributions"]:
+        label = line["behaviour"] or "" if line["kind"] == "record" else f"{line['kind']} {line['behaviour'] or ''}"
+        table.add_row(
+            str(line["record"] or ""),
+            label,
+            f"{line['points']:+d}",
+            line["start"] or "",
+            line["until"] or "",
+        )
+    out.print(table)
+    if data["lists"] or data["measures"]:
+        out.print(f"lists: {', '.join(data['lists']) or '—'}; measures: {', '.join(data['measures']) or '—'}")
+    if data.get("next_grade"):
+        nxt = data["next_grade"]
+        when = (
+            f"expiries alone reach it on {nxt['reachable_on']}"
+            if nxt["reachable_on"]
+            else "expiries alone never reach it"
+        )
+        out.print(f"next grade {nxt['grade']} needs {nxt['points_needed']} more points; {when}")
+
+
+def score(
+    typer_ctx: typer.Context,
+    subject: str,
+    scheme: Annotated[str | None, typer.Option("--scheme", help="One scheme; default every scheme.")] = None,
+    as_of: AsOfOpt = None,
+    known_at: KnownAtOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A subject's score, grade, explanation, lists and measures."""
+    from xinyong.presentation import outputs
+
+    ctx = ctx_of(typer_ctx)
+    day, known = ctx.as_of(as_of), ctx.known_at(known_at)
+    found = ctx.service().questions.states(ctx.principal, subject, scheme=scheme, as_of=day, known_at=known)
+    results = [outputs.state(s) for s in found]
+    if scheme:
+        emit(as_json, results[0], lambda: print_state(results[0]))
+    else:
+
+        def human() -> None:
+            for result in results:
+                print_state(result)
+
+        emit(as_json, {"subject": subject, "as_of": day, "known_at": known, "states": results}, human)
+
+
+def check(
+    typer_ctx: typer.Context,
+    subject: str,
+    measure: str,
+    as_of: AsOfOpt = None,
+    known_at: KnownAtOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Does measure SCHEME/MEASURE apply to the subject on the day? Yes or no, and why."""
+    ctx = ctx_of(typer_ctx)
+    data = ctx.service().questions.check(
+        ctx.principal,
+        subject,
+        measure,
+        as_of=ctx.as_of(as_of),
+        known_at=parse_instant(known_at, where="--known-at") if known_at else None,
+        purpose="command line",
+    )
+
+    def human() -> None:
+        out = console()
+        basis = data["basis"]
+        verdict = "[bold red]applies[/]" if data["applies"] else "[bold green]does not apply[/]"
+        out.print(f"{data['measure']} ({data['title']}) {verdict} to {data['subject']} on {data['as_of']}")
+        if data["applies"]:
+            out.print(
+                f"since {data['since']}; lists: {', '.join(basis['lists']) or '—'}; grade: {basis['grade'] or '—'}; "
+                f"records: {', '.join(map(str, basis['records'])) or '—'}"
+            )
+        out.print(f"legal basis: {data['legal_basis']}")
+        out.print(data["contest"])
+
+    emit(as_json, data, human)
+
+
+def report(
+    typer_ctx: typer.Context,
+    subject: str,
+    format: Annotated[str, typer.Option("--format", help="json, html or pdf.")] = "json",
+    out: Annotated[Path | None, typer.Option("--out", help="Write to a file instead of standard output.")] = None,
+    public: Annotated[bool, typer.Option("--public", help="The public report of an organisation.")] = False,
+    lang: Annotated[
+        str | None, typer.Option("--language", help="zh_Hans or en (html and pdf); default $XINYONG_LANGUAGE.")
+    ] = None,
+    as_of: AsOfOpt = None,
+    known_at: KnownAtOpt = None,
+) -> None:
+    """A subject's full credit report, as JSON, HTML or PDF."""
+    from xinyong import i18n
+    from xinyong.presentation import outputs
+
+    ctx = ctx_of(typer_ctx)
+    if format not in ("json", "html", "pdf"):
+        raise BadInput(f"--format: {format!r} is not one of json, html, pdf")
+    if format == "pdf" and out is None:
+        raise BadInput("--format pdf: give --out FILE (a PDF is not for the terminal)")
+    chosen = i18n.language(lang)
+    # --public asks as the public does: organisations only, public records only, nothing logged.
+    data = ctx.service().questions.report(
+        ctx.public if public else ctx.principal,
+        subject,
+        as_of=ctx.as_of(as_of),
+        known_at=ctx.known_at(known_at),
+    )
+    plain = outputs.plain(data)
+    if format == "json":
+        text = json.dumps(plain, ensure_ascii=False, indent=2) + "\n"
+    else:
+        from xinyong.presentation import rendering
+
+        if format == "pdf":
+            assert out is not None
+            out.write_bytes(rendering.pdf(plain, chosen))
+            note(f"report written to {out}")
+            return
+        text = rendering.html(plain, chosen)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+        note(f"report written to {out}")
+    else:
+        sys.stdout.write(text)

@@ -1,0 +1,160 @@
+"""The door every operation goes through: authorise, act, and write the audit entry.
+
+A write and its audit entry share one transaction: either both are in the store or neither is. A
+read of non-public personal data is logged right after the read, before its answer is handed
+back, so no answer leaves without its entry. Refusals (denied, bad input, not found) by an
+identified caller are logged too, in a transaction of their own, since the failed operation's
+transaction was rolled back. What follows an append to the ledger (effects, notices, the serving
+state) is the after-append step's, which the door hands to every area that appends (`after`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from xinyong.errors import BadInput, NotFound, Refused, Unavailable, XinyongError
+from xinyong.rules.clock import Clock
+from xinyong.security import audit
+from xinyong.security.access import Action, Forbidden, Principal, Role, Unauthenticated
+from xinyong.storage.store import Store
+
+if TYPE_CHECKING:
+    from xinyong.ledger.appended import AfterAppend
+
+DEFAULT_PURPOSE = {
+    Action.CHECKS_ASK: "enforcement check",
+    Action.STATE_READ: "state inquiry",
+    Action.REPORTS_READ: "credit report",
+    Action.SUBJECTS_READ: "profile",
+    Action.RECORDS_READ: "record inquiry",
+}
+
+
+@dataclass
+class Act:
+    """One operation in progress: what the audit entry will say once it is done."""
+
+    principal: Principal
+    action: Action
+    purpose: str | None = None
+    subject: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    audited: bool = True
+
+    def entry(self, at: dt.datetime, outcome: str, why: str | None = None) -> audit.Entry:
+        detail = dict(self.detail)
+        if why:
+            detail["why"] = why
+        return audit.Entry(
+            at=at,
+            actor=self.principal.audit_actor,
+            role=self.principal.audit_role,
+            action=self.action.value,
+            outcome=outcome,
+            subject_id=self.subject,
+            purpose=self.purpose or DEFAULT_PURPOSE.get(self.action),
+            detail=detail or None,
+        )
+
+
+def outcome_of(exc: XinyongError) -> str:
+    if isinstance(exc, Forbidden | Unauthenticated):
+        return "denied"
+    if isinstance(exc, NotFound):
+        return "not_found"
+    if isinstance(exc, Refused):
+        return "refused"
+    if isinstance(exc, BadInput):
+        return "invalid"
+    return "failed"
+
+
+class Door:
+    """The transactions operations act in, for one store and one clock."""
+
+    def __init__(self, store: Store, clock: Clock, after: AfterAppend | None = None) -> None:
+        self.store, self.clock = store, clock
+        self._after = after
+
+    @property
+    def after(self) -> AfterAppend:
+        """The after-append step every area that appends hands to the ledger (by default the
+        platform's one, imported when first needed: a read needs none of it)."""
+        if self._after is None:
+            from xinyong.due_process.after_append import AFTER_APPEND
+
+            self._after = AFTER_APPEND
+        return self._after
+
+    def log(self, entries: Sequence[audit.Entry]) -> None:
+        """Append entries in a write transaction of their own (reads and refusals)."""
+        with self.store.write_driver() as connection:
+            audit.append_driver(connection, self.store.backend, entries)
+
+    def log_failure(self, act: Act, at: dt.datetime, exc: XinyongError) -> None:
+        # An anonymous caller's failures carry no personal data and no identity worth logging;
+        # when the store could not answer, nothing was decided and nothing can be written.
+        if act.principal.role is Role.PUBLIC or isinstance(exc, Unavailable):
+            return
+        self.log([act.entry(at, outcome_of(exc), exc.message)])
+
+    @contextmanager
+    def writing(
+        self, principal: Principal, action: Action, purpose: str | None = None, *, foreign_keys: bool = True
+    ) -> Iterator[tuple[Connection, Act]]:
+        """A write transaction whose audit entry is appended in it, last (`foreign_keys` as in
+        `Store.write`)."""
+        act = Act(principal, action, purpose)
+        now = self.clock.now()
+        try:
+            with self.store.write(foreign_keys=foreign_keys) as conn:
+                yield conn, act
+                audit.append(conn, [act.entry(now, "done")])
+        except XinyongError as exc:
+            self.log_failure(act, now, exc)
+            raise
+
+    @contextmanager
+    def reading(
+        self,
+        principal: Principal,
+        action: Action,
+        purpose: str | None = None,
+        *,
+        defer: list[audit.Entry] | None = None,
+    ) -> Iterator[tuple[Connection, Act]]:
+        """A read; its entry is appended afterwards, or handed to `defer` for the caller to append."""
+        act = Act(principal, action, purpose)
+        now = self.clock.now()
+        try:
+            with self.store.read() as conn:
+                yield conn, act
+        except XinyongError as exc:
+            self.log_failure(act, now, exc)
+            raise
+        if act.audited:
+            if defer is not None:
+                defer.append(act.entry(now, "done"))
+            else:
+                self.log([act.entry(now, "done")])
+
+    def day(self, as_of: dt.date | None) -> dt.date:
+        return as_of or self.clock.today()
+
+    def known(self, known_at: dt.datetime | None) -> dt.datetime:
+        return known_at or self.clock.now()
+
+
+class Area:
+    """One area of the service (schemes, records, questions, …): its operations share the door."""
+
+    def __init__(self, door: Door) -> None:
+        self.door = door
+        self.store = door.store
+        self.clock = door.clock
