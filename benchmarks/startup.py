@@ -282,6 +282,8 @@ def ancestors(node: Node) -> list[Node]:
 
 def render(series: list[Series], costs: list[Cost], totals: list[float], own: list[float], meta: dict[str, str]) -> str:
     baseline = {s.mode: statistics.median(s.seconds) for s in series if s.label == "python -c pass"}
+    for one in series:  # code of another revision: against the compiled interpreter
+        baseline.setdefault(one.mode, baseline.get("compiled", 0.0))
     lines = [
         BEGIN,
         HEADING,
@@ -353,6 +355,34 @@ def render(series: list[Series], costs: list[Cost], totals: list[float], own: li
     return "\n".join(lines) + "\n"
 
 
+def before_series(rev: str, work: Path, python: Path, db: str, subject: str) -> list[Series]:
+    """The same commands run by the code of `rev` (compiled, from a worktree in `work`), as
+    `python -m MODULE` of its command line: `xinyong.cli` before issue 15 moved it."""
+    tree = work / "before"
+    subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", str(tree / "src" / "xinyong")], check=False)
+    module = "xinyong.interfaces.cli" if (tree / "src/xinyong/interfaces/cli").exists() else "xinyong.cli"
+    env = {**clean_env(XINYONG_DB=db), "PYTHONPATH": str(tree / "src")}
+    cli = [str(python), "-m", module]
+    return [
+        Series("xinyong --help", f"before ({rev})", "xinyong --help", [*cli, "--help"], env),
+        Series(
+            "xinyong check",
+            f"before ({rev})",
+            f"xinyong check SUBJECT {MEASURE} --json",
+            [*cli, "check", subject, MEASURE, "--json"],
+            env,
+        ),
+        Series(
+            "xinyong score",
+            f"before ({rev})",
+            f"xinyong score SUBJECT --scheme {SCHEME} --json",
+            [*cli, "score", subject, "--scheme", SCHEME, "--json"],
+            env,
+        ),
+    ]
+
+
 def write_report(section: str) -> None:
     text = REPORT.read_text(encoding="utf-8") if REPORT.exists() else "# Benchmarks\n\n"
     if BEGIN in text and END in text:
@@ -372,6 +402,12 @@ def main() -> None:
     parser.add_argument("--importtime-runs", type=int, default=5, help="runs under -X importtime (default 5)")
     parser.add_argument("--no-report", action="store_true", help="print only; leave benchmarks/REPORT.md alone")
     parser.add_argument("--src", type=Path, default=SRC, help="the folder holding xinyong/ to measure (default src)")
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also time the command line of a git revision (checked out beside, compiled, same venv and store): "
+        "the same commands, `python -m xinyong.cli` before the layers of issue 15",
+    )
     args = parser.parse_args()
     SRC = args.src.resolve()
     if not (SRC / "xinyong" / "__init__.py").exists():
@@ -411,6 +447,8 @@ def main() -> None:
         series = [
             Series(label, mode, shown, argv, env) for label, shown, argv in commands for mode, env in modes.items()
         ]
+        if args.before:
+            series += before_series(args.before, work, python, db, subject)
         load_before = os.getloadavg()[0]
         print(f"timing {len(series)} series × {args.runs} runs …", file=sys.stderr)
         time_all(series, args.runs, args.warmup)
@@ -418,6 +456,8 @@ def main() -> None:
         print("import costs of check …", file=sys.stderr)
         check = [str(python), str(xinyong), "check", subject, MEASURE, "--json"]
         costs, totals, own = import_costs(check, modes["compiled"], args.importtime_runs)
+    if args.before:  # its worktree was in the temporary folder, now gone
+        subprocess.run(["git", "worktree", "prune"], cwd=ROOT, check=False)
 
     uname = subprocess.run(["uname", "-a"], capture_output=True, text=True, check=False).stdout.strip()
     meta = {

@@ -59,3 +59,21 @@ def test_unknown_measures_and_schemes_are_named(world: World) -> None:
         ask(world, person, "elsewhere/no-flights", "2026-06-01")
     with pytest.raises(BadInput, match="SCHEME/MEASURE"):
         parse_measure("no-flights")
+
+
+def test_since_counts_a_consent_on_its_local_day(world: World) -> None:
+    """Consent granted at 07:00 in Shanghai on 1 March is 23:00 UTC on 28 February: the measure
+    applies from 1 March (the day consent is on record, as the state counts it), not from the
+    UTC date."""
+    person, _ = world.standard()
+    world.consent(person, False, "2026-01-01")
+    world.record(person, "COURT.DEFAULT", "2025-06-01", at("2025-06-02"))  # active from 2025-06-12
+    with world.store.write() as conn:
+        from xinyong.due_process.after_append import AFTER_APPEND
+        from xinyong.ledger import consent
+
+        consent.record_consent(conn, person, "demo-city", True, at("2026-03-01", 7), "test", after=AFTER_APPEND)
+    assert ask(world, person, "demo-city/no-flights", "2026-02-28").applies is False  # type: ignore[attr-defined]
+    answer = ask(world, person, "demo-city/no-flights", "2026-06-01")
+    assert answer.applies is True  # type: ignore[attr-defined]
+    assert answer.since == d("2026-03-01")  # type: ignore[attr-defined]

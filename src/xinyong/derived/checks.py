@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from xinyong.derived.serving import served_state
 from xinyong.derived.state import StateReader
 from xinyong.errors import BadInput, NotFound
+from xinyong.rules.clock import local_day
 from xinyong.rules.engine import State, change_days
 from xinyong.rules.identifiers import mask
 from xinyong.rules.schemes import SchemeVersion, how_to_contest, version_in_force
@@ -105,8 +106,9 @@ def _since(
         days |= change_days(reader.effects(), version.scheme)
         if version.scheme.effective_from:
             days.add(version.scheme.effective_from)
+        # A consent counts from its day on the scheme's calendar, as the state reads it.
+        days |= {local_day(event.recorded_at, version.scheme.timezone) for event in reader.consent()}
     days |= {e.valid_from for e in reader.effects()} | {e.valid_until for e in reader.effects()}
-    days |= {event.recorded_at.date() for event in reader.consent()}
     since: dt.date | None = None
     for day in sorted((d for d in days if d <= as_of), reverse=True):
         since = day

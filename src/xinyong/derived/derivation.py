@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 
+from xinyong.ledger.records import load_records
 from xinyong.ledger.registry import scheme_versions
 from xinyong.rules.clock import from_storage, to_storage
 from xinyong.rules.effects import Effect, derive_effects
@@ -22,40 +23,6 @@ from xinyong.storage import tables as t
 from xinyong.storage.driver_query import DriverQuery
 
 _CHUNK = 500
-
-
-def record_from_row(row: Row[Any]) -> Record:
-    return Record(
-        id=row.id,
-        source_id=row.source_id,
-        document_ref=row.document_ref,
-        subject_id=row.subject_id,
-        behaviour=row.behaviour,
-        occurred_on=row.occurred_on,
-        recorded_at=from_storage(row.recorded_at),
-        recorded_by=row.recorded_by,
-        amount=row.amount,
-        note=row.note,
-    )
-
-
-def event_from_row(row: Row[Any]) -> RecordEvent:
-    values = dict(row._mapping)
-    values["recorded_at"] = from_storage(values["recorded_at"])
-    return RecordEvent(**values)
-
-
-def load_records(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[Record, list[RecordEvent]]]:
-    """Records with their events, fetched in chunks so any number of ids stays one bounded query each."""
-    found: dict[int, tuple[Record, list[RecordEvent]]] = {}
-    for start in range(0, len(ids), _CHUNK):
-        chunk = list(ids[start : start + _CHUNK])
-        for row in conn.execute(select(t.records).where(t.records.c.id.in_(chunk))):
-            found[row.id] = (record_from_row(row), [])
-        query = select(t.record_events).where(t.record_events.c.record_id.in_(chunk)).order_by(t.record_events.c.id)
-        for row in conn.execute(query):
-            found[row.record_id][1].append(event_from_row(row))
-    return found
 
 
 def _effect_values(effect: Effect) -> dict[str, object]:

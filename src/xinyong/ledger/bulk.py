@@ -18,26 +18,21 @@ Differences from the row-wise import, all stricter or cosmetic: dates must be wr
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
 import hashlib
-import io
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 from sqlalchemy import Connection
 
 from xinyong.errors import BadInput, Problem
 from xinyong.ledger import records as ledger
 from xinyong.ledger.appended import AfterAppend
+from xinyong.ledger.bulk_files import LINE, read_table
 from xinyong.ledger.files import MAX_PROBLEMS, RECORD_COLUMNS, RECORD_OPTIONAL
 from xinyong.ledger.imports import ImportResult, source_turn
 from xinyong.ledger.registry import require_source, scheme_versions
@@ -47,148 +42,6 @@ from xinyong.storage import tables as t
 from xinyong.storage.backend import backend_of
 from xinyong.storage.store import Store
 from xinyong.storage.tables import STORED_TIMESTAMP
-
-BULK_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson")
-_LINE = "__line__"  # every reader numbers its rows here, as the file's own lines (Parquet: rows)
-
-
-# --- reading ------------------------------------------------------------------------------------
-
-
-def read_table(path: Path) -> tuple[pa.Table, str]:
-    """The file as a table of strings with each row's line (`_LINE`), and how rows are named."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            # ParquetFile, not read_table: the dataset layer behind the latter imports pandas (1 s).
-            table = pq.ParquetFile(path).read()
-            label = "row"
-            lines = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
-        elif suffix == ".csv":
-            table, lines = _read_csv(path)
-            label = "line"
-        elif suffix in {".jsonl", ".ndjson"}:
-            return _read_jsonl(path), "line"
-        else:
-            raise BadInput(f"{path.name}: use a .parquet, .csv or .jsonl file")
-    except pa.ArrowInvalid as exc:
-        raise BadInput(f"{path.name}: cannot be read: {exc}") from None
-    except OSError as exc:
-        raise BadInput(f"cannot read {path}: {exc}") from None
-    columns = {}
-    for name in table.column_names:
-        column = table.column(name)
-        columns[name.strip()] = column if column.type == pa.string() else pc.cast(column, pa.string())
-    columns[_LINE] = lines
-    return pa.table(columns), label
-
-
-# A line ends at \r\n, \r or \n, as for the csv module that the row-wise import reads with.
-_LINE_BREAK = "\r\n|\r|\n"
-
-
-def _read_csv(path: Path) -> tuple[pa.Table, pa.Array]:
-    """Rows and the physical line each starts on: a quoted field may hold line breaks, and blank
-    lines are skipped as by the row-wise import (rows whose fields are all blank, counted as lines).
-    A row with more or fewer fields than the header is reported with its line, as row-wise."""
-    header = pacsv.open_csv(path, parse_options=_csv_parsing(lambda _row: "skip")).schema.names
-    set_aside: list[Any] = []  # pyarrow.csv.InvalidRow: rows Arrow could not split into the header's fields
-
-    def keep_aside(row: Any) -> str:
-        set_aside.append(row)
-        return "skip"
-
-    table = _parse_csv(path, header, keep_aside, use_threads=True)
-    if set_aside:
-        # The parallel reader cannot number the rows it sets aside (a block does not know how many
-        # rows came before it); the serial one can. Only such files are read a second time.
-        set_aside.clear()
-        table = _parse_csv(path, header, keep_aside, use_threads=False)
-    rows = table.num_rows + len(set_aside)
-    aside = np.array([row.number - 2 for row in set_aside], dtype=np.int64)  # Arrow's row 1 is the header
-    parsed = np.ones(rows, dtype=bool)
-    parsed[aside] = False
-    breaks = np.zeros(rows, dtype=np.int64)
-    breaks[aside] = [len(re.findall(_LINE_BREAK, row.text)) for row in set_aside]
-    for column in table.columns:
-        if pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py():
-            counted = pc.count_substring_regex(column, _LINE_BREAK).to_numpy(zero_copy_only=False)
-            breaks[parsed] += counted
-    first = 2 + sum(len(re.findall(_LINE_BREAK, name)) for name in header)
-    starts = np.cumsum(breaks) - breaks + np.arange(first, first + rows)
-    problems = [
-        Problem(f"line {line}", f"{row.actual_columns} fields, the header has {row.expected_columns}", line=line)
-        for row, line in zip(set_aside, starts[aside].tolist(), strict=True)
-        if not _blank_row(row.text)
-    ]
-    if problems:
-        more = f" (showing the first {MAX_PROBLEMS})" if len(problems) > MAX_PROBLEMS else ""
-        message = f"{path.name}: {len(problems)} problem(s){more}; nothing was imported"
-        raise BadInput(message, problems[:MAX_PROBLEMS])
-    blank = functools.reduce(pc.and_, (pc.equal(pc.utf8_trim_whitespace(c), "") for c in table.columns))
-    keep = pc.invert(blank)
-    return table.filter(keep), pa.array(starts[parsed]).filter(keep)
-
-
-def _parse_csv(path: Path, header: list[str], invalid_row: Callable[[Any], str], *, use_threads: bool) -> pa.Table:
-    return pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(encoding="utf8", block_size=64 << 20, use_threads=use_threads),
-        parse_options=_csv_parsing(invalid_row),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-
-
-def _csv_parsing(invalid_row: Callable[[Any], str]) -> pacsv.ParseOptions:
-    # Blank lines become rows of empty fields, so that they keep their place in the count.
-    return pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=invalid_row)
-
-
-def _blank_row(text: str) -> bool:
-    """Whether a row's fields are all blank (the row-wise import skips such a row whatever its
-    number of fields, e.g. a line of spaces)."""
-    fields = next(csv.reader(io.StringIO(text, newline="")), [])
-    return not any(field.strip() for field in fields)
-
-
-def _read_jsonl(path: Path) -> pa.Table:
-    """JSON Lines read as the row-wise import reads them (values as text, physical line numbers);
-    Arrow's JSON reader would guess dates and numbers, and drop the line numbers."""
-    import orjson
-
-    columns: dict[str, list[str | None]] = {name: [] for name in RECORD_COLUMNS + RECORD_OPTIONAL}
-    lines: list[int] = []
-    problems: list[Problem] = []
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                value = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                problems.append(Problem(f"line {number}", f"not JSON: {exc}", line=number))
-                continue
-            if not isinstance(value, dict):
-                problems.append(Problem(f"line {number}", "each line must be a JSON object", line=number))
-                continue
-            for key in sorted(set(value) - set(columns)):
-                problems.append(Problem(f"line {number}, column {key}", "unknown column", line=number, column=key))
-            for key in RECORD_COLUMNS:
-                if key not in value:
-                    problems.append(Problem(f"line {number}, column {key}", "missing", line=number, column=key))
-            lines.append(number)
-            for key, values in columns.items():
-                item = value.get(key)
-                values.append(None if item is None else str(item).strip())
-    if problems:
-        raise BadInput(f"{path.name}: {len(problems)} problem(s); nothing was imported", problems[:MAX_PROBLEMS])
-    table = pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
-    return table.append_column(_LINE, pa.array(lines, pa.int64()))
-
 
 # --- checking -----------------------------------------------------------------------------------
 
@@ -261,8 +114,9 @@ ORDER BY line, col
 """
 
 
-def _verdicts(texts: Sequence[str], read: Callable[[str], Any], kind: pa.DataType) -> pa.Table:
+def _verdicts(column: pa.ChunkedArray | Sequence[str], read: Callable[[str], Any], kind: pa.DataType) -> pa.Table:
     """Each text read by its rule: (text, value, why), `why` being the refusal's reason."""
+    texts: list[str] = column.to_pylist() if isinstance(column, pa.ChunkedArray) else list(column)
     got: list[Any] = []
     whys: list[str | None] = []
     for text in texts:
@@ -277,10 +131,8 @@ def _verdicts(texts: Sequence[str], read: Callable[[str], Any], kind: pa.DataTyp
     )
 
 
-def _distinct(con: Any, column: str) -> list[str]:
-    found: list[str] = (
-        con.sql(f"SELECT DISTINCT coalesce({column}, '') FROM raw").to_arrow_table().column(0).to_pylist()
-    )
+def _distinct(con: Any, column: str) -> pa.ChunkedArray:
+    found: pa.ChunkedArray = con.sql(f"SELECT DISTINCT coalesce({column}, '') FROM raw").to_arrow_table().column(0)
     return found
 
 
@@ -363,18 +215,19 @@ def _subjects(conn: Connection, named: pa.ChunkedArray) -> pa.Table:
     return kinds.join(emails, "subject_id", join_type="left outer")
 
 
-def _subjects_named(conn: Connection, texts: list[str]) -> tuple[pa.Table, pa.Table]:
+def _subjects_named(conn: Connection, texts: pa.ChunkedArray) -> tuple[pa.Table, pa.Table]:
     """The subjects a file names: the fixes (text, id, why) for the texts that are not a registered
     id as written — each read by `values.subject_id`, which gives the canonical id or why not —
-    and the registered subjects among them (`_subjects`)."""
-    named = pa.chunked_array([pa.array(texts, pa.string())])
-    registered = _subjects(conn, named)
-    as_written = set(registered.column("subject_id").to_pylist())
-    fixes = _verdicts([x for x in texts if x not in as_written], _subject_id, pa.string())
-    canonical = pc.unique(fixes.column("value").drop_null()).to_pylist()
-    fresh = [x for x in canonical if x not in as_written]
-    if fresh:
-        found = _subjects(conn, pa.chunked_array([pa.array(fresh, pa.string())]))
+    and the registered subjects among them (`_subjects`). Texts are compared in Arrow: a file
+    names up to millions of subjects, nearly all registered as written, and only the others
+    reach Python."""
+    registered = _subjects(conn, texts)
+    as_written = registered.column("subject_id")
+    fixes = _verdicts(texts.filter(pc.invert(pc.is_in(texts, value_set=as_written))), _subject_id, pa.string())
+    canonical = pc.unique(fixes.column("value").drop_null())
+    fresh = canonical.filter(pc.invert(pc.is_in(canonical, value_set=as_written)))
+    if len(fresh):
+        found = _subjects(conn, pa.chunked_array([fresh]))
         registered = pa.concat_tables([registered, found.cast(registered.schema)])
     return fixes, registered
 
@@ -430,13 +283,13 @@ def import_records(
 
     name = name or path.name
     table, label = read_table(path)
-    problems = _column_problems([c for c in table.column_names if c != _LINE], label)
+    problems = _column_problems([c for c in table.column_names if c != LINE], label)
     if problems:
         raise BadInput(f"{name}: {len(problems)} problem(s); nothing was imported", problems)
     for optional in RECORD_OPTIONAL:
         if optional not in table.column_names:
             table = table.append_column(optional, pa.nulls(table.num_rows, pa.string()))
-    table = table.rename_columns(["line" if c == _LINE else c for c in table.column_names])
+    table = table.rename_columns(["line" if c == LINE else c for c in table.column_names])
     stamp = to_storage(now).strftime(STORED_TIMESTAMP)
     backend = store.backend
     con = duckdb.connect()
@@ -510,17 +363,3 @@ def import_records(
 
 def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def wants_bulk(path: Path, threshold_bytes: int | None = None) -> bool:
-    """Parquet always goes the bulk way; CSV and JSON Lines do when the file is large."""
-    if threshold_bytes is None:
-        from xinyong import settings
-
-        threshold_bytes = settings.current().bulk_bytes
-    if path.suffix.lower() == ".parquet":
-        return True
-    try:
-        return path.suffix.lower() in BULK_SUFFIXES and path.stat().st_size >= threshold_bytes
-    except OSError:
-        return False

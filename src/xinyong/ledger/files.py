@@ -156,3 +156,21 @@ def raise_problems(name: str, problems: list[Problem]) -> None:
     shown = sorted(problems, key=lambda p: (p.line or 0, p.column or ""))[:MAX_PROBLEMS]
     more = f" (showing the first {MAX_PROBLEMS})" if len(problems) > MAX_PROBLEMS else ""
     raise BadInput(f"{name}: {len(problems)} problem(s){more}; nothing was imported", shown)
+
+
+# The files the column-wise path (`ledger.bulk`) reads.
+BULK_SUFFIXES = (".parquet", ".csv", ".jsonl", ".ndjson")
+
+
+def wants_bulk(path: Path, threshold_bytes: int | None = None) -> bool:
+    """Parquet always goes the bulk way; CSV and JSON Lines do when the file is large."""
+    if threshold_bytes is None:
+        from xinyong import settings
+
+        threshold_bytes = settings.current().bulk_bytes
+    if path.suffix.lower() == ".parquet":
+        return True
+    try:
+        return path.suffix.lower() in BULK_SUFFIXES and path.stat().st_size >= threshold_bytes
+    except OSError:
+        return False

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, is_dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xinyong.derived.checks import CheckAnswer
 from xinyong.derived.state import NoState
-from xinyong.due_process.objections import ObjectionStatus
-from xinyong.ledger.records import History
 from xinyong.rules.engine import Contribution, State
+
+if TYPE_CHECKING:  # shaped here, made elsewhere: a check need not load due process to print
+    from xinyong.derived.checks import CheckAnswer
+    from xinyong.due_process.objections import ObjectionStatus
+    from xinyong.ledger.records import History
 
 
 def plain(value: Any) -> Any:

@@ -12,7 +12,7 @@ from xinyong.derived.state import NoState, StateReader, population
 from xinyong.errors import NotFound, XinyongError
 from xinyong.ledger import registry
 from xinyong.ledger.registry import Subject
-from xinyong.presentation import outputs, reports
+from xinyong.presentation import outputs
 from xinyong.rules.clock import local_day
 from xinyong.rules.engine import State
 from xinyong.rules.identifiers import mask
@@ -150,6 +150,8 @@ class Questions(Area):
             act.subject = subject_id
             scope = self._subject_scope(conn, principal, action, subject_id)
             act.audited = scope is not Scope.PUBLIC
+            from xinyong.presentation import reports  # the report's parts: due process, repairs, …
+
             audience: reports.Audience = "public" if scope is Scope.PUBLIC else "subject"
             return reports.build_report(conn, subject_id, as_of=day, known_at=known, audience=audience)
 

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from xinyong.errors import BadInput, NotFound
 from xinyong.ledger import imports, registry
 from xinyong.ledger import records as ledger
-from xinyong.ledger.files import RECORD_COLUMNS, RECORD_OPTIONAL, read_rows
+from xinyong.ledger.files import RECORD_COLUMNS, RECORD_OPTIONAL, read_rows, wants_bulk
 from xinyong.ledger.imports import ImportResult
 from xinyong.ledger.records import History
 from xinyong.security.access import Action, Principal, Scope, decide, gate, scope_for
@@ -90,7 +90,7 @@ class Records(Area):
         Both paths give the same guarantees; one audit entry either way."""
         from xinyong.ledger import bulk as bulk_path
 
-        if bulk or (bulk is None and bulk_path.wants_bulk(path)):
+        if bulk or (bulk is None and wants_bulk(path)):
             if not path.is_file():
                 raise BadInput(f"cannot read {path}: no such file")
             gate(principal, Action.RECORDS_SUBMIT)

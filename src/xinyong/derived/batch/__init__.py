@@ -8,7 +8,7 @@ runs the three and refreshes the serving state.
 
 Everything that depends on the day D and the knowledge time K but not on a subject — the version
 in force, the count rules' earliest day, the end of D in the scheme's time zone for consent — is
-computed here in Python with the same functions the online path uses (`registry.version_in_force`,
+computed here in Python with the same functions the online path uses (`rules.schemes.version_in_force`,
 `Period.before`), and enters the SQL as literals. So the SQL holds no calendar arithmetic and no
 time zones, which is where engines disagree; the agreement test (tests/test_batch.py) holds the
 engines to the online path subject by subject.

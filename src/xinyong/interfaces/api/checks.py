@@ -89,7 +89,7 @@ class Answers:
     Under load an enforcer asks the same few questions again and again. While the caller is the
     same principal (the token cache hands back the same object until the token must be looked up
     again, so a revoked or expired token is noticed exactly as without this) and the ledger
-    fingerprint is unchanged (`AnswerCache.tag`), `Service.check` would authorise the same way and
+    fingerprint is unchanged (`AnswerCache.tag`), `service.questions.check` would authorise the same way and
     return the same answer: only the audit entry's time differs. So the answer's bytes are kept,
     and each request gets its own entry, stamped now. Only where the service caches answers
     (SQLite); a refusal is never kept, so it is decided and logged by the service every time.

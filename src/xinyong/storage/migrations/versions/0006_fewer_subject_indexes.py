@@ -16,7 +16,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # A subject's effects and notices are found through its records (store.of_subject); each index
+    # A subject's effects and notices are found through its records (tables.of_subject); each index
     # dropped here was a random insert into a B-tree in subject order for every row a bulk import
     # wrote. Notices keep their key unique as (record_id, key), which also finds a record's notices.
     op.drop_index(op.f("ix_effects_subject_id_scheme_version"), table_name="effects")
