@@ -319,7 +319,7 @@ def test_a_header_only_file_imports_nothing(store: Store, people: list[str]) -> 
 def test_a_file_that_is_not_utf8_is_refused(store: Store, people: list[str]) -> None:
     body = (HEADER + ",note\n" + f"{people[0]},COURT.DEFAULT,2026-01-01,G-1,张三\n").encode("gb18030")
     error = refused(store, "gbk.csv", body)
-    assert located(error) == {(None, None)}
+    assert located(error) == {(2, None)}  # the line of the first byte that is not UTF-8
     assert "UTF-8" in error.render()
     assert "gbk.csv" in error.render()
 

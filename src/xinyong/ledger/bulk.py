@@ -33,7 +33,7 @@ from xinyong.errors import BadInput, Problem
 from xinyong.ledger import records as ledger
 from xinyong.ledger.appended import AfterAppend
 from xinyong.ledger.bulk_files import LINE, read_table
-from xinyong.ledger.files import MAX_PROBLEMS, RECORD_COLUMNS, RECORD_OPTIONAL
+from xinyong.ledger.files import MAX_PROBLEMS, RECORD_OPTIONAL, raise_problems
 from xinyong.ledger.imports import ImportResult, source_turn
 from xinyong.ledger.registry import require_source, scheme_versions
 from xinyong.rules import values
@@ -55,11 +55,11 @@ _CHECKS = """
 WITH f AS (
     SELECT line,
            coalesce(subject_id, '') AS subject_text,
-           trim(coalesce(behaviour, '')) AS behaviour,
+           coalesce(behaviour, '') AS behaviour,
            coalesce(occurred_on, '') AS occurred_text,
-           trim(coalesce(document_ref, '')) AS document_ref,
+           coalesce(document_ref, '') AS document_ref,
            coalesce(amount, '') AS amount_text,
-           nullif(trim(coalesce(note, '')), '') AS note
+           nullif(coalesce(note, ''), '') AS note
     FROM raw
 ),
 firsts AS (
@@ -154,22 +154,6 @@ def _reason(col: str, value: str, why: str, source: str) -> str:
         f"{ref} is already record {other} with different facts; "
         "change a record with `records correct`, not by sending it again"
     )
-
-
-def _column_problems(columns: Sequence[str], label: str) -> list[Problem]:
-    expected = RECORD_COLUMNS + RECORD_OPTIONAL
-    where = "line 1" if label == "line" else "columns"
-    problems = [
-        Problem(f"{where}, column {c}", f"unknown column (expected {', '.join(expected)})", line=1, column=c)
-        for c in columns
-        if c not in expected
-    ]
-    problems += [
-        Problem(f"{where}, column {c}", "required column is missing", line=1, column=c)
-        for c in RECORD_COLUMNS
-        if c not in columns
-    ]
-    return problems
 
 
 _EXISTING = pa.schema(
@@ -282,10 +266,9 @@ def import_records(
     import duckdb
 
     name = name or path.name
-    table, label = read_table(path)
-    problems = _column_problems([c for c in table.column_names if c != LINE], label)
-    if problems:
-        raise BadInput(f"{name}: {len(problems)} problem(s); nothing was imported", problems)
+    # Text without its surrounding whitespace, every line readable, as the row-wise reader's rows;
+    # the lines that are not are left out, their problems kept to be reported with the others.
+    table, label, problems = read_table(path, name)
     for optional in RECORD_OPTIONAL:
         if optional not in table.column_names:
             table = table.append_column(optional, pa.nulls(table.num_rows, pa.string()))
@@ -307,22 +290,18 @@ def import_records(
         con.register("known_subjects", subjects)
         con.register("known_behaviours", pa.table({"behaviour": pa.array(sorted(known), pa.string())}))
         con.register("authorised_behaviours", pa.table({"behaviour": pa.array(sorted(authorised), pa.string())}))
-        refs = con.sql("SELECT DISTINCT trim(coalesce(document_ref, '')) FROM raw").to_arrow_table().column(0)
+        refs = con.sql("SELECT DISTINCT coalesce(document_ref, '') FROM raw").to_arrow_table().column(0)
         con.register("existing", _existing(conn, source, refs))
         con.execute(f"CREATE TEMP TABLE checked AS {_CHECKS}")
         found = con.execute(_PROBLEMS).fetchall()
-        if found:
-            shown = [
-                Problem(
-                    f"{label} {line}, column {col}",
-                    _reason(col, value, why, source),
-                    line=line,
-                    column=col,
-                )
+        if found or problems:
+            # `found` is in line order: only its first MAX_PROBLEMS can be among those shown.
+            count = len(problems) + len(found)
+            problems += [
+                Problem(f"{label} {line}, column {col}", _reason(col, value, why, source), line=line, column=col)
                 for line, col, value, why in found[:MAX_PROBLEMS]
             ]
-            more = f" (showing the first {MAX_PROBLEMS})" if len(found) > MAX_PROBLEMS else ""
-            raise BadInput(f"{name}: {len(found)} problem(s){more}; nothing was imported", shown)
+            raise_problems(name, problems, count)
         present = con.execute("SELECT count(*) FROM checked WHERE existing_id IS NOT NULL").fetchall()
         already = int(present[0][0])
         records = con.sql(

@@ -42,7 +42,7 @@ class Subjects(Area):
 
     def import_file(self, principal: Principal, name: str, data: bytes) -> ImportResult:
         """Persons and organisations from a CSV or JSON Lines file: the whole file or nothing."""
-        with self.door.writing(principal, Action.SUBJECTS_IMPORT) as (conn, act):
+        with self.door.writing(principal, Action.SUBJECTS_IMPORT, patient=True) as (conn, act):
             decide(principal, Action.SUBJECTS_IMPORT)
             result = imports.import_subjects(conn, name, data, now=self.clock.now(), actor=principal.name)
             act.detail.update(file=name, imported=result.imported, already_present=result.already_present)
