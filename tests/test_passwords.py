@@ -185,7 +185,7 @@ def test_the_password_migration_goes_down_and_up(store: Store) -> None:
         assert "password_hash" in {c["name"] for c in inspect(conn).get_columns("tokens")}
         assert conn.execute(ids).all() == before
         assert conn.execute(text("SELECT count(*) FROM tokens WHERE password_hash IS NULL")).scalar() == 2
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
+        assert {conn.execute(text("SELECT version_num FROM alembic_version")).scalar()} == store.revisions()[1]
     assert log_in(store, "old-officer", PASSWORD).id == "pw-OLD-OFFICER"
     with pytest.raises(Unauthenticated):
         log_in(store, "officer", PASSWORD)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import shutil
 import socket
@@ -192,6 +193,14 @@ def test_public_subject_and_officer_click_through(served: Served, browser: Any) 
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # Every page works under the site's Content-Security-Policy: the browser reports no violation
+    # (an inline script or style, a string evaluated as code), and nothing is fetched from elsewhere.
+    refused: list[str] = []
+    page.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
+    elsewhere: list[str] = []
+    page.on("request", lambda request: None if request.url.startswith(base) else elsewhere.append(request.url))
 
     # The public searches a company by part of its name, then by its pinyin, and opens its profile.
     name, org = served.organisation["name"], served.organisation["id"]
@@ -268,5 +277,76 @@ def test_public_subject_and_officer_click_through(served: Served, browser: Any) 
     assert page.locator("[data-error]").count() == 0
     shot(page, "subject-zh")
 
+    # The API's documentation: swagger-ui, vendored, draws every operation under its own policy.
+    page.goto(f"{base}/docs")
+    page.wait_for_selector(".opblock")
+    assert page.locator(".opblock").count() >= 20
+    assert page.locator(".opblock-summary-path", has_text="/v1/checks/").count() == 1
+    shot(page, "api-docs")
+
     assert not dialogs, dialogs
     assert not errors, errors
+    assert not refused, refused
+    assert not elsewhere, elsewhere
+
+
+def test_log_in_locks_after_failures_and_log_out_ends_the_session(served: Served, browser: Any) -> None:
+    """As a person at a browser meets them: the fifth wrong password in a row for a name locks it,
+    and the page says for how many minutes, and a session cookie kept from before log-out no longer opens the pages."""
+    base = served.url
+    page = browser.new_page()
+    page.context.clear_cookies()
+    for _ in range(4):
+        page.goto(f"{base}/lang/en?next=/login")
+        page.fill("#login", "someone-guessing")
+        page.fill("#password", "not the password")
+        page.locator("form:has(#password) button[type=submit]").click()
+        page.wait_for_selector(".error")
+        assert "Too many" not in page.inner_text(".error")
+    page.fill("#password", "still not the password")
+    with page.expect_response(lambda answer: answer.url.endswith("/login")) as answered:
+        page.locator("form:has(#password) button[type=submit]").click()
+    assert answered.value.status == 429
+    assert int(answered.value.headers["retry-after"]) > 0
+    assert re.search(r"Try again in \d+ min", page.inner_text(".error"))
+    shot(page, "login-locked")
+
+    subject = served.logins["subject"]
+    log_in(page, base, subject["login"], subject["password"])
+    assert page.url.endswith("/me")
+    kept = page.context.cookies()
+    page.locator("header form button", has_text="Log out").click()
+    page.wait_for_selector(".flash")
+    page.context.add_cookies(kept)  # the cookie as it was before log-out, replayed
+    page.goto(f"{base}/me")
+    assert "/login" in page.url, page.url
+    page.close()
+
+
+def test_the_audit_seals_read_on_a_phone_and_a_desktop_in_both_languages(served: Served, browser: Any) -> None:
+    """The demo seals its audit log once; the public page shows the seal and its key, in plain
+    words, without a line wider than a phone (390 px) and without a command or an API path."""
+    base = served.url
+    page = browser.new_page()
+    for lang, heading, zone in (
+        ("en", "The audit log and its seals", "China Standard Time"),
+        ("zh_Hans", "审计日志及其签封", "中国标准时间"),
+    ):
+        for width, name in ((1280, "desktop"), (390, "phone")):
+            page.set_viewport_size({"width": width, "height": 860})
+            page.goto(f"{base}/lang/{lang}?next=/audit")
+            assert page.inner_text("h1") == heading
+            main = page.inner_text("main")
+            assert zone in main
+            assert "/v1/" not in main
+            assert "xinyong " not in main
+            assert page.locator("tbody tr td.mono").count() >= 2  # a seal's fingerprint and its key
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, (lang, width, overflow)
+            shot(page, f"audit-{lang}-{name}")
+    with page.expect_download() as downloading:
+        page.click("a[download]")
+    saved = json.loads(Path(downloading.value.path()).read_text(encoding="utf-8"))
+    assert saved["checkpoints"]
+    assert set(saved["keys"]) == {c["key"] for c in saved["checkpoints"]}
+    page.close()

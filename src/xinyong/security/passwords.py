@@ -14,8 +14,10 @@ development machine's two shared cores, against 0.04 s for the scrypt it replace
 Rows written before migration 0007 keep ``password_hash`` NULL and hold in ``secret_sha256`` the
 hex of ``scrypt(password, salt=row id)``: a salt that every deployment computes alike for the same
 log-in, so one precomputed table would serve them all. Such a row still verifies, and a successful
-log-in replaces it with an argon2id hash in the same write transaction (``Service.log_in`` opens
-one); so does a hash whose parameters are no longer the hasher's (``check_needs_rehash``).
+log-in replaces it with an argon2id hash (``rehash``, right after the log-in, in a write transaction
+that changes the row only if it still holds the hash that was verified); so does a hash whose
+parameters are no longer the hasher's (``check_needs_rehash``). The slow hash is checked outside
+any transaction (``stored``, then ``verify``), so that no writer waits for it.
 
 A password row can never be used as a bearer token: ``tokens.authenticate`` compares the SHA-256
 hex of the bearer's secret with ``secret_sha256``, and a row written now holds there `MARKER`,
@@ -35,6 +37,7 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -116,31 +119,70 @@ def set_password(
     return tokens.get(conn, row_id)
 
 
-def authenticate(conn: Connection, login: str, password: str, now: dt.datetime) -> tokens.TokenInfo:
-    """The credential of a log-in, if the password matches and it is neither expired nor revoked.
+@dataclass(frozen=True)
+class Stored:
+    """What the store holds for a log-in name, read in one transaction and checked after it."""
 
-    Called inside a write transaction: an old scrypt hash, or an argon2id hash made with other
-    parameters than HASHER's, is replaced after a successful log-in."""
+    row_id: str
+    secret_sha256: str | None  # None: no such log-in
+    password_hash: str | None
+    info: tokens.TokenInfo | None
+
+
+def stored(conn: Connection, login: str) -> Stored:
+    """The password row of a log-in name, if there is one (a read)."""
     row_id = token_id(login)
     row = conn.execute(select(t.tokens).where(t.tokens.c.id == row_id)).first()
     if row is None:
+        return Stored(row_id, None, None, None)
+    return Stored(row_id, row.secret_sha256, row.password_hash, tokens.get(conn, row_id))
+
+
+def verify(found: Stored, password: str, now: dt.datetime) -> tuple[tokens.TokenInfo, bool]:
+    """The credential, if the password matches and it is neither expired nor revoked, and whether
+    its hash must be made again (an old scrypt hash, or argon2id with other parameters than
+    HASHER's): Unauthenticated otherwise. Touches no store, so that the slow hash is computed
+    outside any transaction (`Service.credentials.log_in`)."""
+    if found.secret_sha256 is None or found.info is None:
         _matches(DUMMY_HASH, password)  # the same cost as a known log-in's verification
         matched = stale = False
-    elif row.password_hash is None:
-        matched = stale = hmac.compare_digest(row.secret_sha256, scrypt_hex(row_id, password))
+    elif found.password_hash is None:
+        matched = stale = hmac.compare_digest(found.secret_sha256, scrypt_hex(found.row_id, password))
     else:
-        matched = _matches(row.password_hash, password)
-        stale = matched and HASHER.check_needs_rehash(row.password_hash)
-    if not matched:
+        matched = _matches(found.password_hash, password)
+        stale = matched and HASHER.check_needs_rehash(found.password_hash)
+    if not matched or found.info is None:
         raise Unauthenticated("the log-in name or the password is wrong")
-    info = tokens.get(conn, row_id)
-    status = info.status(now)
+    status = found.info.status(now)
     if status != "active":
         raise Unauthenticated(f"this log-in is {status}")
+    return found.info, stale
+
+
+def rehash(conn: Connection, found: Stored, password: str) -> bool:
+    """Replace a stale hash with argon2id, in a write transaction; only if the row still holds what
+    was verified (a password set in between is kept). Whether it was replaced."""
+    same_hash = (
+        t.tokens.c.password_hash.is_(None)
+        if found.password_hash is None
+        else t.tokens.c.password_hash == found.password_hash
+    )
+    done = conn.execute(
+        update(t.tokens)
+        .where(t.tokens.c.id == found.row_id, t.tokens.c.secret_sha256 == found.secret_sha256, same_hash)
+        .values(secret_sha256=MARKER, password_hash=HASHER.hash(password))
+    )
+    return done.rowcount > 0
+
+
+def authenticate(conn: Connection, login: str, password: str, now: dt.datetime) -> tokens.TokenInfo:
+    """The credential of a log-in, if the password matches and it is neither expired nor revoked.
+
+    All in one write transaction: an old scrypt hash, or an argon2id hash made with other
+    parameters than HASHER's, is replaced after a successful log-in. (The service reads, verifies
+    and re-hashes in three steps instead, so that no write waits for the slow hash.)"""
+    found = stored(conn, login)
+    info, stale = verify(found, password, now)
     if stale:
-        conn.execute(
-            update(t.tokens)
-            .where(t.tokens.c.id == row_id)
-            .values(secret_sha256=MARKER, password_hash=HASHER.hash(password))
-        )
+        rehash(conn, found, password)
     return info

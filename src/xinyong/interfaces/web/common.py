@@ -198,7 +198,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     )
     response = HTMLResponse(body, status_code=status)
     if current.fresh:
-        sessions(request).write(response, current.credential, current.csrf)
+        sessions(request).write(request, response, current.secret, current.csrf)
     return response
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
-from starlette.responses import HTMLResponse, Response
+from fastapi import APIRouter, Form, Path, Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from xinyong.errors import NotFound
 from xinyong.i18n import Text
+from xinyong.interfaces.web.client import client_address
 from xinyong.interfaces.web.common import (
     STAFF_ROLES,
     Csrf,
@@ -24,19 +25,20 @@ from xinyong.interfaces.web.common import (
     session,
     sessions,
 )
-from xinyong.interfaces.web.session import LANG_COOKIE
+from xinyong.interfaces.web.session import LANG_COOKIE, new_csrf, set_cookie
 from xinyong.security.access import Action, Role, Unauthenticated
+from xinyong.service.credentials import LockedOut
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 
 @router.get("/lang/{lang}")
-def switch_language(lang: str, next: str | None = None) -> Response:
+def switch_language(request: Request, lang: str, next: str | None = None) -> Response:
     from xinyong.i18n import language
 
     chosen = language(lang)
     response = redirect(_safe_next(next, "/"))
-    response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, samesite="lax", path="/")
+    set_cookie(request, response, LANG_COOKIE, chosen, 365 * 86400)
     return response
 
 
@@ -56,7 +58,7 @@ def search(request: Request, q: str = "") -> Response:
 
 
 @router.get("/subjects/{subject_id}", response_class=HTMLResponse)
-def profile(request: Request, subject_id: str) -> Response:
+def profile(request: Request, subject_id: Annotated[str, Path(max_length=32)]) -> Response:
     principal = session(request).principal
     report = service(request).questions.report(principal, subject_id, action=Action.SUBJECTS_READ)
     return render(request, "profile.html", report=report, titles=scheme_titles(session(request).lang, report))
@@ -69,7 +71,7 @@ def schemes(request: Request) -> Response:
 
 
 @router.get("/schemes/{scheme_id}", response_class=HTMLResponse)
-def scheme(request: Request, scheme_id: str, version: str | None = None) -> Response:
+def scheme(request: Request, scheme_id: Annotated[str, Path(max_length=64)], version: str | None = None) -> Response:
     versions = [v for v in service(request).schemes.versions(session(request).principal) if v.id == scheme_id]
     if not versions:
         raise NotFound(f"scheme {scheme_id} is not published")
@@ -81,9 +83,28 @@ def scheme(request: Request, scheme_id: str, version: str | None = None) -> Resp
 
 
 @router.get("/lists/{scheme_id}/{list_id}", response_class=HTMLResponse)
-def list_page(request: Request, scheme_id: str, list_id: str) -> Response:
+def list_page(
+    request: Request, scheme_id: Annotated[str, Path(max_length=64)], list_id: Annotated[str, Path(max_length=64)]
+) -> Response:
     found = service(request).questions.list_members(session(request).principal, scheme_id, list_id)
     return render(request, "list.html", found=found)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_seals(request: Request) -> Response:
+    published = service(request).audit.checkpoints(session(request).principal)
+    newest_first = list(reversed(published["checkpoints"]))
+    return render(request, "audit.html", checkpoints=newest_first, keys=published["keys"])
+
+
+@router.get("/audit/checkpoints.json")
+def audit_seals_download(request: Request) -> Response:
+    """The same list as a file to keep: the very document the API answers, so that a copy saved
+    from either verifies alike."""
+    published = service(request).audit.checkpoints(session(request).principal)
+    return JSONResponse(
+        published, headers={"Content-Disposition": 'attachment; filename="xinyong-audit-checkpoints.json"'}
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -100,14 +121,31 @@ def login(
     bearer: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
+    """Log in by name and password, or by pasting a token. After 5 failures for a name or 20 from
+    an address in 15 minutes it answers 429 at once, with Retry-After, checking no password
+    (`service.credentials`, `security.lockouts`); a success starts a server-side session."""
     csrf(request, token)
     svc = service(request)
+    t = Text(session(request).lang)
+    address = client_address(request)
     try:
-        info = svc.credentials.authenticate(bearer.strip()) if bearer.strip() else None
-        if info is None:
-            info = svc.credentials.log_in(login, password)
+        if bearer.strip():
+            info = svc.credentials.log_in_with_token(bearer.strip(), address=address)
+        else:
+            info = svc.credentials.log_in(login, password, address=address)
+    except LockedOut as exc:
+        wait = max(1, -(-exc.retry_after // 60))  # whole minutes, rounded up
+        page = render(
+            request,
+            "login.html",
+            status=429,
+            next=_safe_next(next, ""),
+            error=t("Too many failed log-ins: log-in is locked for now. Try again in %(minutes)s min.", minutes=wait),
+            login=login,
+        )
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     except Unauthenticated:
-        t = Text(session(request).lang)
         return render(
             request,
             "login.html",
@@ -118,13 +156,17 @@ def login(
         )
     default = "/staff" if info.role in STAFF_ROLES else "/me" if info.role is Role.SUBJECT else "/"
     response = redirect(_safe_next(next, default))
-    sessions(request).write(response, info.id, session(request).csrf)
+    sessions(request).write(request, response, svc.credentials.start_session(info), new_csrf())
     return response
 
 
 @router.post("/logout")
 def logout(request: Request, token: Csrf) -> Response:
+    """Log out: the session ends on the server (a copy of the cookie opens nothing afterwards)."""
     csrf(request, token)
+    current = session(request)
+    if current.secret is not None:
+        service(request).credentials.end_session(current.secret)
     response = redirect("/?done=logout")
-    sessions(request).write(response, None, session(request).csrf)
+    sessions(request).write(request, response, None, new_csrf())
     return response

@@ -1,11 +1,16 @@
-"""Who is at the browser: a signed session cookie holding a credential's id, and a CSRF token.
+"""Who is at the browser: a signed session cookie holding a server-side session's secret, and a
+CSRF token.
 
 The cookie (``xy_session``) is signed with itsdangerous (HMAC-SHA1 over the JSON, with a
-timestamp), HttpOnly and SameSite=Strict, and holds only ``{"t": credential id or null, "c":
-csrf token}``: never a secret. On every request the credential is looked up again (one primary-key
-read), so revoking a token or a password ends its sessions at once. Forms carry the CSRF token in
-a hidden field and every POST compares it with the cookie's (the double-submit pattern); together
-with SameSite=Strict a form posted from another site is refused twice over.
+timestamp), HttpOnly, SameSite=Strict, Secure when the request came over HTTPS (`client.is_https`),
+and holds only ``{"s": session secret or null, "c": csrf token}``. The session itself is on the
+server (`security.sessions`, through `service.credentials`): a log-in makes one, log-out deletes
+it, so a copy of the cookie taken before log-out opens nothing afterwards. On every request the
+session and its credential are looked up again (two primary-key reads in one transaction), so
+log-out, revoking a token or a password, or setting a new password ends the session at once.
+Forms carry the CSRF token in a hidden field and every POST compares it with the cookie's (the
+double-submit pattern); together with SameSite=Strict a form posted from another site is refused
+twice over. A log-in and a log-out each start a fresh CSRF token.
 
 The signing key is ``XINYONG_WEB_SECRET``; without it one is made when the server starts and handed
 to all its workers in their environment (``interfaces.hosting``), so sessions do not outlive a
@@ -30,12 +35,14 @@ from starlette.responses import Response
 from xinyong import settings
 from xinyong.errors import XinyongError
 from xinyong.i18n import LANGUAGES, language
+from xinyong.interfaces.web.client import is_https
 from xinyong.security.access import PUBLIC, Principal, Unauthenticated
 from xinyong.service import Service
+from xinyong.service.credentials import SESSION_LIFETIME
 
 COOKIE = "xy_session"
 LANG_COOKIE = "xy_lang"
-MAX_AGE = 8 * 3600
+MAX_AGE = int(SESSION_LIFETIME.total_seconds())
 
 
 def secret_key() -> str:
@@ -48,10 +55,22 @@ def _process_key() -> str:
     return secrets.token_urlsafe(32)
 
 
+def new_csrf() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+    """Every cookie of the site: HttpOnly, SameSite=Strict, Secure when the request came over HTTPS."""
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, samesite="strict", secure=is_https(request), path="/"
+    )
+
+
 @dataclass(frozen=True)
 class Session:
     principal: Principal
-    credential: str | None
+    credential: str | None  # the credential's id, when logged in
+    secret: str | None  # the server-side session's secret, when logged in
     csrf: str
     lang: str
     fresh: bool  # the cookie must be (re)written
@@ -83,24 +102,24 @@ class Sessions:
             return cached
         data = self._load(request)
         fresh = data is None
-        csrf = str(data.get("c")) if data and data.get("c") else secrets.token_urlsafe(24)
-        credential = data.get("t") if data else None
-        principal = PUBLIC
-        if isinstance(credential, str):
+        csrf = str(data.get("c")) if data and data.get("c") else new_csrf()
+        secret = data.get("s") if data else None
+        principal, credential = PUBLIC, None
+        if isinstance(secret, str):
             try:
-                info = self.service.credentials.credential(credential)
-                principal = dataclasses.replace(info.principal(), channel="web")
+                info = self.service.credentials.session(secret)
+                principal, credential = dataclasses.replace(info.principal(), channel="web"), info.id
             except XinyongError:
-                credential, fresh = None, True
+                secret, fresh = None, True  # logged out, expired or revoked: the public again
         else:
-            credential = None
-        session = Session(principal, credential, csrf, _language_of(request), fresh)
+            secret = None
+        session = Session(principal, credential, secret, csrf, _language_of(request), fresh)
         request.state.web_session = session
         return session
 
-    def write(self, response: Response, credential: str | None, csrf: str) -> None:
-        value = self.serializer.dumps({"t": credential, "c": csrf})
-        response.set_cookie(COOKIE, value, max_age=MAX_AGE, httponly=True, samesite="strict", path="/")
+    def write(self, request: Request, response: Response, secret: str | None, csrf: str) -> None:
+        """Set the session cookie: the session's secret (None for the public) and the CSRF token."""
+        set_cookie(request, response, COOKIE, self.serializer.dumps({"s": secret, "c": csrf}), MAX_AGE)
 
     def check_csrf(self, request: Request, given: str | None) -> None:
         session = self.of(request)

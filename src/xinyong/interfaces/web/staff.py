@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from starlette.responses import HTMLResponse, Response
 
 from xinyong.errors import BadInput
@@ -127,7 +127,7 @@ def _working_days_left(today: dt.date, due: dt.date) -> int:
 @router.post("/staff/objections/{objection_id}")
 def objection_decision(
     request: Request,
-    objection_id: int,
+    objection_id: Annotated[int, Path(ge=1, le=2**62)],
     token: Csrf,
     outcome: Annotated[str, Form()],
     reason: Annotated[str, Form()],
@@ -153,7 +153,7 @@ def repair_queue(request: Request, all: str | None = None) -> Response:
 @router.post("/staff/repairs/{repair_id}")
 def repair_decision(
     request: Request,
-    repair_id: int,
+    repair_id: Annotated[int, Path(ge=1, le=2**62)],
     token: Csrf,
     outcome: Annotated[str, Form()],
     reason: Annotated[str, Form()],
@@ -192,7 +192,7 @@ async def import_upload(
 
 
 @router.get("/staff/imports/{job_id}", response_class=HTMLResponse)
-def import_job(request: Request, job_id: int) -> Response:
+def import_job(request: Request, job_id: Annotated[int, Path(ge=1, le=2**62)]) -> Response:
     principal = require(request, *STAFF_ROLES)
     svc = service(request)
     return render(request, "imports.html", jobs=svc.imports.newest(principal), job=svc.imports.get(principal, job_id))

@@ -1,6 +1,14 @@
 // Draw every chart on the page: each <div data-chart="ID"> takes its Vega-Lite spec from the JSON in
 // <script type="application/json" id="ID">. The numbers are also in a table beside each chart, so a
 // page without JavaScript (or with the charts failing) still says everything.
+//
+// A module, loaded after the vendored vega scripts (deferred scripts and modules run in the order
+// of the page). Under the site's Content-Security-Policy no string may be evaluated as code, so
+// Vega's expressions are interpreted (vega-interpreter, `ast: true`) rather than compiled with
+// Function(), and vega-embed's and the tooltip's styles come from site.css rather than from
+// <style> elements they would otherwise add.
+import { expressionInterpreter } from "./vendor/vega-interpreter.js";
+
 (function () {
   // Month and day names on time axes in the page's language (d3-time-format's zh-CN locale).
   var zh = {
@@ -12,7 +20,10 @@
   };
   function draw() {
     if (typeof vegaEmbed !== "function") return;
-    var options = { actions: false, renderer: "svg" };
+    var options = {
+      actions: false, renderer: "svg", ast: true, expr: expressionInterpreter,
+      defaultStyle: false, tooltip: { disableDefaultStyle: true }
+    };
     if ((document.documentElement.lang || "").indexOf("zh") === 0) options.timeFormatLocale = zh;
     document.querySelectorAll("[data-chart]").forEach(function (el) {
       var source = document.getElementById(el.getAttribute("data-chart"));
