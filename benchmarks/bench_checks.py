@@ -188,17 +188,26 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def run_wrk(wrk: str, port: int, script: Path, duration: int, connections: int) -> dict[str, float]:
     cmd = [wrk, "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script)]
     cmd.append(f"http://127.0.0.1:{port}/")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
+    return parse_wrk(subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True).stdout)
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    """wrk's summary: requests, rate, latency p50/p99/max (ms), non-2xx answers, socket errors
+    (a request past wrk's `--timeout` is one: counted, not in the latencies)."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     latency = {m.group(1): _ms(m.group(2)) for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M)}
+    row = re.search(r"^\s+Latency\s+\S+\s+\S+\s+([\d.]+\w+)", out, re.M)
+    requests = re.search(r"(\d+) requests in", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
         "rps": rps,
+        "requests": float(requests.group(1)) if requests else float("nan"),
         "p50": latency.get("50", float("nan")),
         "p99": latency.get("99", float("nan")),
+        "max": _ms(row.group(1)) if row else float("nan"),
         "non2xx": float(errors.group(1)) if errors else 0.0,
-        "socket_errors": 1.0 if socket_errors else 0.0,
+        "socket_errors": float(sum(int(n) for n in socket_errors.groups())) if socket_errors else 0.0,
     }
 
 

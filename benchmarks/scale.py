@@ -501,8 +501,10 @@ def _import_all(store: Any, work: Path, size: float, workers: int = 1) -> dict[s
 def step_import_sqlite(work: Path, size: float, emails: float = 0.0) -> dict[str, Any]:
     """Into a new SQLite store: store.db, which the latency step then uses, or (with e-mail
     addresses) a store of its own, removed afterwards."""
+    from xinyong.storage.store import Store
+
     db = folder(work, size) / ("store-emails.db" if emails else "store.db")
-    files = [Path(str(db) + suffix) for suffix in ("", "-wal", "-shm")]
+    files = Store(f"sqlite:///{db}").database_files()  # the audit log's file too
     for file in files:
         file.unlink(missing_ok=True)
     store = _prepare_store(f"sqlite:///{db}", work, size, emails)
@@ -602,6 +604,17 @@ def step_latency(work: Path, size: float, samples: int = 1000) -> dict[str, Any]
     }
 
 
+def step_checks_during_import(work: Path, size: float, backend: str) -> dict[str, Any]:
+    """Cold checks at 64 connections while a bulk import runs (`benchmarks/under_import.py`)."""
+    from benchmarks import under_import
+
+    return under_import.step(work, size, backend)
+
+
+# Checks during an import: the size whose records (5× its subjects) are imported meanwhile.
+UNDER_IMPORT_SIZE = 0.4
+UNDER_IMPORT_STEPS = {"checks-during-import-sqlite": "sqlite", "checks-during-import-postgres": "postgresql"}
+
 # The share of subjects with an e-mail address in the "-emails" import steps.
 EMAIL_SHARE = 0.5
 IMPORT_STEPS = (
@@ -625,6 +638,8 @@ STEPS = {
     "import-sqlite-emails": functools.partial(step_import_sqlite, emails=EMAIL_SHARE),
     "import-postgres-emails": functools.partial(step_import_postgres, emails=EMAIL_SHARE),
     "latency": step_latency,
+    "checks-during-import-sqlite": functools.partial(step_checks_during_import, backend="sqlite"),
+    "checks-during-import-postgres": functools.partial(step_checks_during_import, backend="postgresql"),
 }
 
 
@@ -762,6 +777,10 @@ def render(run: dict[str, Any]) -> str:
         ]
     else:
         lines.append(f"not run{': ' + str(latency.get('error')) if latency else ''}")
+    from benchmarks import under_import
+
+    under = run["results"].get("under-import", {})
+    lines += ["", *under_import.render(under, run.get("under_import_size", UNDER_IMPORT_SIZE))]
     lines += ["", END]
     return "\n".join(lines) + "\n"
 
@@ -920,6 +939,15 @@ def main(argv: list[str]) -> None:
     if "latency" not in skip:  # on the import step's store, of this run or an earlier one
         run["results"]["latency"] = do(args.import_size, "latency")
     save()
+    under: dict[str, Any] = run["results"].setdefault("under-import", {})
+    for name, backend in UNDER_IMPORT_STEPS.items():
+        if name in skip:
+            continue
+        if not (folder(work, UNDER_IMPORT_SIZE) / "synth" / "subjects.parquet").exists():
+            run["results"].setdefault(f"{UNDER_IMPORT_SIZE:g}", {})["synth"] = do(UNDER_IMPORT_SIZE, "synth")
+        run["under_import_size"] = UNDER_IMPORT_SIZE
+        under[backend] = do(UNDER_IMPORT_SIZE, name)
+        save()
     for size in deferred:
         run["results"][f"{size:g}"]["spark"] = do(size, "spark")
         save()

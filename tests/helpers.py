@@ -203,3 +203,30 @@ def bulk_import(store: Store, path: Any, **options: Any) -> Any:
 
     with store.write(foreign_keys=False) as conn:
         return bulk.import_records(store, conn, path, after=AFTER_APPEND, **options)
+
+
+def run_cli(db: str, *args: str, now: str = "2026-03-02T10:00:00+08:00") -> tuple[int, str, str]:
+    """`xinyong ARGS` in this process on the store `db` at `now`, no other XINYONG_* variable set:
+    its exit status, stdout and stderr."""
+    import contextlib
+    import os
+    import sys
+
+    import pytest
+
+    from xinyong.interfaces import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [k for k in os.environ if k.startswith("XINYONG_")]:
+            mp.delenv(name)
+        mp.setenv("XINYONG_DB", db)
+        mp.setenv("XINYONG_NOW", now)
+        mp.setattr(sys, "argv", ["xinyong", *args])
+        code = 0
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                cli.main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+    return code, out.getvalue(), err.getvalue()

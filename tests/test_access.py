@@ -40,7 +40,14 @@ WRITES = {
     Action.TOKENS_MANAGE,
 }
 # What each role may do at all (its own rules plus the public's); everything else is denied.
-PUBLIC = {Action.SCHEMES_READ, Action.SUBJECTS_SEARCH, Action.SUBJECTS_READ, Action.REPORTS_READ, Action.LISTS_READ}
+PUBLIC = {
+    Action.SCHEMES_READ,
+    Action.SUBJECTS_SEARCH,
+    Action.SUBJECTS_READ,
+    Action.REPORTS_READ,
+    Action.LISTS_READ,
+    Action.AUDIT_CHECKPOINTS,
+}
 EXPECTED = {
     Role.ADMIN: set(Action),
     Role.OFFICER: PUBLIC

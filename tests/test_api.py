@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     earlier = Service(store, FixedClock(at("2026-01-20")))
     earlier.records.import_file(ADMIN, "matrix.csv", "\n".join(rows).encode(), "transport")
     service = Service(store, FixedClock(at("2026-01-21")))
+    service.keys.ensure()  # as `xinyong init` makes them, beside the store's file
     objections = {role: service.objections.file(ADMIN, records[("decide", role)], reason="wrong").id for role in ROLES}
     tokens = {}
     for name, role, bound in (
@@ -233,6 +235,8 @@ ENDPOINTS: list[tuple[str, str, Any, Any, set[str]]] = [
     ("revoke token", "DELETE", lambda c, r: f"/v1/tokens/{c.throwaway[r]}", {}, {"admin"}),
     ("audit verify", "GET", "/v1/audit/verify", {}, {"admin"}),
     ("audit compact", "POST", "/v1/audit/compact", {}, {"admin"}),
+    ("audit checkpoints", "GET", "/v1/audit/checkpoints", {}, EVERYONE),
+    ("audit checkpoint", "POST", "/v1/audit/checkpoints", {}, {"admin"}),
     ("audit export", "GET", "/v1/audit/export", {"params": {"from": "2026-01-01", "to": "2026-12-31"}}, {"admin"}),
 ]
 # Under the public's rule a person's profile and report answer "no public profile" (404), the same
@@ -333,7 +337,7 @@ def test_every_check_is_audited_and_the_subject_sees_who_looked(city: City) -> N
     assert done["detail"]["applies"] is True
     assert any(e["role"] == "enforcer:tax" and e["outcome"] == "denied" for e in checks_)
     assert city.call("subject_other", "GET", f"/v1/subjects/{P1}/audit").status_code == 403
-    with city.store.read() as conn:
+    with city.store.audit_read() as conn:
         assert audit.verify(conn).ok
 
 
@@ -578,7 +582,7 @@ def test_checks_writes_and_audit_on_each_backend(store: Store) -> None:
         assert again.status_code == 409
         after = client.get(f"/v1/checks/{P1}/demo-city/no-flights", headers={"Authorization": f"Bearer {aviation}"})
         assert after.json()["applies"] is False  # the answer cache saw the ledger change
-    with store.read() as conn:
+    with store.audit_read() as conn:
         result = audit.verify(conn)
         rows = list(audit.entries(conn))
     assert result.ok, result
@@ -610,7 +614,7 @@ def test_concurrent_checks_share_batched_audit_appends(tmp_path: Path) -> None:
             return [r.status_code for r in await asyncio.gather(*calls)]
 
     assert asyncio.run(run()) == [200] * 50
-    with store.read() as conn:
+    with store.audit_read() as conn:
         assert audit.verify(conn).entries == 50 + 1  # the token's creation
 
 
@@ -711,13 +715,29 @@ def test_cached_answers_follow_every_kind_of_ledger_change(tmp_path: Path) -> No
         assert client.get(url, headers=admin).json()["applies"] is False
 
 
+def _a_real_lock_error(folder: Path) -> sqlite3.OperationalError:
+    """The error SQLite raises when another connection holds the write lock past the busy timeout."""
+    path = folder / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        sqlite3.connect(path, timeout=0, isolation_level=None).execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        return exc
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    raise AssertionError("the second writer was let in")
+
+
 def test_a_failed_audit_commit_means_no_answer(city: City, monkeypatch: pytest.MonkeyPatch) -> None:
     """The audit entry's transaction cannot begin (the write lock held past the busy timeout):
     the driver's error reaches the caller as 503 with Retry-After, never as an answer or a 500."""
-    backend = city.client.app.state.service.store.backend  # type: ignore[attr-defined]
+    backend = city.client.app.state.service.store.audit_backend  # type: ignore[attr-defined]
+    busy = _a_real_lock_error(city.store.backend.database_files()[0].parent)
 
     def locked(driver: Any) -> None:
-        raise backend.unavailable_errors[0]("database is locked")
+        raise busy
 
     monkeypatch.setattr(backend, "begin_driver", locked)
     response = city.call("enforcer_aviation", "GET", f"/v1/checks/{P1}/demo-city/no-flights")
@@ -804,7 +824,7 @@ def test_a_repeated_check_is_answered_again_but_logged_each_time(
         app.state.tokens.forget()  # type: ignore[attr-defined]
         client.get(url, headers=headers)
         assert len(computed) == 3  # the token was looked up again: the service decides again
-    with store.read() as conn:
+    with store.audit_read() as conn:
         looks = [e for e in audit.who_looked(conn, P1) if e["action"] == "checks.ask"]
     assert len(looks) == 5
     assert len({e["at"] for e in looks}) == 5

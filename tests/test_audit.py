@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import json
 import math
-import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from helpers import World, at
-from xinyong.interfaces import cli
+from helpers import World, at, run_cli
 from xinyong.rules.clock import FixedClock
 from xinyong.security import audit
 from xinyong.security.access import Principal, Role
@@ -27,7 +26,7 @@ ADMIN = Principal(Role.ADMIN, "auditor", channel="test")
 
 
 def entries(store: Store, n: int) -> None:
-    with store.write() as conn:
+    with store.audit_write() as conn:
         audit.append(
             conn,
             [
@@ -47,23 +46,8 @@ def entries(store: Store, n: int) -> None:
 
 
 def verify(store: Store) -> audit.Verification:
-    with store.read() as conn:
+    with store.audit_read() as conn:
         return audit.verify(conn)
-
-
-def run_cli(db: str, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XINYONG_DB", db)
-        mp.setenv("XINYONG_NOW", "2026-03-02T10:00:00+08:00")
-        mp.setattr(sys, "argv", ["xinyong", *args])
-        code = 0
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                cli.main()
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_an_untouched_log_verifies(store: Store) -> None:
@@ -109,7 +93,7 @@ SWAP = (
 )
 def test_tampering_is_found_and_named(store: Store, tamper: str, broken_at: int, why: str) -> None:
     entries(store, 6)
-    with store.engine.begin() as conn:
+    with store.audit_engine.begin() as conn:
         conn.execute(text(tamper))
     result = verify(store)
     assert not result.ok
@@ -126,7 +110,7 @@ def _looks(store: Store, subjects: list[str], n: int) -> None:
         look = audit.Entry(
             at("2026-03-01", 9), "api:t", "enforcer:civil-aviation", "checks.ask", "done", subjects[i % len(subjects)]
         )
-        with store.write() as conn:
+        with store.audit_write() as conn:
             audit.append(conn, [look])
 
 
@@ -135,7 +119,7 @@ def test_who_looked_finds_indexed_and_newest_entries(store: Store, monkeypatch: 
     monkeypatch.setattr(audit, "INDEX_EVERY", 4)
     subjects = ["110105199001010010", "91110000100000000A", "110105199001010029"]
     _looks(store, subjects, 11)
-    with store.read() as conn:
+    with store.audit_read() as conn:
         indexed = conn.execute(text("SELECT indexed FROM audit_head")).scalar()
         listed = conn.execute(text("SELECT count(*) FROM audit_subjects")).scalar()
         runs = conn.execute(text("SELECT run, min(seq), max(seq) FROM audit_subjects GROUP BY run ORDER BY run")).all()
@@ -155,7 +139,7 @@ def test_who_looked_finds_indexed_and_newest_entries(store: Store, monkeypatch: 
 
 def _runs(store: Store) -> list[tuple[int, int]]:
     """The subject index's runs: (run, rows)."""
-    with store.read() as conn:
+    with store.audit_read() as conn:
         query = "SELECT run, count(*) FROM audit_subjects GROUP BY run ORDER BY run"
         return [(int(r[0]), int(r[1])) for r in conn.execute(text(query))]
 
@@ -166,7 +150,7 @@ def test_compaction_merges_the_newest_runs_and_changes_no_answer(store: Store, m
     _looks(store, subjects, 33)  # eight runs of four (1, 5, … 29) and entry 33 in the tail
 
     def answers() -> dict[str, list[int]]:
-        with store.read() as conn:
+        with store.audit_read() as conn:
             return {s: [e["seq"] for e in audit.who_looked(conn, s)] for s in subjects}
 
     before = answers()
@@ -177,7 +161,7 @@ def test_compaction_merges_the_newest_runs_and_changes_no_answer(store: Store, m
     assert _runs(store) == [(1, 32)]
     assert answers() == before
     assert verify(store).ok
-    with store.read() as conn:  # the act is logged like any other write
+    with store.audit_read() as conn:  # the act is logged like any other write
         assert [e.action for e in audit.entries(conn)][-1] == "audit.compact"
     # Nothing younger to merge with: the one run stays as it is.
     assert Service(store).audit.compact(ADMIN).merged == 0
@@ -196,26 +180,56 @@ def test_a_run_made_while_compacting_is_left_alone(store: Store, monkeypatch: py
     monkeypatch.setattr(audit, "INDEX_EVERY", 4)
     _looks(store, ["110105199001010010", "91110000100000000A"], 12)  # runs 1, 5, 9
     _looks(store, ["110105199001010029"], 4)  # run 13, "committed meanwhile"
-    with store.write() as conn:
-        assert audit._merge(conn, 1, 9) == 8
+    assert audit._merge(store, 1, [5, 9]) == 8
     assert _runs(store) == [(1, 12), (13, 4)]
     assert verify(store).ok
 
 
-def test_compactions_take_turns(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A second compaction waits for the first and then finds nothing left to merge."""
+def test_compactions_at_once_move_each_row_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two compactions of the same runs, step by step side by side: each row moves once, none is
+    copied twice or lost, whichever gets each step first."""
     monkeypatch.setattr(audit, "INDEX_EVERY", 4)
-    _looks(store, ["110105199001010010", "91110000100000000A"], 12)  # runs 1, 5, 9
-    second: list[audit.Compaction] = []
-    other = threading.Thread(target=lambda: second.append(Service(store).audit.compact(ADMIN)))
-    with store.write() as conn:
-        assert audit.compact(conn).merged == 3
-        other.start()
-        other.join(timeout=0.5)
-        assert other.is_alive()  # held off by the first, not merging the same runs again
-    other.join()
-    assert second[0].merged == 0
-    assert _runs(store) == [(1, 12)]
+    subjects = [f"11010519900101{n:03d}X" for n in range(9)]
+    _looks(store, subjects, 36)  # runs 1, 5, … 33
+    with store.audit_read() as conn:
+        before = sorted(conn.execute(text("SELECT subject_id, seq FROM audit_subjects")).all())
+    moved: list[int] = []
+    workers = [threading.Thread(target=lambda: moved.append(audit._merge(store, 1, list(range(5, 34, 4)), 1)))]
+    workers.append(threading.Thread(target=lambda: moved.append(audit._merge(store, 1, list(range(5, 34, 4)), 2))))
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert sum(moved) == 32
+    assert _runs(store) == [(1, 36)]
+    with store.audit_read() as conn:
+        assert sorted(conn.execute(text("SELECT subject_id, seq FROM audit_subjects")).all()) == before
+    assert verify(store).ok
+
+
+def test_a_compaction_holds_the_log_a_step_at_a_time(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each transaction moves at most a step's rows (a subject's rows of a run stay together), so an
+    appender (every check) waits for one step, never for the whole merge."""
+    monkeypatch.setattr(audit, "INDEX_EVERY", 8)
+    subjects = ["110105199001010010", "91110000100000000A", "110105199001010029", "110105199001010037"]
+    _looks(store, subjects, 48)  # six runs of eight
+    steps: list[int] = []
+    real = store.audit_write
+
+    @contextlib.contextmanager
+    def counted() -> Iterator[Any]:
+        with real() as conn:
+            yield conn
+            steps.append(conn.execute(text("SELECT count(*) FROM audit_subjects WHERE run = 1")).scalar_one())
+
+    monkeypatch.setattr(store, "audit_write", counted)
+    result = audit.compact(store, step=3)
+    monkeypatch.undo()
+    assert result.merged == 6
+    grown = [after - before for before, after in zip([8, *steps], steps, strict=False)]
+    # Runs of eight hold each subject twice: a step of three rows takes one subject's two.
+    assert grown == [2] * 20
+    assert _runs(store) == [(1, 48)]
     assert verify(store).ok
 
 
@@ -251,7 +265,7 @@ def test_a_tampered_subject_index_is_found(
 ) -> None:
     monkeypatch.setattr(audit, "INDEX_EVERY", 4)
     _looks(store, ["110105199001010010", "91110000100000000A", "110105199001010029"], 9)
-    with store.engine.begin() as conn:
+    with store.audit_engine.begin() as conn:
         conn.execute(text(tamper))
     result = verify(store)
     assert not result.ok
@@ -281,7 +295,7 @@ def test_the_migration_indexes_what_was_logged_before_it(tmp_path: Path) -> None
             )
         conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 3, 'h')"))
     store.migrate()
-    with store.read() as conn:
+    with store.audit_read() as conn:
         assert conn.execute(text("SELECT indexed FROM audit_head")).scalar() == 3
         assert [e["seq"] for e in audit.who_looked(conn, "110105199001010012")] == [2]
 
@@ -298,12 +312,14 @@ def test_the_runs_migration_goes_down_and_up_keeping_every_look(store: Store, mo
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     pairs = "SELECT subject_id, seq FROM audit_subjects ORDER BY seq"
-    with store.migrating() as conn:
+    with store.audit_read() as conn:
         before = conn.execute(text(pairs)).all()
+    with store.migrating() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "0002")
+        command.downgrade(config, "0002")  # the log back in the store, where 0003 found it
         assert conn.execute(text(pairs)).all() == before
         command.upgrade(config, "head")
+    with store.audit_read() as conn:
         assert conn.execute(text("SELECT DISTINCT run FROM audit_subjects")).all() == [(1,)]
         assert conn.execute(text(pairs)).all() == before
     assert len(before) == 8
@@ -313,16 +329,26 @@ def test_the_runs_migration_goes_down_and_up_keeping_every_look(store: Store, mo
 def test_the_schema_and_the_migrations_agree(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+    from sqlalchemy import MetaData
 
-    from xinyong.storage.tables import metadata
+    from xinyong.storage.tables import audit_metadata, metadata
 
-    with store.engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    if store.audit_apart:
+        with store.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        with store.audit_engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), audit_metadata) == []
+    else:
+        both = MetaData()
+        for table in [*metadata.tables.values(), *audit_metadata.tables.values()]:
+            table.to_metadata(both)
+        with store.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), both) == []
 
 
 def test_an_edited_head_is_found(sqlite_store: Store) -> None:
     entries(sqlite_store, 3)
-    with sqlite_store.engine.begin() as conn:
+    with sqlite_store.audit_engine.begin() as conn:
         conn.execute(text("UPDATE audit_head SET seq = 2"))
     assert not verify(sqlite_store).ok
 
@@ -358,7 +384,7 @@ def test_writes_are_audited_with_the_act_in_one_transaction(store: Store) -> Non
 
     with pytest.raises(Refused):
         service.records.revoke(ADMIN, str(record), reason="again")
-    with store.read() as conn:
+    with store.audit_read() as conn:
         rows = [audit.entry_dict(r) for r in audit.entries(conn)]
     assert [(r["action"], r["outcome"], r["subject_id"]) for r in rows] == [
         ("records.revoke", "done", person),
@@ -378,7 +404,7 @@ def test_a_failed_append_rolls_the_write_back(sqlite_store: Store, monkeypatch: 
     def broken(*args: object, **kwargs: object) -> list[int]:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(audit, "append", broken)
+    monkeypatch.setattr(audit, "pend", broken)
     with pytest.raises(RuntimeError):
         service.records.revoke(ADMIN, str(record), reason="wrong person")
     monkeypatch.undo()
@@ -404,7 +430,7 @@ def test_export_and_who_looked_from_the_command_line(sqlite_store: Store, tmp_pa
     assert len(seen) >= 4
     assert {e["role"] for e in seen[-4:]} == {"enforcer:civil-aviation"}
     # the export itself, and who-looked, are logged acts too
-    with sqlite_store.read() as conn:
+    with sqlite_store.audit_read() as conn:
         actions = [audit.entry_dict(r)["action"] for r in audit.entries(conn)]
     assert "audit.read" in actions
     assert "audit.who_looked" in actions

@@ -172,16 +172,18 @@ def test_writers_side_by_side_draw_different_ids(store: Store) -> None:
     assert not set(one) & set(two)
 
 
-def _side_by_side(store: Store, first: Any, second: Any, *, hold: float = 0.4) -> list[str]:
+def _side_by_side(store: Store, first: Any, second: Any, *, hold: float = 0.4, log: bool = False) -> list[str]:
     """Run `first(conn)` in a write transaction held open for `hold` seconds, and meanwhile, once it
-    has run, `second(conn)` in another; returns the events in the order they happened."""
+    has run, `second(conn)` in another (on the audit log's database if `log`); returns the events
+    in the order they happened."""
+    write = store.audit_write if log else store.write
     events: list[str] = []
     started = threading.Event()
     failures: list[BaseException] = []
 
     def one() -> None:
         try:
-            with store.write() as conn:
+            with write() as conn:
                 first(conn)
                 events.append("first in")
                 started.set()
@@ -194,7 +196,7 @@ def _side_by_side(store: Store, first: Any, second: Any, *, hold: float = 0.4) -
     def two() -> None:
         try:
             started.wait(10)
-            with store.write() as conn:
+            with write() as conn:
                 second(conn)
                 events.append("second in")
         except BaseException as exc:  # pragma: no cover - shown below
@@ -226,17 +228,21 @@ def test_take_turn_serialises_two_writers_of_one_key(store: Store) -> None:
 
 
 def test_take_table_turn_serialises_jobs_but_not_inserts(store: Store) -> None:
-    backend = store.backend
+    """As the audit log's compaction uses it, on the log's database."""
+    backend = store.audit_backend
     table = t.audit_subjects.name
     events = _side_by_side(
-        store, lambda conn: backend.take_table_turn(conn, table), lambda conn: backend.take_table_turn(conn, table)
+        store,
+        lambda conn: backend.take_table_turn(conn, table),
+        lambda conn: backend.take_table_turn(conn, table),
+        log=True,
     )
     assert events == ["first in", "first out", "second in"]
 
     def insert(conn: Connection) -> None:
         conn.execute(t.audit_subjects.insert().values(run=1, subject_id="S", seq=1))
 
-    events = _side_by_side(store, lambda conn: backend.take_table_turn(conn, table), insert)
+    events = _side_by_side(store, lambda conn: backend.take_table_turn(conn, table), insert, log=True)
     if backend.single_writer:
         assert events == ["first in", "first out", "second in"]
     else:
@@ -244,9 +250,9 @@ def test_take_table_turn_serialises_jobs_but_not_inserts(store: Store) -> None:
 
 
 def test_a_locking_read_makes_the_second_writer_wait_and_read_the_new_row(store: Store) -> None:
-    """What the audit chain's head relies on, on the driver's own connections (`write_driver`)."""
-    backend = store.backend
-    with store.write() as conn:
+    """What the audit chain's head relies on, on the driver's own connections (`audit_write_driver`)."""
+    backend = store.audit_backend
+    with store.audit_write() as conn:
         conn.execute(t.audit_head.insert().values(id=1, seq=0, hash="h", indexed=0))
     head = backend.locking_read("SELECT seq FROM audit_head WHERE id = 1")
     update = f"UPDATE audit_head SET seq = {backend.param_marker} WHERE id = 1"
@@ -254,7 +260,7 @@ def test_a_locking_read_makes_the_second_writer_wait_and_read_the_new_row(store:
     seen: list[int] = []
 
     def first() -> None:
-        with store.write_driver() as driver:
+        with store.audit_write_driver() as driver:
             cursor = driver.cursor()
             seq = cursor.execute(head).fetchone()[0]
             read_first.set()
@@ -263,7 +269,7 @@ def test_a_locking_read_makes_the_second_writer_wait_and_read_the_new_row(store:
 
     def second() -> None:
         read_first.wait(10)
-        with store.write_driver() as driver:
+        with store.audit_write_driver() as driver:
             cursor = driver.cursor()
             seq = cursor.execute(head).fetchone()[0]
             seen.append(seq)
@@ -275,23 +281,25 @@ def test_a_locking_read_makes_the_second_writer_wait_and_read_the_new_row(store:
     for thread in threads:
         thread.join(30)
     assert seen == [1]
-    with store.read() as conn:
+    with store.audit_read() as conn:
         assert conn.execute(select(t.audit_head.c.seq)).scalar_one() == 2
 
 
 def test_driver_timestamps_are_bound_as_the_backend_says(store: Store) -> None:
     """`timestamps_as_text` and `param_marker`: a row written on the driver's cursor reads back
     through SQLAlchemy as the same instant."""
-    backend = store.backend
+    backend = store.audit_backend
     instant = dt.datetime(2026, 3, 2, 1, 2, 3, 456789)
     bound: Any = instant.strftime(t.STORED_TIMESTAMP) if backend.timestamps_as_text else instant
     marker = backend.param_marker
-    with store.write_driver() as driver:
+    with store.audit_write_driver() as driver:
         driver.cursor().execute(
-            f"INSERT INTO sources (id, title, created_at) VALUES ({marker}, {marker}, {marker})", ("s", "S", bound)
+            "INSERT INTO audit_log (seq, at, actor, role, action, outcome, prev_hash, hash) "
+            f"VALUES (1, {marker}, 'a', 'r', 'x', 'done', 'p', 'h')",
+            (bound,),
         )
-    with store.read() as conn:
-        assert conn.execute(select(t.sources.c.created_at)).scalar_one() == instant
+    with store.audit_read() as conn:
+        assert conn.execute(select(t.audit_log.c.at)).scalar_one() == instant
 
 
 def test_references_unchecked_are_refused_or_found_before_the_commit(store: Store) -> None:
@@ -364,11 +372,15 @@ def test_random_hex_is_random_hex(store: Store) -> None:
 
 
 def test_database_files_are_the_whole_embedded_store(store: Store, tmp_path: Path) -> None:
-    files = store.backend.database_files()
+    files = store.database_files()
     if store.url.startswith("sqlite"):
         assert files[0] == tmp_path / "test.db"
-        assert all(path.parent == tmp_path and path.name.startswith("test.db") for path in files)
+        main, log = store.backend.database_files(), store.audit_backend.database_files()
+        assert files == main + log
+        assert log[0] == tmp_path / "test-audit.db"  # the audit log apart, beside the store
+        assert all(p.parent == tmp_path and p.name.startswith(("test.db", "test-audit.db")) for p in files)
         assert files[0].exists()
+        assert log[0].exists()
     else:
         assert files == []
     store.checkpoint_in_background(interval=0.05)  # wherever it is a no-op, it is harmless

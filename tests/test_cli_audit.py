@@ -109,9 +109,10 @@ class City:
         )
 
     def query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        """A query of the audit log (its own file on SQLite)."""
         store = Store(self.db)
         try:
-            with store.read() as conn:
+            with store.audit_read() as conn:
                 return [dict(row._mapping) for row in conn.execute(text(sql), params)]
         finally:
             store.dispose()
@@ -249,6 +250,7 @@ CASES: list[tuple[str, Callable[[City], list[str]], list[tuple[str, str | None]]
     ("audit export", fixed("audit", "export", "--out", "audit.csv"), [("audit.read", None)]),
     ("audit who-looked", fixed("audit", "who-looked", P1), [("audit.who_looked", P1)]),
     ("audit compact", fixed("audit", "compact"), [("audit.compact", None)]),
+    ("audit checkpoint", fixed("audit", "checkpoint"), [("audit.checkpoint", None)]),
     ("rebuild", fixed("rebuild"), [("effects.rebuild", None)]),
     ("state", fixed("state", "--out", "state.parquet"), [("state.batch", None)]),
 ]

@@ -91,3 +91,15 @@ def test_one_open_objection_per_record(world: World) -> None:
     world.object(record, at("2026-03-04"))
     with pytest.raises(Refused, match="already has an undecided objection"):
         world.object(record, at("2026-03-05"))
+
+
+@pytest.mark.parametrize("ref", ["²", "١٢", "12³", "9" * 40])
+def test_a_record_named_by_digits_that_are_not_ascii_or_too_many_is_refused_not_crashed(world: World, ref: str) -> None:
+    """`str.isdigit` takes "²" and Arabic-Indic digits, which `int` or the store then refuse with
+    a crash; an id is ASCII digits, and one longer than any store holds is simply not found."""
+    from xinyong.errors import NotFound
+
+    world.standard()
+    with world.store.read() as conn, pytest.raises((BadInput, NotFound)) as refused:
+        ledger.history(conn, ref)
+    assert ref[:24] in str(refused.value)

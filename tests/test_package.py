@@ -141,9 +141,14 @@ def test_a_core_install_runs_the_demo_from_an_empty_folder(install: Install, tmp
     done = run([*args, "--organisations", str(ORGANISATIONS), "--json"], folder, clean_env())
     assert done.returncode == 0, f"xinyong demo failed:\n{done.stdout}\n{done.stderr}"
     summary = json.loads(done.stdout)
-    assert sorted(path.name for path in folder.iterdir() if not path.name.startswith("xinyong-demo.db-")) == [
-        "xinyong-demo.db"
-    ]
+    # The store, its audit log apart, and the folder of the audit's signing keys with the public
+    # copy of its checkpoints: nothing else is left in the folder (SQLite's -wal/-shm aside).
+    kept = sorted(path.name for path in folder.iterdir() if not path.name.endswith(("-wal", "-shm")))
+    assert kept == ["xinyong-demo-audit.db", "xinyong-demo-keys", "xinyong-demo.db"]
+    keys = {path.name for path in (folder / "xinyong-demo-keys").iterdir()}
+    signing = {name for name in keys if name.endswith(".key")}
+    assert len(signing) == 1, keys
+    assert keys - signing == {"checkpoints.jsonl", "current"}, keys
     assert set(summary["grades"]) == {"city-points", "court-defaulters", "tax-credit"}  # the shipped schemes
     for scheme, per_grade in summary["grades"].items():
         assert sum(per_grade.values()) == PERSONS + ORGANISATIONS, scheme

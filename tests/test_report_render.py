@@ -12,15 +12,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import helpers
 from helpers import DEMO_CITY, World, at, d, org_id, person_id
 from xinyong.due_process import objections, repairs
-from xinyong.interfaces import cli
 from xinyong.presentation import outputs, rendering, reports
 from xinyong.storage.store import Store
 
@@ -208,23 +207,7 @@ def test_the_pdf_renders_and_its_explanation_sums_to_score_minus_initial(
 
 
 def run_cli(store: Store, *args: str) -> tuple[int, str, str]:
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        for name in [k for k in os.environ if k.startswith("XINYONG_")]:
-            mp.delenv(name)
-        mp.setenv("XINYONG_DB", store.url)
-        mp.setenv("XINYONG_NOW", f"{AS_OF}T12:00:00+08:00")
-        mp.setattr(sys, "argv", ["xinyong", *args])
-        code = 0
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                cli.main()
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
+    return helpers.run_cli(store.url, *args, now=f"{AS_OF}T12:00:00+08:00")
 
 
 def test_the_command_line_writes_json_html_and_pdf(city: tuple[World, str, str], tmp_path: Path) -> None:

@@ -219,7 +219,9 @@ BAD = [
     ("XINYONG_SERVER", "gunicorn", "is not one of granian, uvicorn"),
     ("XINYONG_LANGUAGE", "fr", "is not one of zh_Hans, en"),
     ("XINYONG_AUDIT_COMPACT_AT", "25:00", "is not a time of day (HH:MM) or off"),
+    ("XINYONG_AUDIT_CHECKPOINT_EVERY", "hourly", "is not a number of seconds"),
     ("XINYONG_NOW", "yesterday", "is not an ISO date or timestamp"),
+    ("XINYONG_PROXY_HOPS", "17", "is not from 0 to 16"),
 ]
 
 

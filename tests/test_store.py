@@ -105,20 +105,20 @@ def test_under_steady_writes_and_reads_the_wal_starts_over(tmp_path: Path, monke
 
 
 def test_a_driver_write_commits_whole_or_not_at_all(store: Store) -> None:
-    """`Store.write_driver` (the audit log's group commits) keeps `write`'s promise on each backend."""
-    marker = store.backend.param_marker
+    """`Store.audit_write_driver` (the audit log's group commits) keeps `write`'s promise on each backend."""
+    marker = store.audit_backend.param_marker
     insert = f"INSERT INTO audit_head (id, seq, hash) VALUES ({marker}, 0, 'h')"
 
     def fails_halfway() -> None:
-        with store.write_driver() as connection:
+        with store.audit_write_driver() as connection:
             connection.cursor().execute(insert, (7,))
             raise RuntimeError("the second statement failed")
 
     with pytest.raises(RuntimeError):
         fails_halfway()
-    with store.write_driver() as connection:
+    with store.audit_write_driver() as connection:
         connection.cursor().execute(insert, (8,))
-    with store.read() as conn:
+    with store.audit_read() as conn:
         assert [row.id for row in conn.execute(text("SELECT id FROM audit_head"))] == [8]
 
 

@@ -1,5 +1,5 @@
-"""The server's nightly upkeep: when it runs and what it does (its setting, XINYONG_AUDIT_COMPACT_AT,
-is read and checked with the others: tests/test_settings.py)."""
+"""The server's upkeep: when it runs and what it does (its settings, XINYONG_AUDIT_COMPACT_AT and
+XINYONG_AUDIT_CHECKPOINT_EVERY, are read and checked with the others: tests/test_settings.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from xinyong import settings
-from xinyong.interfaces import nightly
+from xinyong.interfaces import upkeep
 from xinyong.security import audit
 from xinyong.service import Service
 from xinyong.storage.store import Store
@@ -27,24 +27,24 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
     ],
 )
 def test_the_next_night_is_found_on_the_local_clock(now: dt.datetime, expected: float) -> None:
-    assert nightly.seconds_until(now, dt.time(3, 30)) == expected
+    assert upkeep.seconds_until(now, dt.time(3, 30)) == expected
 
 
 def test_a_day_with_a_clock_change_is_not_24_hours() -> None:
     # Berlin moved from 02:00 to 03:00 on 2026-03-29: midnight to 03:30 is 2.5 hours that night.
     now = dt.datetime(2026, 3, 29, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
-    assert nightly.seconds_until(now, dt.time(3, 30), "Europe/Berlin") == 2.5 * 3600
+    assert upkeep.seconds_until(now, dt.time(3, 30), "Europe/Berlin") == 2.5 * 3600
 
 
 def test_a_night_merges_the_runs_and_is_logged(sqlite_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(audit, "INDEX_EVERY", 4)
     service = Service(sqlite_store)
-    with sqlite_store.write() as conn:
+    with sqlite_store.audit_write() as conn:
         audit.append(conn, [audit.Entry(dt.datetime(2026, 3, 1, tzinfo=dt.UTC), "a", "r", "checks.ask", "done", "s")])
         for _ in range(3):
             audit.append(conn, [audit.Entry(dt.datetime(2026, 3, 1, tzinfo=dt.UTC), "a", "r", "x", "done", "s")] * 4)
-    nightly.Nightly(service, dt.time(3, 30)).run_once()
-    with sqlite_store.read() as conn:
+    upkeep.compaction(service, dt.time(3, 30)).run_once()
+    with sqlite_store.audit_read() as conn:
         runs = conn.execute(text("SELECT count(DISTINCT run) FROM audit_subjects")).scalar()
         last = list(audit.entries(conn))[-1]
     assert runs == 1
@@ -52,5 +52,31 @@ def test_a_night_merges_the_runs_and_is_logged(sqlite_store: Store, monkeypatch:
 
 
 def test_off_starts_no_thread(sqlite_store: Store) -> None:
-    with settings.using(settings.load({"XINYONG_AUDIT_COMPACT_AT": "off"})):
-        assert nightly.start(Service(sqlite_store)) is None
+    off = {"XINYONG_AUDIT_COMPACT_AT": "off", "XINYONG_AUDIT_CHECKPOINT_EVERY": "0"}
+    with settings.using(settings.load(off)):
+        assert upkeep.start(Service(sqlite_store)) == []
+    with settings.using(settings.load({"XINYONG_AUDIT_CHECKPOINT_EVERY": "0"})):
+        jobs = upkeep.start(Service(sqlite_store))
+        assert [job.name for job in jobs] == ["xinyong-nightly"]
+        for job in jobs:
+            job.stop()
+
+
+def test_each_hour_one_checkpoint_however_many_workers(sqlite_store: Store) -> None:
+    """Two workers' hourly jobs at once: one checkpoint, made by the first; the server's own act."""
+    Service(sqlite_store).keys.ensure()
+    workers = [upkeep.checkpoints(Service(sqlite_store), 3600) for _ in range(2)]
+    for worker in workers:
+        worker.run_once()
+    with sqlite_store.audit_read() as conn:
+        made = [e for e in audit.entries(conn) if e.action == "audit.checkpoint"]
+    assert [(e.actor, e.role) for e in made] == [("server:hourly", "admin")]
+    assert Service(sqlite_store).audit.verify(upkeep.HOURLY).checkpoints == 1
+
+
+def test_a_failed_run_is_logged_and_the_thread_goes_on(sqlite_store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    """No signing key: the hourly job says so in the log, and raises nothing into the server."""
+    job = upkeep.checkpoints(Service(sqlite_store), 3600)
+    job.run_once()
+    assert "xinyong-hourly failed" in caplog.text
+    assert "no signing key" in caplog.text

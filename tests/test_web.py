@@ -264,7 +264,7 @@ def test_a_subject_files_an_objection_applies_for_repair_and_reads_its_inbox(sit
     after = len(site.client.get("/me/notices").text.split("<article")) - 1
     assert after == before + 2  # objection received, repair application received
     # The same actions through the web are audited as the API's are, with the web as channel.
-    with site.store.read() as conn:
+    with site.store.audit_read() as conn:
         entries = audit.who_looked(conn, P1)
     filed = [e for e in entries if e["action"] == "objections.file" and e["outcome"] == "done"]
     assert filed

@@ -62,7 +62,15 @@ def walk(site: Site, lang: str) -> dict[str, str]:
 
     site.log_out()
     site.client.get(f"/lang/{lang}")
-    for path in ("/", "/search?q=测试", "/search?q=ceshi", f"/subjects/{O1}", "/schemes", "/schemes/demo-city"):
+    for path in (
+        "/",
+        "/search?q=测试",
+        "/search?q=ceshi",
+        f"/subjects/{O1}",
+        "/schemes",
+        "/schemes/demo-city",
+        "/audit",
+    ):
         visit(path)
     visit("/lists/demo-city/defaulters")
     visit("/login")

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime
 from babel.support import NullTranslations, Translations
 
 from xinyong import settings
@@ -49,6 +50,11 @@ def translations(lang: str) -> NullTranslations:
     return loaded
 
 
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
 @dataclass(frozen=True)
 class Text:
     """Translation bound to one language: `t("Score")`, `t("Due by %(day)s", day=…)`."""
@@ -70,6 +76,17 @@ class Text:
         if isinstance(value, str):
             value = dt.date.fromisoformat(value[:10])
         return format_date(value, format="long", locale="zh_Hans_CN" if self.lang == "zh_Hans" else "en_GB")
+
+    def moment(self, value: dt.datetime | str, timezone: str = "Asia/Shanghai") -> str:
+        """An instant as a reader in `timezone` writes it, to the minute, with the zone named:
+        2026年12月7日 19:05 (北京时间), 7 December 2026, 19:05 (China Standard Time)."""
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        locale = "zh_Hans_CN" if self.lang == "zh_Hans" else "en_GB"
+        day = format_date(value.astimezone(_zone(timezone)), format="long", locale=locale)
+        clock = format_datetime(value, "HH:mm", tzinfo=_zone(timezone), locale=locale)
+        zone = format_datetime(value, "zzzz", tzinfo=_zone(timezone), locale=locale)
+        return f"{day} {clock} ({zone})" if self.lang == "zh_Hans" else f"{day}, {clock} ({zone})"
 
     def title(self, item: dict[str, Any] | Any, key: str = "title") -> str:
         """A scheme-defined title in this language: `title_zh` for Chinese when the scheme gives one."""

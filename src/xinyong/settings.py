@@ -342,6 +342,20 @@ AUDIT_COMPACT_AT = required(
     "The local time (HH:MM, Asia/Shanghai) at which each server worker merges the who-looked index's "
     "newest runs (`xinyong audit compact`); off to leave it to cron.",
 )
+AUDIT_CHECKPOINT_EVERY = required(
+    "XINYONG_AUDIT_CHECKPOINT_EVERY",
+    "3600",
+    Seconds(),
+    "Seconds between the audit checkpoints a server makes (`xinyong audit checkpoint`: the log's head "
+    "signed and published); 0 for none.",
+)
+KEYS = optional(
+    "XINYONG_KEYS",
+    Text("folder"),
+    "The folder of the platform's signing keys (audit checkpoints), files readable by their owner only; "
+    "never inside the database.",
+    unset="a folder beside an SQLite store's file (xinyong-keys beside xinyong.db); required for PostgreSQL",
+)
 
 # The web pages (docs/web.md).
 WEB_SECRET = optional(
@@ -350,6 +364,13 @@ WEB_SECRET = optional(
     "The key that signs the web pages' session cookies; without it a random one is made when the server starts.",
     unset="a random key for the server's lifetime",
     secret=True,
+)
+
+PROXY_HOPS = required(
+    "XINYONG_PROXY_HOPS",
+    "0",
+    Whole(0, 16, "whole number, 0–16"),
+    "How many reverse proxies stand in front of the server; 0 trusts no X-Forwarded-For or X-Forwarded-Proto header.",
 )
 
 # Batch state and bulk import (the scale issue, docs/scale.md).
@@ -394,7 +415,10 @@ class Settings:
     token_cache_seconds: float = _field(TOKEN_CACHE_SECONDS)
     check_cache: bool = _field(CHECK_CACHE)
     audit_compact_at: dt.time | None = _field(AUDIT_COMPACT_AT)  # noqa: RUF009 (as `now`)
+    audit_checkpoint_every: float = _field(AUDIT_CHECKPOINT_EVERY)
+    keys: str | None = _field(KEYS)
     web_secret: str | None = _field(WEB_SECRET)
+    proxy_hops: int = _field(PROXY_HOPS)
     spark_master: str = _field(SPARK_MASTER)
     bulk_bytes: int = _field(BULK_BYTES)
     given: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)

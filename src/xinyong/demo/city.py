@@ -32,6 +32,7 @@ from xinyong.rules.clock import DEFAULT_TIMEZONE, Clock
 from xinyong.rules.engine import State
 from xinyong.rules.schemes import load_scheme_file
 from xinyong.security.access import Principal, Role
+from xinyong.security.checkpoints import COPY
 from xinyong.service import Service
 from xinyong.storage.store import Store
 
@@ -201,23 +202,25 @@ def _subjects_csv(city: City) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _fresh_store(db: str) -> Store:
-    """The demo builds its city from nothing: it replaces an embedded demo store, and refuses to
-    touch any other store that already holds records."""
+def _fresh_store(db: str) -> tuple[Store, bool]:
+    """The demo builds its city from nothing: it replaces an embedded demo store (True), and
+    refuses to touch any other store that already holds records."""
     store = Store(db)
+    replaced = False
     if store.is_initialised():
         with store.read() as conn:
             has_records = ledger.record_count(conn) > 0
-        files = store.backend.database_files()  # an embedded store's file, its log and shared memory
+        files = store.database_files()  # an embedded store's files (its audit log's too), logs and shared memory
         if has_records and not (files and files[0].name.startswith("xinyong-demo")):
             raise Refused(f"{db} already holds records; the demo needs an empty store or its own xinyong-demo*.db")
         store.dispose()
         if has_records:
             for file in files:
                 file.unlink(missing_ok=True)
+            replaced = True
         store = Store(db)
     store.migrate()
-    return store
+    return store, replaced
 
 
 def run(
@@ -226,11 +229,15 @@ def run(
     started = time.perf_counter()
     now = clock.now()
     today = now.astimezone(ZONE).date()
-    store = _fresh_store(db)
+    store, replaced = _fresh_store(db)
     city = generate_city(persons=persons, organisations=organisations, today=today, seed=seed)
     steps = plan(city, now, seed)
     replay = ReplayClock(steps[0].at - dt.timedelta(hours=1))
     service = Service(store, replay, cache_answers=False)
+    if replaced and service.keys.folder.name.startswith("xinyong-demo"):
+        # The old city's checkpoints were of its log, which is gone; its keys may stay.
+        (service.keys.folder / COPY).unlink(missing_ok=True)
+    service.keys.ensure()
     for name in SHIPPED_SCHEMES:
         path = schemes_dir() / name
         text = path.read_text(encoding="utf-8")
@@ -254,6 +261,7 @@ def run(
         if progress is not None:
             progress.stop()
     replay.instant = now
+    service.audit.checkpoint(OFFICE)  # the log's head signed and published, as a server does hourly
     summary = summarise(service, today)
     summary.update(
         db=db,

@@ -11,10 +11,13 @@ from __future__ import annotations
 import gc
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from xinyong import settings
-from xinyong.interfaces import api, nightly, web
+from xinyong.interfaces import api, upkeep, web
+from xinyong.interfaces.headers import SecurityHeaders
 from xinyong.rules.clock import Clock
+from xinyong.security.keys import KeyRing
 from xinyong.service import Service
 from xinyong.storage.store import Store
 
@@ -27,15 +30,33 @@ def create_app(
     max_upload: int | None = None,
     token_cache_seconds: float | None = None,
     cache_answers: bool | None = None,
+    keys: KeyRing | None = None,
 ) -> FastAPI:
     """The application for one store. The server's clock is the system clock (XINYONG_NOW is for
-    the command line only); tests pass a fixed one."""
+    the command line only); tests pass a fixed one, and signing keys of their own (the server's
+    are where XINYONG_KEYS says)."""
     if cache_answers is None:
         cache_answers = settings.current().check_cache
-    service = Service(store, clock or Clock(), cache_answers=cache_answers)
+    service = Service(store, clock or Clock(), cache_answers=cache_answers, keys=keys)
     app = api.create_api(service, max_body=max_body, max_upload=max_upload, token_cache_seconds=token_cache_seconds)
     web.install(app, service)  # the web pages (/, /me, /staff): docs/web.md
+    harden(app)
     return app
+
+
+def harden(app: FastAPI) -> None:
+    """Every response of the application carries the security headers (`interfaces.headers`).
+
+    The middleware goes outside Starlette's whole stack, the server-error handler included, so
+    that a 500 carries them too (`add_middleware` would put it inside that handler). The check
+    endpoint's fast path answers before this stack and adds the same headers itself."""
+    build = app.build_middleware_stack
+
+    def hardened() -> ASGIApp:
+        return SecurityHeaders(build())
+
+    app.build_middleware_stack = hardened  # type: ignore[method-assign]
+    app.middleware_stack = None
 
 
 def app_from_environment() -> FastAPI:
@@ -48,7 +69,7 @@ def app_from_environment() -> FastAPI:
     store.require_initialised()
     store.checkpoint_in_background()  # a server answers after commits: keep checkpoints off them
     app = create_app(store)
-    app.state.nightly = nightly.start(app.state.service)  # the who-looked index merged at night
+    app.state.upkeep = upkeep.start(app.state.service)  # nightly compaction, hourly checkpoints
     # What exists now (modules, schemes, the app: ~300k objects) lives as long as the worker.
     # Under load every young collection promotes the requests in flight to the oldest generation,
     # so a full collection came every few seconds and walked all of it: 75–85 ms of CPU each,

@@ -1,10 +1,14 @@
-"""Upkeep a server worker does at a quiet hour: the who-looked index's newest runs merged.
+"""Upkeep a server worker does on its own, so that no deployment has to remember a cron line:
 
-"Who looked at my data" costs a lookup a seek per run of the index, and a busy server makes a run
-every 4,096 audit entries (`audit.compact`). Merging them is a write that on SQLite holds the
-store's write lock for seconds, so it waits for the night rather than running beside the checks;
-doing it here means no deployment has to remember a cron line for it. Each worker has its own
-thread: the first to get there merges, the others find nothing left (compactions take turns).
+- at a quiet hour of the night, the who-looked index's newest runs merged. "Who looked at my data"
+  costs a lookup a seek per run of the index, and a busy server makes a run every 4,096 audit
+  entries (`audit.compact`). The merge is a write of the audit log that on SQLite holds the log's
+  write lock while it works, so it waits for the night rather than running beside the checks;
+- every hour, an audit checkpoint: the log's head signed and published (`audit checkpoint`), so
+  that a log rewritten since is caught.
+
+Each worker has its own thread per job: the first to get there does the work, the others find
+nothing left to merge, or a checkpoint made moments ago.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from xinyong import settings
@@ -19,10 +24,11 @@ from xinyong.rules.clock import DEFAULT_TIMEZONE
 from xinyong.security.access import Principal, Role
 from xinyong.service import Service
 
-log = logging.getLogger("xinyong.interfaces.nightly")
+log = logging.getLogger("xinyong.interfaces.upkeep")
 
-# Who the night's work is logged as: an administrator's act, by the server itself.
+# Who the upkeep is logged as: an administrator's act, by the server itself.
 NIGHTLY = Principal(Role.ADMIN, "nightly", channel="server")
+HOURLY = Principal(Role.ADMIN, "hourly", channel="server")
 
 
 def seconds_until(now: dt.datetime, at: dt.time, timezone: str = DEFAULT_TIMEZONE) -> float:
@@ -42,35 +48,59 @@ def seconds_until(now: dt.datetime, at: dt.time, timezone: str = DEFAULT_TIMEZON
         day += dt.timedelta(days=1)
 
 
-class Nightly(threading.Thread):
-    """A daemon thread that compacts the who-looked index once a day at `at`, local time."""
+class Job(threading.Thread):
+    """A daemon thread that runs `work` whenever `wait` (seconds from now) has passed, until stopped;
+    a failed run is logged and tried again the next time, and the server goes on."""
 
-    def __init__(self, service: Service, at: dt.time) -> None:
-        super().__init__(name="xinyong-nightly", daemon=True)
-        self.service, self.at = service, at
+    def __init__(self, name: str, service: Service, wait: Callable[[dt.datetime], float], work: Callable[[], str]):
+        super().__init__(name=f"xinyong-{name}", daemon=True)
+        self.service, self.wait, self.work = service, wait, work
         self._stopping = threading.Event()
 
     def run(self) -> None:
-        while not self._stopping.wait(seconds_until(self.service.clock.now(), self.at)):
+        while not self._stopping.wait(self.wait(self.service.clock.now())):
             self.run_once()
 
     def run_once(self) -> None:
         try:
-            result = self.service.audit.compact(NIGHTLY)
-        except Exception:  # a failed night is logged and tried again the next; the server goes on
-            log.exception("nightly compaction of the who-looked index failed")
-            return
-        log.info("who-looked index: %d runs merged, %d now", result.merged, result.runs_after)
+            log.info("%s: %s", self.name, self.work())
+        except Exception:
+            log.exception("%s failed; tried again next time", self.name)
 
     def stop(self) -> None:
         self._stopping.set()
 
 
-def start(service: Service) -> Nightly | None:
-    """Start the nightly thread at XINYONG_AUDIT_COMPACT_AT, unless that is "off"."""
-    at = settings.current().audit_compact_at
-    if at is None:
-        return None
-    nightly = Nightly(service, at)
-    nightly.start()
-    return nightly
+def compaction(service: Service, at: dt.time) -> Job:
+    """The who-looked index merged every night at `at`, local time."""
+
+    def work() -> str:
+        result = service.audit.compact(NIGHTLY)
+        return f"who-looked index: {result.merged} runs merged, {result.runs_after} now"
+
+    return Job("nightly", service, lambda now: seconds_until(now, at), work)
+
+
+def checkpoints(service: Service, every: float) -> Job:
+    """An audit checkpoint every `every` seconds, unless another worker made one in the last half."""
+    within = dt.timedelta(seconds=every / 2)
+
+    def work() -> str:
+        made = service.audit.checkpoint(HOURLY, unless_within=within)
+        return f"audit checkpoint {made.n} at entry {made.seq}" if made else "a recent checkpoint stands"
+
+    return Job("hourly", service, lambda _now: every, work)
+
+
+def start(service: Service) -> list[Job]:
+    """Start the jobs the settings ask for: compaction at XINYONG_AUDIT_COMPACT_AT, checkpoints
+    every XINYONG_AUDIT_CHECKPOINT_EVERY seconds (either may be off)."""
+    chosen = settings.current()
+    jobs = []
+    if chosen.audit_compact_at is not None:
+        jobs.append(compaction(service, chosen.audit_compact_at))
+    if chosen.audit_checkpoint_every > 0:
+        jobs.append(checkpoints(service, chosen.audit_checkpoint_every))
+    for job in jobs:
+        job.start()
+    return jobs

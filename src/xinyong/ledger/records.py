@@ -8,6 +8,7 @@ the after-append step the caller passes in, in the same transaction (see `ledger
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -74,10 +75,17 @@ def load_records(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[Record
     return found
 
 
+_RECORD_ID = re.compile(r"[0-9]+")
+
+
 def resolve_record_id(conn: Connection, ref: str | int) -> int:
-    """A record's id from its id or from SOURCE:DOCUMENT_REF."""
+    """A record's id from its id or from SOURCE:DOCUMENT_REF. An id is ASCII digits only
+    (`str.isdigit` also takes "²", which `int` refuses); one too long for any store is simply not
+    found rather than overflowing the database's integer."""
     text = str(ref).strip()
-    if text.isdigit():
+    if _RECORD_ID.fullmatch(text):
+        if len(text) > 18:
+            raise NotFound(f"record {text[:24]}… does not exist")
         row = conn.execute(select(t.records.c.id).where(t.records.c.id == int(text))).first()
     elif ":" in text:
         source, document_ref = text.split(":", 1)

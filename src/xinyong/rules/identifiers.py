@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from typing import Literal
 
 from stdnum import exceptions as stdnum_errors
@@ -74,3 +76,24 @@ def mask(value: str, kind: str) -> str:
     if kind != "person" or len(value) < 10:
         return value
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
+
+
+# A run that may be a person's id inside free text (a logged path, an audit entry's actor or role):
+# 15 or more digits (a first-generation resident number has 15, today's 18 with a check character
+# that may be X). Organisations' codes that are all digits are masked too: in a log that costs
+# nothing, and the code is public anyway where it is shown whole.
+_PERSON_LIKE = re.compile(r"(?<![0-9])[0-9]{14,}[0-9Xx](?![0-9])")
+
+
+def mask_text(text: str, *, keep: Collection[str] = ()) -> str:
+    """`text` with every run that may be a person's id masked as `mask` masks one (the first six
+    and last four characters kept; a longer run keeps only those too), except the ids in `keep`
+    (a subject's own id in its own view)."""
+    if not text:
+        return text
+
+    def masked(found: re.Match[str]) -> str:
+        value = found.group()
+        return value if value in keep else mask(value, "person")
+
+    return _PERSON_LIKE.sub(masked, text)

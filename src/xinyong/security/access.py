@@ -55,6 +55,8 @@ class Action(StrEnum):
     AUDIT_READ = "audit.read"
     AUDIT_WHO_LOOKED = "audit.who_looked"
     AUDIT_COMPACT = "audit.compact"
+    AUDIT_CHECKPOINT = "audit.checkpoint"
+    AUDIT_CHECKPOINTS = "audit.checkpoints"
     TOKENS_MANAGE = "tokens.manage"
     CONTACTS_CHANGE = "contacts.change"
     NOTICES_DELIVER = "notices.deliver"
@@ -80,6 +82,7 @@ RULES: dict[tuple[Role, Action], Scope] = {
     (R.PUBLIC, A.SUBJECTS_READ): S.PUBLIC,
     (R.PUBLIC, A.REPORTS_READ): S.PUBLIC,
     (R.PUBLIC, A.LISTS_READ): S.PUBLIC,
+    (R.PUBLIC, A.AUDIT_CHECKPOINTS): S.ANY,  # signed heads of the log: published for anyone to keep
     # the credit office's administrator: everything
     **{(R.ADMIN, action): S.ANY for action in Action},
     # officers: due process and reading everything it needs, but no tokens, schemes or sources
@@ -133,6 +136,8 @@ AGENCY_ROLES = frozenset({Role.SOURCE, Role.ENFORCER})
 SUBJECT_ROLES = frozenset({Role.SUBJECT})
 # The smallest group an aggregate may show; smaller cells are suppressed (k-anonymity of counts).
 MIN_CELL = 10
+# The longest actor an audit entry (and every ledger row's `actor`) holds: `storage.tables`' columns.
+ACTOR_LENGTH = 128
 
 
 class Unauthenticated(XinyongError):
@@ -157,7 +162,14 @@ class Principal:
     # Cached: a principal lives in the token cache and is asked for these on every check.
     @cached_property
     def audit_actor(self) -> str:
-        return f"{self.channel}:{self.name}"
+        """`channel:name`, at most `ACTOR_LENGTH` characters (the actor columns' size): a longer
+        name (a token's label may be 128 characters, and the command line takes any) is cut short
+        and ends with its token's id, so that the entry still names who it was."""
+        actor = f"{self.channel}:{self.name}"
+        if len(actor) <= ACTOR_LENGTH:
+            return actor
+        tail = f"…[{self.token_id}]" if self.token_id else "…"
+        return actor[: ACTOR_LENGTH - len(tail)] + tail
 
     @cached_property
     def audit_role(self) -> str:

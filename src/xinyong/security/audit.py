@@ -1,4 +1,9 @@
-"""The audit log: append-only and hash-chained, in the same store as the ledger.
+"""The audit log: append-only and hash-chained, beside the ledger.
+
+Reads (every check, every look at personal data) append their entry before they answer; writes
+leave theirs in `audit_pending`, in the write's own transaction, and `chain_pending` moves them into
+the chain right after the write commits. On SQLite the log is a database file of its own
+(`Store.audit_*`): a check's append never waits for the write lock a long import holds.
 
 Each entry's hash is SHA-256 over the previous entry's hash and a canonical serialisation of the
 entry's own fields, its sequence number included. So:
@@ -19,15 +24,19 @@ import hashlib
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Connection, func, literal, select
+from sqlalchemy import Connection, delete, func, literal, select
 
 from xinyong.rules.clock import DEFAULT_TIMEZONE, UTC, from_storage, to_storage
+from xinyong.rules.identifiers import mask_text
 from xinyong.storage import tables as t
 from xinyong.storage.backend import Backend, backend_of
+
+if TYPE_CHECKING:
+    from xinyong.storage.store import Store
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -57,12 +66,18 @@ class Entry(NamedTuple):
 
 @dataclass(frozen=True)
 class Verification:
+    """The chain intact, or where it breaks (`broken_at`, the first bad entry); `checkpoints`, how
+    many signed checkpoints the log was found to match (`security.checkpoints`), `checkpoint` the
+    first it no longer matches."""
+
     ok: bool
     entries: int
     head_seq: int
     head_hash: str
     broken_at: int | None = None
     reason: str | None = None
+    checkpoints: int = 0
+    checkpoint: int | None = None
 
 
 def _detail_text(detail: dict[str, Any] | None) -> str | None:
@@ -118,11 +133,14 @@ def _link(
     return hashlib.sha256(prev_hash.encode() + b"\n" + orjson.dumps(canonical)).hexdigest()
 
 
+_INSERTED = (*FIELDS, "origin")
+
+
 def _insert_sql(marker: str) -> str:
-    return f"INSERT INTO audit_log ({', '.join(FIELDS)}) VALUES ({', '.join(marker for _ in FIELDS)})"
+    return f"INSERT INTO audit_log ({', '.join(_INSERTED)}) VALUES ({', '.join(marker for _ in _INSERTED)})"
 
 
-def _lock_head(cursor: Any, backend: Backend) -> tuple[int, str, int]:
+def lock_head(cursor: Any, backend: Backend) -> tuple[int, str, int]:
     """The chain head (seq, hash, indexed), locked for the rest of the transaction.
 
     Two transactions could otherwise read the same head and fork the chain; the head row is read
@@ -173,20 +191,22 @@ def append(conn: Connection, entries: Sequence[Entry]) -> list[int]:
     return append_driver(conn.connection.dbapi_connection, backend_of(conn), entries)
 
 
-def append_driver(connection: Any, backend: Backend, entries: Sequence[Entry]) -> list[int]:
-    """`append` on the driver's connection in a transaction (`Store.write_driver`) of the store
-    whose backend is `backend`."""
+def append_driver(
+    connection: Any, backend: Backend, entries: Sequence[Entry], origins: Sequence[int] | None = None
+) -> list[int]:
+    """`append` on the driver's connection in a transaction (`Store.audit_write_driver`) of the
+    audit log whose backend is `backend`; `origins`, the `audit_pending` ids the entries come from."""
     if not entries:
         return []
     marker = backend.param_marker
     as_text = backend.timestamps_as_text
     cursor = connection.cursor()
     try:
-        first, prev, indexed = _lock_head(cursor, backend)
+        first, prev, indexed = lock_head(cursor, backend)
         seq = first
         rows: list[tuple[Any, ...]] = []
         details: dict[int, str | None] = {}  # repeated checks share one detail dict: one text each
-        for entry in entries:
+        for number, entry in enumerate(entries):
             seq += 1
             at = entry.at
             at = at.replace(tzinfo=None) if at.tzinfo is UTC else to_storage(at)
@@ -223,6 +243,7 @@ def append_driver(connection: Any, backend: Backend, entries: Sequence[Entry]) -
                     detail,
                     prev,
                     link,
+                    origins[number] if origins is not None else None,
                 )
             )
             prev = link
@@ -241,6 +262,90 @@ def append_driver(connection: Any, backend: Backend, entries: Sequence[Entry]) -
     finally:
         cursor.close()
     return list(range(first + 1, seq + 1))
+
+
+def pend(conn: Connection, entries: Sequence[Entry]) -> None:
+    """A write's entries, in the write's own transaction, until `chain_pending` chains them: the
+    write and its entry commit together whichever database the log is in."""
+    conn.execute(
+        t.audit_pending.insert(),
+        [
+            {
+                "at": to_storage(e.at),
+                "actor": e.actor,
+                "role": e.role,
+                "action": e.action,
+                "subject_id": e.subject_id,
+                "purpose": e.purpose,
+                "outcome": e.outcome,
+                "detail": _detail_text(e.detail),
+            }
+            for e in entries
+        ],
+    )
+
+
+def _pending_entry(row: Any) -> Entry:
+    detail = orjson.loads(row.detail) if row.detail else None
+    return Entry(
+        from_storage(row.at), row.actor, row.role, row.action, row.outcome, row.subject_id, row.purpose, detail
+    )
+
+
+def chain_pending(store: Store, *, limit: int = 10_000) -> int:
+    """Chain the entries writes left pending, oldest first, and clear them; how many were chained.
+
+    Run right after every write (`service.door`), and by anyone who reads the log whole; safe to
+    run at once in several processes and again after a crash: under the chain head's lock, an
+    entry already chained (its `origin`) is skipped, and only the rows read are cleared (on
+    PostgreSQL a lower id may commit later than a higher one)."""
+    with store.read() as conn:
+        rows = conn.execute(select(t.audit_pending).order_by(t.audit_pending.c.id).limit(limit)).all()
+    if not rows:
+        return 0
+    ids = [int(row.id) for row in rows]
+    backend = store.audit_backend
+    with store.audit_write_driver() as driver:
+        cursor = driver.cursor()
+        try:
+            lock_head(cursor, backend)  # taken again by append_driver, within this transaction
+            marker = backend.param_marker
+            found = cursor.execute(
+                f"SELECT origin FROM audit_log WHERE origin IN ({', '.join(marker for _ in ids)})", ids
+            ).fetchall()
+        finally:
+            cursor.close()
+        done = {int(origin) for (origin,) in found}
+        fresh = [row for row in rows if int(row.id) not in done]
+        append_driver(driver, backend, [_pending_entry(row) for row in fresh], [int(row.id) for row in fresh])
+    with store.write() as conn:
+        conn.execute(delete(t.audit_pending).where(t.audit_pending.c.id.in_(ids)))
+    return len(fresh)
+
+
+def pending_about(conn: Connection, subject_id: str) -> list[dict[str, Any]]:
+    """A subject's entries still pending (a write just committed, its entry not yet chained), as
+    its who-looked shows them (`shown_to`)."""
+    rows = conn.execute(
+        select(t.audit_pending).where(t.audit_pending.c.subject_id == subject_id).order_by(t.audit_pending.c.id)
+    ).all()
+    return [
+        shown_to(
+            subject_id,
+            {
+                "seq": None,
+                "at": from_storage(row.at).isoformat(),
+                "actor": row.actor,
+                "role": row.role,
+                "action": row.action,
+                "subject_id": row.subject_id,
+                "purpose": row.purpose,
+                "outcome": row.outcome,
+                "detail": orjson.loads(row.detail) if row.detail else None,
+            },
+        )
+        for row in rows
+    ]
 
 
 def _runs() -> Any:
@@ -290,42 +395,64 @@ def _merge_from(runs: list[int], end: int) -> int:
     return count
 
 
-def compact(conn: Connection) -> Compaction:
+# Index rows moved per transaction by `compact`: on SQLite each step holds the audit log's write
+# lock, which every check needs for its entry, so a step must stay short (~50 ms here).
+COMPACT_STEP = 20_000
+
+
+def compact(store: Store, *, step: int = COMPACT_STEP) -> Compaction:
     """Merge the subject index's newest runs (see `_merge_from`), so that "who looked" stays a few
     seeks however long the log: each run costs a lookup one seek, and a busy server makes a run
     every 4,096 entries (a city at a million checks a day, 244 a day).
 
-    Run it off-peak (`xinyong audit compact`): on SQLite it holds the write lock while it rewrites
-    the merged runs' rows, so checks wait for it. The rows move into the oldest merged run, sorted
-    by subject; nothing else changes, and `verify` checks the result like any other index.
+    The rows move into the oldest merged run, sorted by subject, `step` rows per transaction of
+    their own (`_merge`): between two steps appenders go on, so checks never wait for a whole
+    compaction (on SQLite each step holds the log's write lock). Nothing else changes, and
+    `verify` checks the result like any other index.
     """
-    # One compaction at a time (two would copy the same rows into the same run); the turn does not
-    # hold up the appenders' inserts or readers. On SQLite the write transaction's lock already
-    # does it.
-    backend_of(conn).take_table_turn(conn, t.audit_subjects.name)
-    runs = [int(run) for run in conn.execute(select(_runs().c.run)).scalars() if run is not None]
-    indexed = conn.execute(select(func.coalesce(func.max(t.audit_head.c.indexed), 0))).scalar_one()
+    with store.audit_read() as conn:
+        runs = [int(run) for run in conn.execute(select(_runs().c.run)).scalars() if run is not None]
+        indexed = conn.execute(select(func.coalesce(func.max(t.audit_head.c.indexed), 0))).scalar_one()
     count = _merge_from(runs, int(indexed) + 1) if runs else 0
     if count < 2:
         return Compaction(len(runs), len(runs), 0, 0)
-    moved = _merge(conn, runs[-count], runs[-1])
+    moved = _merge(store, runs[-count], runs[-count + 1 :], step)
     return Compaction(len(runs), len(runs) - count + 1, count, moved)
 
 
-def _merge(conn: Connection, into: int, last: int) -> int:
-    """Move the rows of runs after `into`, up to `last`, into run `into`; returns how many moved.
+def _merge(store: Store, into: int, runs: list[int], step: int = COMPACT_STEP) -> int:
+    """Move the rows of `runs` into run `into`, in steps; returns how many moved.
 
-    Only up to `last`, the newest run `compact` read: on PostgreSQL an appender may commit a new
-    run meanwhile (its id is past `last`), and each statement sees what was committed before it
-    began, so an unbounded delete could take rows the insert before it did not copy.
+    Each step moves one run's rows for a range of subjects (a subject's rows of a run are never
+    split), inserting and deleting them in one transaction, under the index's turn
+    (`Backend.take_table_turn`): two compactions at once never copy a row twice, the second
+    finds the first's rows gone. Only the runs the compaction read: on PostgreSQL an appender may
+    commit a newer run meanwhile, which stays as it is.
     """
     index = t.audit_subjects
-    merged = index.c.run.between(into + 1, last)
-    rows = select(literal(into, index.c.run.type), index.c.subject_id, index.c.seq).where(merged)
-    conn.execute(
-        index.insert().from_select(["run", "subject_id", "seq"], rows.order_by(index.c.subject_id, index.c.seq))
-    )
-    return int(conn.execute(index.delete().where(merged)).rowcount)  # the insert's rowcount is -1 on psycopg
+    moved = 0
+    for run in runs:
+        start: str | None = ""
+        while start is not None:
+            with store.audit_write() as conn:
+                backend_of(conn).take_table_turn(conn, index.name)
+                of_run = (index.c.run == run, index.c.subject_id >= start)
+                after = select(index.c.subject_id).where(*of_run).order_by(index.c.subject_id)
+                bound = conn.execute(after.offset(step).limit(1)).scalar()
+                if bound == start:  # one subject with more rows than a step: all of them at once
+                    bound = conn.execute(
+                        select(func.min(index.c.subject_id)).where(*of_run[:1], index.c.subject_id > start)
+                    ).scalar()
+                chosen = (*of_run, index.c.subject_id < bound) if bound is not None else of_run
+                rows = select(literal(into, index.c.run.type), index.c.subject_id, index.c.seq).where(*chosen)
+                conn.execute(
+                    index.insert().from_select(
+                        ["run", "subject_id", "seq"], rows.order_by(index.c.subject_id, index.c.seq)
+                    )
+                )
+                moved += int(conn.execute(index.delete().where(*chosen)).rowcount)  # the insert's is -1 on psycopg
+            start = bound
+    return moved
 
 
 def _stream(conn: Connection, query: Any, size: int = 5000) -> Iterator[Any]:
@@ -395,6 +522,7 @@ def _index_mismatch(conn: Connection, indexed: int) -> tuple[int, str] | None:
 
 def entry_dict(row: Any) -> dict[str, Any]:
     values = dict(row._mapping)
+    values.pop("origin", None)  # bookkeeping of `chain_pending`, not part of the entry
     values["at"] = from_storage(values["at"]).isoformat()
     values["detail"] = orjson.loads(values["detail"]) if values["detail"] else None
     return values
@@ -444,6 +572,35 @@ def export_csv(conn: Connection, out: io.TextIOBase | Any, *, first: dt.date | N
 
 
 def who_looked(conn: Connection, subject_id: str, *, limit: int = 1000) -> list[dict[str, Any]]:
-    """Every logged act about a subject, newest first: who, in which role, what, why, when, outcome."""
+    """Every logged act about a subject, newest first: who, in which role, what, why, when, outcome,
+    as the subject may see it (`shown_to`)."""
     query = select(t.audit_log).where(_about(subject_id)).order_by(t.audit_log.c.seq.desc()).limit(limit)
-    return [{k: v for k, v in entry_dict(row).items() if k not in {"prev_hash", "hash"}} for row in conn.execute(query)]
+    return [
+        shown_to(subject_id, {k: v for k, v in entry_dict(row).items() if k not in {"prev_hash", "hash"}})
+        for row in conn.execute(query)
+    ]
+
+
+def shown_to(subject_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry about a subject as its who-looked shows it: every other person's id in it masked
+    (`identifiers.mask_text`) — a subject refused a look at another is logged in the role
+    `subject:<its id>`, a web log-in is named by its id, a refusal's reason repeats the role — so
+    that one person's full id never appears in another's who-looked. The log keeps them whole."""
+    keep = (subject_id,)
+    shown = dict(entry)
+    for key in ("actor", "role", "purpose"):
+        if isinstance(shown.get(key), str):
+            shown[key] = mask_text(shown[key], keep=keep)
+    if shown.get("detail") is not None:
+        shown["detail"] = _masked(shown["detail"], keep)
+    return shown
+
+
+def _masked(value: Any, keep: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return mask_text(value, keep=keep)
+    if isinstance(value, dict):
+        return {k: _masked(v, keep) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v, keep) for v in value]
+    return value

@@ -23,6 +23,7 @@ from xinyong.storage.store import Store
 
 if TYPE_CHECKING:
     from xinyong.security.audit import Entry as AuditEntry
+    from xinyong.security.keys import KeyRing
     from xinyong.security.tokens import TokenInfo
     from xinyong.service.aggregates import Aggregates
     from xinyong.service.audit import Audit
@@ -60,11 +61,24 @@ def __getattr__(name: str) -> Any:
 class Service:
     """Authorise, act, audit — for one store and one clock, area by area."""
 
-    def __init__(self, store: Store, clock: Clock | None = None, *, cache_answers: bool = True) -> None:
+    def __init__(
+        self, store: Store, clock: Clock | None = None, *, cache_answers: bool = True, keys: KeyRing | None = None
+    ) -> None:
         self.store = store
         self.clock = clock or Clock()
         self.door = Door(store, self.clock)
         self.answers = AnswerCache(store, enabled=cache_answers)
+        self._keys = keys
+
+    @property
+    def keys(self) -> KeyRing:
+        """The platform's signing keys: as given, or where XINYONG_KEYS (or the store's file) says."""
+        if self._keys is None:
+            from xinyong import settings
+            from xinyong.security.keys import KeyRing, folder_for
+
+            self._keys = KeyRing(folder_for(settings.current().keys, self.store.database_files()))
+        return self._keys
 
     @cached_property
     def schemes(self) -> Schemes:
@@ -130,7 +144,7 @@ class Service:
     def audit(self) -> Audit:
         from xinyong.service.audit import Audit
 
-        return Audit(self.door)
+        return Audit(self.door, lambda: self.keys)
 
     @cached_property
     def operations(self) -> Operations:

@@ -11,6 +11,7 @@ state) is the after-append step's, which the door hands to every area that appen
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from xinyong.storage.store import Store
 
 if TYPE_CHECKING:
     from xinyong.ledger.appended import AfterAppend
+
+log = logging.getLogger("xinyong.service")
 
 DEFAULT_PURPOSE = {
     Action.CHECKS_ASK: "enforcement check",
@@ -93,9 +96,18 @@ class Door:
         return self._after
 
     def log(self, entries: Sequence[audit.Entry]) -> None:
-        """Append entries in a write transaction of their own (reads and refusals)."""
-        with self.store.write_driver() as connection:
-            audit.append_driver(connection, self.store.backend, entries)
+        """Append entries in a transaction of the audit log's own (reads and refusals): on SQLite
+        in its own database file, so that a check never waits for a write of the ledger."""
+        with self.store.audit_write_driver() as connection:
+            audit.append_driver(connection, self.store.audit_backend, entries)
+
+    def chain(self) -> None:
+        """Chain the entries of committed writes into the log (`audit.chain_pending`); when the
+        store cannot take it now, they stay pending, committed with their writes, for the next."""
+        try:
+            audit.chain_pending(self.store)
+        except Unavailable:
+            log.warning("audit entries left pending: the store could not take them now")
 
     def log_failure(self, act: Act, at: dt.datetime, exc: XinyongError) -> None:
         # An anonymous caller's failures carry no personal data and no identity worth logging;
@@ -106,19 +118,26 @@ class Door:
 
     @contextmanager
     def writing(
-        self, principal: Principal, action: Action, purpose: str | None = None, *, foreign_keys: bool = True
+        self,
+        principal: Principal,
+        action: Action,
+        purpose: str | None = None,
+        *,
+        foreign_keys: bool = True,
+        patient: bool = False,
     ) -> Iterator[tuple[Connection, Act]]:
-        """A write transaction whose audit entry is appended in it, last (`foreign_keys` as in
-        `Store.write`)."""
+        """A write transaction whose audit entry commits with it (`audit.pend`), and is chained
+        into the log right after (`foreign_keys` and `patient` as in `Store.write`)."""
         act = Act(principal, action, purpose)
         now = self.clock.now()
         try:
-            with self.store.write(foreign_keys=foreign_keys) as conn:
+            with self.store.write(foreign_keys=foreign_keys, patient=patient) as conn:
                 yield conn, act
-                audit.append(conn, [act.entry(now, "done")])
+                audit.pend(conn, [act.entry(now, "done")])
         except XinyongError as exc:
             self.log_failure(act, now, exc)
             raise
+        self.chain()
 
     @contextmanager
     def reading(

@@ -8,10 +8,10 @@ from decimal import Decimal
 from xinyong.due_process import objections, repairs
 from xinyong.due_process.objections import ObjectionStatus
 from xinyong.due_process.repairs import RepairStatus
+from xinyong.ledger.records import history
 from xinyong.rules.clock import local_day
 from xinyong.security.access import Action, Principal, Role, decide, gate
 from xinyong.service.door import Area
-from xinyong.service.records import history
 
 
 def _filed_as(principal: Principal, filed_as: str | None) -> str:

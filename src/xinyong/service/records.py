@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Connection
 
-from xinyong.errors import BadInput, NotFound
+from xinyong.errors import BadInput
 from xinyong.ledger import imports, registry
 from xinyong.ledger import records as ledger
 from xinyong.ledger.files import RECORD_COLUMNS, RECORD_OPTIONAL, read_rows, wants_bulk
@@ -18,14 +18,6 @@ from xinyong.ledger.imports import ImportResult
 from xinyong.ledger.records import History
 from xinyong.security.access import Action, Principal, Scope, decide, gate, scope_for
 from xinyong.service.door import Area
-
-
-def history(conn: Connection, ref: str) -> History:
-    """A record by id or SOURCE:DOCUMENT_REF; an id too long for any store is simply not found."""
-    text = str(ref).strip()
-    if text.isdigit() and len(text) > 18:
-        raise NotFound(f"record {text[:24]}… does not exist")
-    return ledger.history(conn, text)
 
 
 class Records(Area):
@@ -54,7 +46,8 @@ class Records(Area):
     ) -> ImportResult:
         """A whole file of a source's records, or nothing; a source may send only its own behaviours."""
         gate(principal, Action.RECORDS_SUBMIT)
-        with self.door.writing(principal, Action.RECORDS_SUBMIT) as (conn, act):
+        # An import waits its turn behind another however long that one takes (`Store.write`).
+        with self.door.writing(principal, Action.RECORDS_SUBMIT, patient=True) as (conn, act):
             act.detail.update(file=name, source=source)
             codes: set[str] = set()
             if scope_for(principal, Action.RECORDS_SUBMIT) is Scope.AUTHORISED_BEHAVIOURS:
@@ -95,7 +88,7 @@ class Records(Area):
                 raise BadInput(f"cannot read {path}: no such file")
             gate(principal, Action.RECORDS_SUBMIT)
             # The bulk path checks every reference it writes itself (see `Store.write`).
-            with self.door.writing(principal, Action.RECORDS_SUBMIT, foreign_keys=False) as (conn, act):
+            with self.door.writing(principal, Action.RECORDS_SUBMIT, foreign_keys=False, patient=True) as (conn, act):
                 act.detail.update(file=path.name, source=source, path="bulk")
                 self._submission_scope(conn, principal, source, None)
                 result = bulk_path.import_records(
@@ -142,7 +135,7 @@ class Records(Area):
         """A record with every event that happened to it."""
         gate(principal, Action.RECORDS_READ)
         with self.door.reading(principal, Action.RECORDS_READ, purpose) as (conn, act):
-            found = history(conn, ref)
+            found = ledger.history(conn, ref)
             act.subject = found.record.subject_id
             act.detail.update(record=found.record.id)
             decide(principal, Action.RECORDS_READ, subject=found.record.subject_id)
@@ -151,7 +144,7 @@ class Records(Area):
     def _event(self, principal: Principal, action: Action, ref: str, perform: Callable[[Connection], int]) -> int:
         gate(principal, action)
         with self.door.writing(principal, action) as (conn, act):
-            found = history(conn, ref)
+            found = ledger.history(conn, ref)
             act.subject = found.record.subject_id
             act.detail.update(record=found.record.id)
             decide(principal, action, subject=found.record.subject_id)

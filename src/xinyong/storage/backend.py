@@ -68,11 +68,6 @@ class Backend(ABC):
     param_marker: ClassVar[str]
     """The driver's parameter marker in plain SQL on its own cursor ("?" or "%s")."""
 
-    unavailable_errors: ClassVar[tuple[type[Exception], ...]]
-    """The driver's errors that mean the database cannot answer now (locked, busy, unreachable),
-    as raised on its own cursor; `Store` turns them, and SQLAlchemy's `OperationalError` that
-    wraps them, into `errors.Unavailable`."""
-
     # --- the engine and its transactions (used by `Store`) ------------------------------------
 
     def __init__(self, url: str) -> None:
@@ -113,6 +108,19 @@ class Backend(ABC):
     @abstractmethod
     def stop(self) -> None:
         """Stop what `checkpoint_in_background` started (the engine is disposed by the caller)."""
+
+    @abstractmethod
+    def is_unavailable(self, error: BaseException) -> bool:
+        """Whether a driver's error means the database cannot answer now (locked, busy,
+        unreachable), as raised on its own cursor or wrapped by SQLAlchemy: `Store` turns those into
+        `errors.Unavailable` (503, try later). A missing table or a bad statement is a defect, not
+        a busy database, and is left to surface as itself."""
+
+    def audit_url(self) -> str | None:
+        """Where the audit log lives when not in this database: a URL of its own, so that what
+        appends to it (every check) never waits for this database's write lock. None (the
+        default): in this database, whose writers do not keep one another waiting for long."""
+        return None
 
     @abstractmethod
     def database_files(self) -> list[Path]:

@@ -48,7 +48,6 @@ class PostgresBackend(Backend):
     reads_in_process = False
     timestamps_as_text = False
     param_marker = "%s"
-    unavailable_errors = (psycopg.OperationalError,)
 
     # --- the engine and its transactions ---------------------------------------------------------
 
@@ -78,6 +77,11 @@ class PostgresBackend(Backend):
 
     def stop(self) -> None:
         pass
+
+    def is_unavailable(self, error: BaseException) -> bool:
+        # psycopg's OperationalError: the server gone or unreachable, a lock or statement timeout,
+        # a shutdown; a missing table or a bad statement is a ProgrammingError.
+        return isinstance(error, psycopg.OperationalError)
 
     def database_files(self) -> list[Path]:
         return []

@@ -15,7 +15,9 @@ import gc
 import itertools
 import json
 import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from xinyong.storage.backend import Backend, remember
 
@@ -46,7 +49,10 @@ class SQLiteBackend(Backend):
     reads_in_process = True
     timestamps_as_text = True
     param_marker = "?"
-    unavailable_errors = (sqlite3.OperationalError,)
+
+    # SQLite's primary result codes for "not now": another writer holds the lock past the busy
+    # timeout, the file cannot be opened or read, the disk is full.
+    _NOT_NOW = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL"})
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -62,6 +68,9 @@ class SQLiteBackend(Backend):
     # --- the engine and its transactions ---------------------------------------------------------
 
     def create_engine(self) -> Engine:
+        if self._on_file and not self.database.startswith("file:"):
+            _create_owner_only(Path(self.database))
+            _owner_only(self.database_files())  # a store made before the rule, or copied in loosely
         engine = create_engine(self.url)
 
         def connected(dbapi_connection: Any, record: Any) -> None:
@@ -119,6 +128,21 @@ class SQLiteBackend(Backend):
         if self.checkpointer is not None:
             self.checkpointer.stop()
             self.checkpointer = None
+
+    def is_unavailable(self, error: BaseException) -> bool:
+        if not isinstance(error, sqlite3.OperationalError):
+            return False
+        name = getattr(error, "sqlite_errorname", None) or ""
+        return any(name == code or name.startswith(f"{code}_") for code in self._NOT_NOW)
+
+    def audit_url(self) -> str | None:
+        """A file of its own beside the store (`xinyong.db` → `xinyong-audit.db`): SQLite has one
+        writer per file, and an import holds that lock for as long as it writes (a minute for
+        millions of records), while every check must append its audit entry before it answers."""
+        if not self._on_file:
+            return None
+        path = Path(self.database)
+        return f"sqlite:///{path.with_name(f'{path.stem}-audit{path.suffix}')}"
 
     def database_files(self) -> list[Path]:
         if not self._on_file:
@@ -251,6 +275,34 @@ class SQLiteBackend(Backend):
         return f"lower(hex(randomblob({digits // 2})))"
 
 
+def _create_owner_only(path: Path) -> None:
+    """The database file, made readable by its owner only before SQLite first opens it: SQLite then
+    gives its WAL and shared-memory files the same mode, whatever the umask."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # a folder that is not there, or not ours: SQLite says so when it opens the file
+
+
+def _owner_only(paths: Collection[Path]) -> None:
+    """Take the group's and others' permissions off files that have them (a store made before
+    store files were owner-only, or one copied in with a loose mode)."""
+    for path in paths:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                path.chmod(mode & 0o700)
+        except OSError:
+            continue  # not there (yet), or not ours to change
+
+
+# How long a statement waits for another connection's lock before SQLite says busy: a short write
+# gives up then (`errors.Unavailable`, 503), a patient one (`Store.write`) asks again.
+BUSY_TIMEOUT_MS = 10_000
+
+
 def _pragmas(dbapi_connection: Any, *, autocheckpoint: bool = True) -> None:
     # pysqlite's own transaction handling is switched off so that Store decides how to BEGIN.
     dbapi_connection.isolation_level = None
@@ -261,7 +313,7 @@ def _pragmas(dbapi_connection: Any, *, autocheckpoint: bool = True) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     if not autocheckpoint:
         cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
@@ -276,8 +328,19 @@ def _set_foreign_keys(conn: Connection, *, on: bool) -> None:
 
 def _begin(conn: Connection) -> None:
     # `Store.write` marks its connections: a writer takes the write lock up front, so that two
-    # writers fail fast (or wait) instead of deadlocking half-way through an import.
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("xinyong_write") else "BEGIN")
+    # writers wait (the busy timeout) instead of deadlocking half-way through an import. A patient
+    # writer (an import) waits as long as the lock is held: the busy handler's wait, again and again.
+    writer = conn.info.get("xinyong_write")
+    if not writer:
+        conn.exec_driver_sql("BEGIN")
+        return
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if writer != "patient" or getattr(exc.orig, "sqlite_errorname", None) != "SQLITE_BUSY":
+                raise
 
 
 def _quote(value: str) -> str:
@@ -330,7 +393,7 @@ class Fingerprint:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.database, isolation_level=None, check_same_thread=True)
-            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._local.conn = conn
         return conn
 
@@ -365,7 +428,7 @@ class Checkpointer(threading.Thread):
     def run(self) -> None:
         conn = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             conn.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")  # the file shrinks back after a burst
             while not self._stopping.wait(self.interval):
                 self.checkpoint(conn)

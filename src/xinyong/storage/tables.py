@@ -227,14 +227,61 @@ tokens = Table(
     Column("password_hash", Text),
 )
 
-# The audit log: append-only, each entry's hash covers the previous hash and the entry's own
-# fields (sequence number included), so an edit, a deletion, an insertion or a swap breaks the
-# chain at a nameable entry. `audit_head` holds the newest (seq, hash): appenders lock it, and
-# `audit verify` compares it with the last entry so that cutting off the tail is found too.
-audit_log = Table(
-    "audit_log",
+# --- tables: log-in lock-outs and web sessions (the hardening issue, security/lockouts.py and
+# security/sessions.py) ---------------------------------------------------------------------------
+
+# Log-in attempts that failed, or are being checked, in the last 15 minutes: one row each, by the
+# log-in name tried (upper case; NULL for a pasted token) and the address it came from.
+login_attempts = Table(
+    "login_attempts",
     metadata,
-    Column("seq", Id, primary_key=True, autoincrement=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("login", String(64)),
+    Column("address", String(64)),
+    Index(None, "login", "at"),
+    Index(None, "address", "at"),
+    Index(None, "at"),
+)
+
+# A log-in name's or an address's lock-outs (`kind` "login" or "address"): the current or last one
+# (`locked_at` to `locked_until`), how many came one after another (`lockouts`, each twice as long
+# as the one before), and from when failures count again (`counted_from`: a successful log-in's
+# time, for a name). Each failure locks its rows first, so that workers count one at a time.
+login_locks = Table(
+    "login_locks",
+    metadata,
+    Column("kind", String(8), primary_key=True),
+    Column("value", String(64), primary_key=True),
+    Column("locked_at", DateTime),
+    Column("locked_until", DateTime),
+    Column("lockouts", Integer, nullable=False, server_default="0"),
+    Column("counted_from", DateTime),
+    Column("touched_at", DateTime, nullable=False),
+    Index(None, "touched_at"),
+)
+
+# Web sessions: a session lives here from log-in to log-out (or 8 hours), so that log-out ends it
+# on the server. Only a SHA-256 of the cookie's session secret is kept, as for tokens.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("secret_sha256", String(64), primary_key=True),
+    Column("credential", String(32), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Index(None, "credential"),
+    Index(None, "expires_at"),
+)
+
+# The audit entries of writes, in the write's own transaction, until they are chained into the
+# audit log (`security.audit.chain_pending`, right after the write commits). On SQLite the log is a
+# database file of its own (`audit_metadata`), so that checks, which append to it, never wait for
+# the write lock a long import holds on this one; a write and its entry still commit together.
+audit_pending = Table(
+    "audit_pending",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
     Column("at", DateTime, nullable=False),
     Column("actor", String(128), nullable=False),
     Column("role", String(80), nullable=False),
@@ -243,32 +290,9 @@ audit_log = Table(
     Column("purpose", Text),
     Column("outcome", String(32), nullable=False),
     Column("detail", Text),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
-    Index(None, "at"),
-)
-
-# `indexed`: every entry up to this seq has its (subject_id, seq) in audit_subjects.
-audit_head = Table(
-    "audit_head",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("seq", Id, nullable=False),
-    Column("hash", String(64), nullable=False),
-    Column("indexed", Id, nullable=False, server_default="0"),
-)
-
-# Which entries are about which subject, for "who looked at my data": filled by `audit.append`
-# in runs of a few thousand entries, each run sorted by subject and keyed by its first entry's seq
-# (see there why runs, and not an index on audit_log.subject_id); `audit verify` checks it against
-# the log.
-audit_subjects = Table(
-    "audit_subjects",
-    metadata,
-    Column("run", Id, primary_key=True, autoincrement=False),
-    Column("subject_id", String(32), primary_key=True),
-    Column("seq", Id, primary_key=True, autoincrement=False),
-    sqlite_with_rowid=False,
+    # Ids never come back once cleared (SQLite would otherwise reuse the highest after a delete):
+    # a chained entry's `origin` names the one row it came from.
+    sqlite_autoincrement=True,
 )
 
 # Import jobs submitted over HTTP: the job row outlives a failed import (whose data is rolled
@@ -406,3 +430,71 @@ def facts_text(facts: str | None, parts: str | None, fill: str | None) -> str:
     if len(values) != len(texts) - 1:
         raise RuntimeError(f"a notice's values do not fit its template: {len(values)} for {len(texts) - 1} places")
     return "".join(piece for pair in zip(texts, [*values, ""], strict=True) for piece in pair)
+
+
+# --- the audit log: a store of its own on SQLite (see `audit_pending`) ----------------------------
+
+audit_metadata = MetaData(naming_convention=metadata.naming_convention)
+
+# The audit log: append-only, each entry's hash covers the previous hash and the entry's own
+# fields (sequence number included), so an edit, a deletion, an insertion or a swap breaks the
+# chain at a nameable entry. `audit_head` holds the newest (seq, hash): appenders lock it, and
+# `audit verify` compares it with the last entry so that cutting off the tail is found too.
+audit_log = Table(
+    "audit_log",
+    audit_metadata,
+    Column("seq", Id, primary_key=True, autoincrement=False),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("role", String(80), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject_id", String(32)),
+    Column("purpose", Text),
+    Column("outcome", String(32), nullable=False),
+    Column("detail", Text),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    # The `audit_pending` row the entry was chained from (a write's), so that chaining twice —
+    # after a crash between chaining and clearing — adds nothing. Bookkeeping, not hashed.
+    Column("origin", Id),
+    Index(None, "at"),
+    Index(None, "origin"),
+)
+
+# `indexed`: every entry up to this seq has its (subject_id, seq) in audit_subjects.
+audit_head = Table(
+    "audit_head",
+    audit_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Id, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("indexed", Id, nullable=False, server_default="0"),
+)
+
+# Which entries are about which subject, for "who looked at my data": filled by `audit.append`
+# in runs of a few thousand entries, each run sorted by subject and keyed by its first entry's seq
+# (see there why runs, and not an index on audit_log.subject_id); `audit verify` checks it against
+# the log.
+audit_subjects = Table(
+    "audit_subjects",
+    audit_metadata,
+    Column("run", Id, primary_key=True, autoincrement=False),
+    Column("subject_id", String(32), primary_key=True),
+    Column("seq", Id, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,
+)
+
+# Signed heads of the audit log (`security.checkpoints`): checkpoint `n` pins entry `seq` with its
+# `hash`, and names the checkpoint before it by its digest (`previous`); `key` is the signing key's
+# id, `signature` Ed25519 in base64. Kept beside the log, copied beside the keys and published.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    audit_metadata,
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("at", DateTime, nullable=False),
+    Column("seq", Id, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("previous", String(64), nullable=False),
+    Column("key", String(16), nullable=False),
+    Column("signature", String(88), nullable=False),
+)

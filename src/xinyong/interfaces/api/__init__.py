@@ -8,17 +8,25 @@ the check endpoint's fast path. `interfaces.site` puts the web pages on the same
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from xinyong import settings
+from xinyong.interfaces import headers
 from xinyong.interfaces.api import checks, problems, routes
 from xinyong.interfaces.api.auditwriter import AuditWriter
 from xinyong.interfaces.api.auth import TokenCache
 from xinyong.service import Service
 
+# swagger-ui, vendored and pinned (static/VENDORED.md), served under DOCS_STATIC.
+STATIC = Path(__file__).parent / "static"
+DOCS_STATIC = "/docs/static"
 UPLOAD_PATHS = ("/v1/imports", "/v1/schemes")
 DESCRIPTION = """\
 xinyong's HTTP API. Every caller sees exactly what its role allows; everything else is denied.
@@ -54,7 +62,7 @@ def create_api(
         version="1",
         summary="An accountable credit-information platform.",
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # /docs is `docs_page`: swagger-ui from this site, not a CDN
         redoc_url=None,
     )
     app.state.service = service
@@ -104,5 +112,37 @@ def create_api(
 
     app.include_router(checks.router)
     app.include_router(routes.router)
+    install_docs(app)
     app.fast_path = checks.FastPath(app.state.answers)
     return app
+
+
+def docs_page(openapi_url: str = "/openapi.json") -> HTMLResponse:
+    """/docs: FastAPI's swagger-ui page over the vendored files, with the Content-Security-Policy
+    that page needs — the site's, plus the digest of the one inline script the page starts
+    swagger-ui with, and `data:` images (swagger-ui.css draws its icons so)."""
+    page = get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title="xinyong API",
+        swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_STATIC}/favicon-32x32.png",
+        oauth2_redirect_url=None,  # bearer tokens only: no OAuth2 flow to come back from
+        swagger_ui_parameters={"validatorUrl": None},  # the online validator's badge is fetched from elsewhere
+    )
+    html = bytes(page.body).decode()
+    inline = re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL)
+    policy = headers.policy(script_hashes=[headers.script_hash(script) for script in inline], images=["data:"])
+    return HTMLResponse(html, headers={"Content-Security-Policy": policy})
+
+
+def install_docs(app: FastAPI) -> None:
+    """The API's documentation at /docs, over swagger-ui's files served from this site."""
+    page = docs_page(app.openapi_url or "/openapi.json")
+    body, docs_headers = page.body, {"Content-Security-Policy": page.headers["content-security-policy"]}
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(body, headers=docs_headers)
+
+    app.mount(DOCS_STATIC, StaticFiles(directory=STATIC), name="docs-static")

@@ -24,9 +24,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from xinyong.errors import Unavailable, XinyongError
-from xinyong.interfaces.api import models, problems
+from xinyong.interfaces.api import auth, models, problems
 from xinyong.interfaces.api.auditwriter import AuditWriter
 from xinyong.interfaces.api.auth import TokenCache
+from xinyong.interfaces.headers import HEADERS as SECURITY_HEADERS
 from xinyong.rules import values
 from xinyong.rules.clock import local_day
 from xinyong.security.access import Principal
@@ -70,7 +71,7 @@ async def check(
     — never a score or a record. Every check is logged, and the subject can see it."""
     headers = request.headers
     answers: Answers = request.app.state.answers
-    body = await answers.answer(headers.get("authorization"), headers.get("x-purpose"), subject, scheme, measure, as_of)
+    body = await answers.answer(auth.authorization(request), headers.get("x-purpose"), subject, scheme, measure, as_of)
     return Response(body, media_type="application/json")
 
 
@@ -180,14 +181,20 @@ class FastPath:
             response = problems.problem_response(500, "an internal error occurred; it has been logged")
         else:
             # The two ASGI messages written directly: a Response object would rebuild the same
-            # two headers for every answer.
+            # headers for every answer. The security headers are the site's (`interfaces.headers`),
+            # made once: this path answers before the middleware that adds them elsewhere.
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            headers.extend(SECURITY_HEADERS)
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
+        response.raw_headers.extend(SECURITY_HEADERS)
         await response(scope, receive, send)
 
     async def _answer(self, found: re.Match[str], scope: Scope) -> bytes:
+        why = problems.malformed(scope)  # the rule every other route has (`problems.Guard`)
+        if why is not None:
+            raise problems.Malformed(why)
         authorization = purpose = None
         for name, value in scope["headers"]:
             if name == b"authorization":

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from xinyong.errors import BadInput
@@ -21,6 +31,10 @@ __all__ = ["FIRST_DAY", "LAST_DAY"]
 DAY_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}"
 DAY_SCHEMA: dict[str, Any] = {"pattern": DAY_PATTERN + "$"}
 INSTANT_SCHEMA: dict[str, Any] = {"pattern": DAY_PATTERN + "T"}
+
+# A record as a caller names it: its id (digits 0-9 only: `str.isdigit` would also take "²", which
+# is no number) or SOURCE:DOCUMENT_REF.
+RECORD_PATTERN = r"^(?:[0-9]+|[^:]*:[\s\S]*)$"
 
 _T = TypeVar("_T")
 
@@ -79,8 +93,28 @@ Amount = Annotated[
 ]
 
 
+# What no text field may hold: a NUL (PostgreSQL cannot store one in text) or half of a UTF-16
+# surrogate pair (pydantic refuses one already; kept here so that the rule reads whole).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: Any) -> bool:
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is None
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_unstorable_text(cls, value: Any) -> Any:
+        if not _storable(value):
+            raise PydanticCustomError("value_error", "text must not contain a NUL byte or a lone surrogate")
+        return value
 
 
 class SchemeIn(Body):
@@ -128,7 +162,9 @@ class EndIn(Body):
 
 
 class ObjectionIn(Body):
-    record: str = Field(min_length=1, max_length=200, description="A record id or SOURCE:DOCUMENT_REF.")
+    record: str = Field(
+        min_length=1, max_length=200, pattern=RECORD_PATTERN, description="A record id or SOURCE:DOCUMENT_REF."
+    )
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -378,3 +414,22 @@ class AuditVerifyOut(BaseModel):
     head_hash: str
     broken_at: int | None
     reason: str | None
+    checkpoints: int = Field(description="How many signed checkpoints the log matches.")
+    checkpoint: int | None = Field(description="The first checkpoint the log no longer matches.")
+
+
+class CheckpointOut(BaseModel):
+    """A signed head of the audit log (`xinyong audit checkpoint`)."""
+
+    n: int
+    at: str
+    seq: int = Field(description="The entry it pins: the log's head, its own entry included.")
+    hash: str = Field(description="That entry's hash.")
+    previous: str = Field(description="The digest of the checkpoint before it (64 zeros for the first).")
+    key: str = Field(description="The id of the Ed25519 key that signed it.")
+    signature: str = Field(description="Ed25519, base64, over the other fields as canonical JSON.")
+
+
+class CheckpointsOut(BaseModel):
+    checkpoints: list[CheckpointOut]
+    keys: dict[str, str] = Field(description="Key id → the Ed25519 public key, base64 (retired keys too).")

@@ -5,6 +5,11 @@ rendered once for every route. Messages that name a field the way the command li
 ("--reason: …") become a JSON pointer ("#/reason") for body fields or a `parameter` for query
 and path parameters; an import's line-level problems keep their line and column. Nothing else
 reaches a caller: an unexpected exception is logged on the server and answered with a generic 500.
+
+A request that cannot be a sensible question — a NUL byte in its path, query, headers or form
+(PostgreSQL cannot store one), two Authorization headers — is refused with a 400 before routing (`Guard`, and
+the check's fast path by the same rule, `malformed`). What the server logs never carries a
+person's full id: messages and stack traces pass through `identifiers.mask_text` (`MaskIds`).
 """
 
 from __future__ import annotations
@@ -22,9 +27,30 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xinyong.errors import BadInput, NotFound, Problem, Refused, Unavailable, XinyongError
+from xinyong.rules.identifiers import mask_text
 from xinyong.security.access import Forbidden, Unauthenticated
 
 log = logging.getLogger("xinyong.interfaces.api")
+
+
+class MaskIds(logging.Filter):
+    """Every person's id in a record of this logger masked (`identifiers.mask_text`): the message
+    with its arguments (request paths), and the stack trace, formatted here once (a driver's
+    error names the values it was given)."""
+
+    _formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = mask_text(record.getMessage()), None
+        if record.exc_info:
+            record.exc_text = mask_text(record.exc_text or self._formatter.formatException(record.exc_info))
+            record.exc_info = None  # no handler formats the unmasked trace again
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
+        return True
+
+
+log.addFilter(MaskIds())
 
 MEDIA_TYPE = "application/problem+json"
 TYPES = {
@@ -78,7 +104,37 @@ def problem_response(
     return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+class Malformed(BadInput):
+    """A request that cannot be a sensible question (HTTP 400): see `malformed`."""
+
+
+def malformed(scope: Scope) -> str | None:
+    """Why a request is refused before anything reads it, or None: a NUL byte in its path, query
+    or a header (no id, name or code has one, and PostgreSQL cannot store one in text), or two
+    Authorization headers (which would be read one way here and another there). The one rule for
+    every route, the check's fast path included."""
+    if "\x00" in scope["path"]:
+        return "the path contains a NUL byte"
+    query: bytes = scope["query_string"]
+    if query and (b"%00" in query or b"\x00" in query):
+        return "the query contains a NUL byte"
+    authorizations = 0  # on the check's hot path: one pass over the headers
+    for name, value in scope["headers"]:
+        if b"\x00" in value:
+            return "a header contains a NUL byte"
+        if name == b"authorization":
+            authorizations += 1
+    if authorizations > 1:
+        return TWO_AUTHORIZATIONS
+    return None
+
+
+TWO_AUTHORIZATIONS = "two Authorization headers: send one (Authorization: Bearer <token>), or none as the public"
+
+
 def status_of(exc: XinyongError) -> int:
+    if isinstance(exc, Malformed):
+        return 400
     if isinstance(exc, Unauthenticated):
         return 401
     if isinstance(exc, Forbidden):
@@ -200,6 +256,80 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(XinyongError, _xinyong)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(Guard)
+
+
+class Guard:
+    """In front of the routes (the API's and the pages'): a malformed request (`malformed`) gets
+    its 400 problem before routing, and an unexpected exception is logged here, masked, and
+    answered with the generic 500 — not handed on to the server, whose own log would print it
+    unmasked (a driver's error names the values it was given). Pure ASGI, like `SizeLimit`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        why = malformed(scope)
+        if why is None and _is_form(scope):
+            # A form's fields (the pages' log-in, objections, decisions) go to the store as text
+            # too: read the body (`SizeLimit` bounds it) and hand it on as it came.
+            messages, why = await _read_form(receive)
+            receive = _replaying(messages, receive)
+        if why is not None:
+            await problem_response(400, why, instance=scope["path"])(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except BodyTooLarge:
+            raise  # `SizeLimit`'s, outside: it answers 413
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not started:
+                response = problem_response(
+                    500, "an internal error occurred; it has been logged", instance=scope["path"]
+                )
+                await response(scope, receive, send)
+
+
+def _is_form(scope: Scope) -> bool:
+    if scope["method"] != "POST":
+        return False
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            kind: bytes = value.split(b";", 1)[0].strip().lower()
+            return kind == b"application/x-www-form-urlencoded"
+    return False
+
+
+async def _read_form(receive: Receive) -> tuple[list[Message], str | None]:
+    messages: list[Message] = []
+    body = b""
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    return messages, "the form contains a NUL byte" if b"%00" in body or b"\x00" in body else None
+
+
+def _replaying(messages: list[Message], receive: Receive) -> Receive:
+    async def replayed() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return replayed
 
 
 class BodyTooLarge(Exception):

@@ -23,7 +23,7 @@ from xinyong.rules.schemes import SchemeVersion
 from xinyong.security.access import Principal, Role
 from xinyong.service import Service, TokenInfo
 
-from . import models
+from . import auth, models
 
 bearer = HTTPBearer(auto_error=False, description="A token from `xinyong tokens create`; none for public reads.")
 
@@ -37,12 +37,30 @@ def caller(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
 ) -> Principal:
-    principal: Principal = request.app.state.tokens.principal(request.headers.get("authorization"))
+    principal: Principal = request.app.state.tokens.principal(auth.authorization(request))
     return principal
 
 
 Caller = Annotated[Principal, Depends(caller)]
 Id = Annotated[int, Path(ge=1, le=2**62, description="A numeric id.")]
+# Path parameters, bounded like the columns they are looked up in: a longer value could name
+# nothing, and PostgreSQL would refuse to log it (a NUL is refused before routing: `problems.Guard`).
+SubjectId = Annotated[
+    str, Path(min_length=1, max_length=32, description="The subject's id (resident number or unified code).")
+]
+SchemeId = Annotated[str, Path(min_length=1, max_length=64, description="A scheme's id.")]
+VersionId = Annotated[str, Path(min_length=1, max_length=32, description="A scheme version.")]
+ListId = Annotated[str, Path(min_length=1, max_length=64, description="A list of the scheme.")]
+RecordRef = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        pattern=models.RECORD_PATTERN,
+        description="A record's id or SOURCE:DOCUMENT_REF.",
+    ),
+]
+TokenId = Annotated[str, Path(min_length=1, max_length=32, description="A token's id.")]
 Svc = Annotated[Service, Depends(service_of)]
 AsOf = Annotated[
     dt.date | None,
@@ -118,7 +136,7 @@ def list_schemes(principal: Caller, svc: Svc) -> list[dict[str, Any]]:
 
 
 @router.get("/schemes/{scheme}", tags=["schemes"], openapi_extra=OPEN, response_model=models.SchemeOut)
-def get_scheme(scheme: str, principal: Caller, svc: Svc) -> dict[str, Any]:
+def get_scheme(scheme: SchemeId, principal: Caller, svc: Svc) -> dict[str, Any]:
     """A scheme's every version in full: behaviours, points, validity, lists, measures, legal basis. Public."""
     versions = [scheme_version(v, document=True) for v in svc.schemes.versions(principal) if v.id == scheme]
     if not versions:
@@ -135,7 +153,7 @@ def get_scheme(scheme: str, principal: Caller, svc: Svc) -> dict[str, Any]:
     response_class=Response,
     responses={200: {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
 )
-def get_scheme_source(scheme: str, version: str, principal: Caller, svc: Svc) -> Response:
+def get_scheme_source(scheme: SchemeId, version: VersionId, principal: Caller, svc: Svc) -> Response:
     """A scheme version's YAML exactly as it was published. Public."""
     text = svc.schemes.source_text(principal, scheme, version)
     return Response(text, media_type="application/yaml")
@@ -172,7 +190,9 @@ def search_subjects(
 
 
 @router.get("/subjects/{subject}", tags=["subjects"], openapi_extra=OPEN, response_model=dict[str, Any])
-def subject_profile(subject: str, principal: Caller, svc: Svc, as_of: AsOf = None, purpose: Purpose = None) -> Any:
+def subject_profile(
+    subject: SubjectId, principal: Caller, svc: Svc, as_of: AsOf = None, purpose: Purpose = None
+) -> Any:
     """A subject's profile: for the public, an organisation's public view; in full for the subject
     itself and the office (logged)."""
     return outputs.plain(svc.questions.profile(principal, subject, as_of=as_of, purpose=purpose))
@@ -180,7 +200,7 @@ def subject_profile(subject: str, principal: Caller, svc: Svc, as_of: AsOf = Non
 
 @router.get("/subjects/{subject}/state", tags=["state"], response_model=list[dict[str, Any]])
 def subject_state(
-    subject: str,
+    subject: SubjectId,
     principal: Caller,
     svc: Svc,
     scheme: Annotated[str | None, Query(max_length=64, description="One scheme; default every scheme.")] = None,
@@ -196,7 +216,7 @@ def subject_state(
 
 
 @router.post("/subjects/{subject}/consent", tags=["subjects"], response_model=models.ConsentOut)
-def change_consent(subject: str, body: models.ConsentIn, principal: Caller, svc: Svc) -> dict[str, Any]:
+def change_consent(subject: SubjectId, body: models.ConsentIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """A person grants or withdraws consent to being scored by a scheme (the subject, or admin)."""
     changed = svc.subjects.change_consent(principal, subject, body.scheme, body.grant)
     return {
@@ -208,14 +228,14 @@ def change_consent(subject: str, body: models.ConsentIn, principal: Caller, svc:
 
 
 @router.get("/subjects/{subject}/objections", tags=["objections"], response_model=list[models.ObjectionOut])
-def subject_objections(subject: str, principal: Caller, svc: Svc) -> list[dict[str, Any]]:
+def subject_objections(subject: SubjectId, principal: Caller, svc: Svc) -> list[dict[str, Any]]:
     """A subject's objections, newest first."""
     today = local_day(svc.clock.now())
     return [outputs.objection(o, today) for o in svc.objections.listing(principal, subject_id=subject)]
 
 
 @router.get("/subjects/{subject}/audit", tags=["audit"], response_model=models.WhoLooked)
-def who_looked(subject: str, principal: Caller, svc: Svc) -> dict[str, Any]:
+def who_looked(subject: SubjectId, principal: Caller, svc: Svc) -> dict[str, Any]:
     """Who looked at this subject's data, and every other logged act about it (the subject, or admin)."""
     return {"subject": subject, "entries": svc.audit.who_looked(principal, subject)}
 
@@ -239,14 +259,16 @@ def submit_record(body: models.RecordIn, principal: Caller, svc: Svc, response: 
 
 
 @router.get("/records/{record}", tags=["records"], response_model=models.RecordOut)
-def get_record(record: str, principal: Caller, svc: Svc, known_at: KnownAt = None, purpose: Purpose = None) -> Any:
+def get_record(
+    record: RecordRef, principal: Caller, svc: Svc, known_at: KnownAt = None, purpose: Purpose = None
+) -> Any:
     """A record with every event that happened to it (the subject, or the office; logged)."""
     found = svc.records.show(principal, record, purpose=purpose)
     return outputs.plain(outputs.history(found, known(known_at)))
 
 
 @router.post("/records/{record}/corrections", tags=["records"], response_model=models.EventOut)
-def correct_record(record: str, body: models.CorrectionIn, principal: Caller, svc: Svc) -> dict[str, Any]:
+def correct_record(record: RecordRef, body: models.CorrectionIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """Correct a record's behaviour, date or amount (officer): an appended event, nothing overwritten."""
     event = svc.records.correct(
         principal,
@@ -260,14 +282,14 @@ def correct_record(record: str, body: models.CorrectionIn, principal: Caller, sv
 
 
 @router.post("/records/{record}/revocation", tags=["records"], response_model=models.EventOut)
-def revoke_record(record: str, body: models.RevocationIn, principal: Caller, svc: Svc) -> dict[str, Any]:
+def revoke_record(record: RecordRef, body: models.RevocationIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """Revoke a record (officer): it never had any effect."""
     event = svc.records.revoke(principal, record, reason=body.reason)
     return {"record": record, "event": event, "kind": "revoked"}
 
 
 @router.post("/records/{record}/end", tags=["records"], response_model=models.EventOut)
-def end_record(record: str, body: models.EndIn, principal: Caller, svc: Svc) -> dict[str, Any]:
+def end_record(record: RecordRef, body: models.EndIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """End a record's effect from a day (officer): the obligation was fulfilled or a repair approved."""
     event = svc.records.end(principal, record, on=body.on, reason=body.reason, note=body.note)
     return {"record": record, "event": event, "kind": "ended"}
@@ -303,7 +325,12 @@ def get_import(job: Id, principal: Caller, svc: Svc) -> dict[str, Any]:
 
 @router.get("/reports/{subject}", tags=["state"], openapi_extra=OPEN, response_model=dict[str, Any])
 def get_report(
-    subject: str, principal: Caller, svc: Svc, as_of: AsOf = None, known_at: KnownAt = None, purpose: Purpose = None
+    subject: SubjectId,
+    principal: Caller,
+    svc: Svc,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    purpose: Purpose = None,
 ) -> Any:
     """The credit report: in full for the subject and the office (logged); an organisation's public
     report for everyone else."""
@@ -313,7 +340,7 @@ def get_report(
 
 
 @router.get("/lists/{scheme}/{list_id}", tags=["state"], openapi_extra=OPEN, response_model=dict[str, Any])
-def get_list(scheme: str, list_id: str, principal: Caller, svc: Svc, as_of: AsOf = None) -> Any:
+def get_list(scheme: SchemeId, list_id: ListId, principal: Caller, svc: Svc, as_of: AsOf = None) -> Any:
     """A list's members on a day. Public lists (built only from public-class behaviours) are open to
     all with persons' ids masked; the office sees any list."""
     return svc.questions.list_members(principal, scheme, list_id, as_of=as_of)
@@ -321,7 +348,7 @@ def get_list(scheme: str, list_id: str, principal: Caller, svc: Svc, as_of: AsOf
 
 @router.get("/aggregates/{scheme}", tags=["state"], response_model=dict[str, Any])
 def get_aggregates(
-    scheme: str,
+    scheme: SchemeId,
     principal: Caller,
     svc: Svc,
     as_of: AsOf = None,
@@ -401,7 +428,7 @@ def list_tokens(principal: Caller, svc: Svc) -> list[dict[str, Any]]:
 
 
 @router.delete("/tokens/{token_id}", tags=["admin"], response_model=models.TokenOut)
-def revoke_token(token_id: str, principal: Caller, svc: Svc, request: Request) -> dict[str, Any]:
+def revoke_token(token_id: TokenId, principal: Caller, svc: Svc, request: Request) -> dict[str, Any]:
     info = svc.credentials.revoke_token(principal, token_id)
     request.app.state.tokens.forget()
     return token(info, svc.clock.now())
@@ -412,6 +439,23 @@ def verify_audit(principal: Caller, svc: Svc) -> dict[str, Any]:
     """Recompute the audit log's hash chain (admin) and name the first entry where it breaks."""
     result = svc.audit.verify(principal)
     return outputs.plain(result)  # type: ignore[no-any-return]
+
+
+@router.get("/audit/checkpoints", tags=["audit"], openapi_extra=OPEN, response_model=models.CheckpointsOut)
+def list_checkpoints(principal: Caller, svc: Svc) -> dict[str, Any]:
+    """Every signed checkpoint of the audit log and the public keys that verify them. Public: keep
+    a copy, and `xinyong audit verify --checkpoints FILE` checks the log against it."""
+    return svc.audit.checkpoints(principal)
+
+
+@router.post(
+    "/audit/checkpoints", tags=["audit"], response_model=models.CheckpointOut, status_code=status.HTTP_201_CREATED
+)
+def make_checkpoint(principal: Caller, svc: Svc) -> dict[str, Any]:
+    """Sign the audit log's head with the platform's key and publish it (admin; a server does it hourly)."""
+    made = svc.audit.checkpoint(principal)
+    assert made is not None  # only a server's hourly checkpoint may be skipped
+    return made.as_dict()
 
 
 @router.post("/audit/compact", tags=["audit"], response_model=models.AuditCompactOut)

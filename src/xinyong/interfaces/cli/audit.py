@@ -1,4 +1,4 @@
-"""`audit verify|compact|export|who-looked`: the hash-chained audit log."""
+"""`audit verify|checkpoint|checkpoints|compact|export|who-looked`: the hash-chained audit log."""
 
 from __future__ import annotations
 
@@ -14,25 +14,70 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 
 
 @audit_app.command("verify")
-def audit_verify(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Recompute the audit log's hash chain; exit 1 naming the first broken entry, 0 when intact."""
+def audit_verify(
+    typer_ctx: typer.Context,
+    given: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoints",
+            help="A file of checkpoints kept elsewhere (a saved `audit checkpoints --json`); repeat for more.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute the audit log's hash chain and check it against every checkpoint; exit 1 naming
+    the first broken entry or checkpoint, 0 when intact."""
     from xinyong.presentation import outputs
 
     ctx = ctx_of(typer_ctx)
-    result = ctx.service().audit.verify(ctx.principal)
+    result = ctx.service().audit.verify(ctx.principal, given or [])
+    where = f"entry {result.broken_at}" if result.broken_at is not None else f"checkpoint {result.checkpoint}"
     emit(
         as_json,
         outputs.plain(result),
         lambda: console().print(
-            f"audit log intact: {result.entries} entries, head {result.head_hash}"
+            f"audit log intact: {result.entries} entries, head {result.head_hash}; "
+            f"{result.checkpoints} signed checkpoints match"
             if result.ok
-            else f"audit log BROKEN at entry {result.broken_at}: {result.reason}",
+            else f"audit log BROKEN at {where}: {result.reason}",
             markup=False,
         ),
     )
     if not result.ok:
-        # Exit status 1 (not bad input: the log itself is damaged), the entry named on stderr too.
-        raise XinyongError(f"audit log broken at entry {result.broken_at}: {result.reason}")
+        # Exit status 1 (not bad input: the log itself is damaged), what broke named on stderr too.
+        raise XinyongError(f"audit log broken at {where}: {result.reason}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Sign the audit log's head with the platform's key and publish it (a server does it hourly)."""
+    ctx = ctx_of(typer_ctx)
+    made = ctx.service().audit.checkpoint(ctx.principal)
+    assert made is not None  # only a server's hourly checkpoint may be skipped
+    emit(
+        as_json,
+        made.as_dict(),
+        lambda: console().print(
+            f"checkpoint {made.n}: entry {made.seq}, hash {made.hash}, signed by key {made.key}", markup=False
+        ),
+    )
+
+
+@audit_app.command("checkpoints")
+def audit_checkpoints(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Every checkpoint and the public keys that verify them (public: keep a copy to check against)."""
+    ctx = ctx_of(typer_ctx)
+    published = ctx.service().audit.checkpoints(ctx.public)
+
+    def human() -> None:
+        from rich.table import Table
+
+        table = Table("n", "when", "entry", "hash", "key")
+        for c in published["checkpoints"]:
+            table.add_row(str(c["n"]), c["at"][:19], str(c["seq"]), c["hash"], c["key"])
+        console().print(table)
+
+    emit(as_json, published, human)
 
 
 @audit_app.command("compact")

@@ -13,10 +13,11 @@ from xinyong.interfaces.cli.context import AsOfOpt, JsonOpt, KnownAtOpt, console
 
 
 def init(typer_ctx: typer.Context) -> None:
-    """Create (or upgrade) the store's tables."""
+    """Create (or upgrade) the store's tables, and the platform's signing key if there is none."""
     ctx = ctx_of(typer_ctx)
     ctx.store.migrate()
-    console().print(f"store ready: {ctx.store.url}")
+    key = ctx.service().keys.ensure()
+    console().print(f"store ready: {ctx.store.url}; signing key {key} in {ctx.service().keys.folder}", markup=False)
 
 
 def rebuild(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
