@@ -34,3 +34,16 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def world(store: Store) -> World:
     return World(store)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _imports_keep_the_test_process_priority() -> Iterator[None]:
+    """An import run in this process (`xinyong records import` through `cli.main`) lowers the
+    process's priority for good (`interfaces.cli.context.yield_to_checks`): every later test, and
+    every process it starts, would run at nice 19. So the call is not made here; the test of it
+    also runs one in a process of its own."""
+    import os
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "nice", lambda step: step)
+        yield

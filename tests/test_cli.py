@@ -570,3 +570,27 @@ def test_usage_errors_exit_2_without_a_traceback(city: City) -> None:
     unknown = city.run("no-such-command")
     assert unknown.code == 2
     assert "Traceback" not in unknown.err
+
+
+def test_imports_yield_the_cpu_to_a_servers_checks(city: City, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`records import` and `subjects import` lower their own priority by XINYONG_IMPORT_NICE (10
+    unless set; 0 leaves it), before they read anything; other commands keep theirs."""
+    import os
+
+    asked: list[int] = []
+    monkeypatch.setattr(os, "nice", lambda step: asked.append(step) or step)
+    city.run("records", "import", "court.csv", "--source", "court", "--json")
+    city.run("subjects", "import", str(city.folder / "subjects.csv"), "--json")
+    city.run("records", "show", "court:C-001", "--json")
+    assert asked == [10, 10]
+    # In a process of its own, for real: the priority the kernel reports afterwards.
+    env = {**city.env(IMPORTED), "XINYONG_IMPORT_NICE": "7"}
+    script = (
+        "import os; from xinyong.interfaces.cli.context import yield_to_checks as y; "
+        "b = os.nice(0); y(); print(os.nice(0) - b)"
+    )
+    lowered = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert lowered.stdout.strip() == "7", lowered
+    env["XINYONG_IMPORT_NICE"] = "0"
+    kept = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert kept.stdout.strip() == "0"

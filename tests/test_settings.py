@@ -222,6 +222,7 @@ BAD = [
     ("XINYONG_AUDIT_CHECKPOINT_EVERY", "hourly", "is not a number of seconds"),
     ("XINYONG_NOW", "yesterday", "is not an ISO date or timestamp"),
     ("XINYONG_PROXY_HOPS", "17", "is not from 0 to 16"),
+    ("XINYONG_IMPORT_NICE", "20", "is not from 0 to 19"),
 ]
 
 

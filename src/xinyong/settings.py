@@ -386,6 +386,13 @@ BULK_BYTES = required(
     Whole(kind="whole number of bytes"),
     "CSV and JSON Lines files of at least this many bytes take the bulk import path (Parquet always does).",
 )
+IMPORT_NICE = required(
+    "XINYONG_IMPORT_NICE",
+    "10",
+    Whole(0, 19, "whole number, 0–19"),
+    "How much `records import` and `subjects import` lower their own CPU priority (nice), so that a "
+    "server's checks on the same machine come first; 0 leaves it as it is.",
+)
 
 
 @dataclass(frozen=True)
@@ -421,6 +428,7 @@ class Settings:
     proxy_hops: int = _field(PROXY_HOPS)
     spark_master: str = _field(SPARK_MASTER)
     bulk_bytes: int = _field(BULK_BYTES)
+    import_nice: int = _field(IMPORT_NICE)
     given: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def is_given(self, setting: Setting[Any]) -> bool:

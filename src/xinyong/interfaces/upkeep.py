@@ -2,8 +2,8 @@
 
 - at a quiet hour of the night, the who-looked index's newest runs merged. "Who looked at my data"
   costs a lookup a seek per run of the index, and a busy server makes a run every 4,096 audit
-  entries (`audit.compact`). The merge is a write of the audit log that on SQLite holds the log's
-  write lock while it works, so it waits for the night rather than running beside the checks;
+  entries (`audit.compact`). The merge moves rows in short steps, so checks never wait for all
+  of it, but it reads and rewrites much of the index: a quiet hour is the time for it;
 - every hour, an audit checkpoint: the log's head signed and published (`audit checkpoint`), so
   that a log rewritten since is caught.
 

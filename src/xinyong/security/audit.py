@@ -396,7 +396,7 @@ def _merge_from(runs: list[int], end: int) -> int:
 
 
 # Index rows moved per transaction by `compact`: on SQLite each step holds the audit log's write
-# lock, which every check needs for its entry, so a step must stay short (~50 ms here).
+# lock, which every check needs for its entry, so a step must stay short.
 COMPACT_STEP = 20_000
 
 

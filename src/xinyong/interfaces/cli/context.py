@@ -57,6 +57,19 @@ def operator_name() -> str:
     return user
 
 
+def yield_to_checks() -> None:
+    """Lower this process's CPU priority by XINYONG_IMPORT_NICE before an import: an import is a
+    batch job, while a server on the same machine answers enforcers at a gate: at nice 10 the
+    scheduler gives the server's worker the CPU it asks for and the import the rest (measured in
+    benchmarks/REPORT.md, checks during a bulk import). Irreversible for the process, which ends
+    with the import."""
+    import os
+
+    step = settings.current().import_nice
+    if step:
+        os.nice(step)
+
+
 class Context:
     """The store, the clock and the principal of one run of the command line."""
 

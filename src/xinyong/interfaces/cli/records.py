@@ -16,6 +16,7 @@ from xinyong.interfaces.cli.context import (
     day_option,
     emit,
     progress_bar,
+    yield_to_checks,
 )
 from xinyong.rules import values
 
@@ -38,6 +39,7 @@ def records_import(
 ) -> None:
     """Import a source's records from CSV, JSON Lines or Parquet: the whole file or nothing."""
     ctx = ctx_of(typer_ctx)
+    yield_to_checks()
     service = ctx.service()
     # The service chooses the path (bulk for Parquet and big files unless --bulk/--no-bulk says).
     with progress_bar(f"importing {file.name}", not as_json) as progress:

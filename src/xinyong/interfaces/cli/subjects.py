@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from xinyong.errors import BadInput
-from xinyong.interfaces.cli.context import JsonOpt, console, ctx_of, emit
+from xinyong.interfaces.cli.context import JsonOpt, console, ctx_of, emit, yield_to_checks
 
 subjects_app = typer.Typer(help="Persons and organisations.", no_args_is_help=True)
 consent_app = typer.Typer(help="Consent to scoring, per scheme.", no_args_is_help=True)
@@ -24,6 +24,7 @@ def read_file(path: Path) -> bytes:
 @subjects_app.command("import")
 def subjects_import(typer_ctx: typer.Context, file: Path, as_json: JsonOpt = False) -> None:
     """Import persons and organisations from CSV or JSON Lines: the whole file or nothing."""
+    yield_to_checks()
     ctx = ctx_of(typer_ctx)
     data = read_file(file)
     result = ctx.service().subjects.import_file(ctx.principal, file.name, data)
