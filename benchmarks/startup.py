@@ -75,10 +75,12 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
-def build_store(xinyong: Path, work: Path) -> tuple[str, str]:
-    """A small demo store in `work`: (its URL, a subject of it)."""
-    args = [str(xinyong), "demo", "--no-serve", "--persons", str(PERSONS), "--organisations", str(ORGANISATIONS)]
-    done = subprocess.run([*args, "--json"], cwd=work, env=clean_env(), capture_output=True, text=True, check=False)
+def build_store(xinyong: list[str], work: Path, env: dict[str, str] | None = None) -> tuple[str, str]:
+    """A small demo store in `work`, made by the command line `xinyong`: (its URL, a subject of it)."""
+    args = [*xinyong, "demo", "--no-serve", "--persons", str(PERSONS), "--organisations", str(ORGANISATIONS)]
+    done = subprocess.run(
+        [*args, "--json"], cwd=work, env=env or clean_env(), capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         sys.exit(f"xinyong demo failed:\n{done.stderr}")
     summary = json.loads(done.stdout)
@@ -355,15 +357,19 @@ def render(series: list[Series], costs: list[Cost], totals: list[float], own: li
     return "\n".join(lines) + "\n"
 
 
-def before_series(rev: str, work: Path, python: Path, db: str, subject: str) -> list[Series]:
+def before_series(rev: str, work: Path, python: Path) -> list[Series]:
     """The same commands run by the code of `rev` (compiled, from a worktree in `work`), as
-    `python -m MODULE` of its command line: `xinyong.cli` before issue 15 moved it."""
+    `python -m MODULE` of its command line (`xinyong.cli` before issue 15 moved it), on a store
+    that code made itself (a store's layout changes with the migrations)."""
     tree = work / "before"
     subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=ROOT, check=True, capture_output=True)
     subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", str(tree / "src" / "xinyong")], check=False)
     module = "xinyong.interfaces.cli" if (tree / "src/xinyong/interfaces/cli").exists() else "xinyong.cli"
-    env = {**clean_env(XINYONG_DB=db), "PYTHONPATH": str(tree / "src")}
     cli = [str(python), "-m", module]
+    made = work / "before-store"
+    made.mkdir()
+    db, subject = build_store(cli, made, {**clean_env(), "PYTHONPATH": str(tree / "src")})
+    env = {**clean_env(XINYONG_DB=db), "PYTHONPATH": str(tree / "src")}
     return [
         Series("xinyong --help", f"before ({rev})", "xinyong --help", [*cli, "--help"], env),
         Series(
@@ -420,7 +426,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="xinyong-startup-") as tmp:
         work = Path(tmp)
         print("building the store …", file=sys.stderr)
-        db, subject = build_store(xinyong, work)
+        db, subject = build_store([str(xinyong)], work)
         print("compiling bytecode in place …", file=sys.stderr)
         compile_in_place(python)
         prefix = work / "pycache-stdlib-only"
@@ -448,7 +454,7 @@ def main() -> None:
             Series(label, mode, shown, argv, env) for label, shown, argv in commands for mode, env in modes.items()
         ]
         if args.before:
-            series += before_series(args.before, work, python, db, subject)
+            series += before_series(args.before, work, python)
         load_before = os.getloadavg()[0]
         print(f"timing {len(series)} series × {args.runs} runs …", file=sys.stderr)
         time_all(series, args.runs, args.warmup)

@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -205,9 +206,15 @@ def bulk_import(store: Store, path: Any, **options: Any) -> Any:
         return bulk.import_records(store, conn, path, after=AFTER_APPEND, **options)
 
 
-def run_cli(db: str, *args: str, now: str = "2026-03-02T10:00:00+08:00") -> tuple[int, str, str]:
-    """`xinyong ARGS` in this process on the store `db` at `now`, no other XINYONG_* variable set:
-    its exit status, stdout and stderr."""
+def run_cli(
+    db: str,
+    *args: str,
+    now: str = "2026-03-02T10:00:00+08:00",
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> tuple[int, str, str]:
+    """`xinyong ARGS` in this process on the store `db` at `now`, with no other XINYONG_* variable
+    set than `env`'s, in the folder `cwd` if given: its exit status, stdout and stderr."""
     import contextlib
     import os
     import sys
@@ -222,7 +229,11 @@ def run_cli(db: str, *args: str, now: str = "2026-03-02T10:00:00+08:00") -> tupl
             mp.delenv(name)
         mp.setenv("XINYONG_DB", db)
         mp.setenv("XINYONG_NOW", now)
+        for name, value in (env or {}).items():
+            mp.setenv(name, value)
         mp.setattr(sys, "argv", ["xinyong", *args])
+        if cwd is not None:
+            mp.chdir(cwd)
         code = 0
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:

@@ -11,12 +11,9 @@ commands too; only the entries of the command under test are checked.
 from __future__ import annotations
 
 import ast
-import contextlib
 import csv
 import getpass
-import io
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -27,7 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from helpers import DEMO_CITY, org_id, person_id
+from helpers import DEMO_CITY, org_id, person_id, run_cli
 from xinyong.interfaces import cli
 from xinyong.interfaces.cli.context import operator_name
 from xinyong.storage.store import Store
@@ -73,23 +70,7 @@ class City:
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> Run:
         """`xinyong ARGS` in this process, with the environment a user would have."""
-        out, err = io.StringIO(), io.StringIO()
-        with pytest.MonkeyPatch.context() as mp:
-            for name in [k for k in os.environ if k.startswith("XINYONG_")]:
-                mp.delenv(name)
-            mp.setenv("XINYONG_DB", self.db)
-            mp.setenv("XINYONG_NOW", NOW)
-            for name, value in (env or {}).items():
-                mp.setenv(name, value)
-            mp.setattr(sys, "argv", ["xinyong", *args])
-            mp.chdir(self.folder)
-            code = 0
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                try:
-                    cli.main()
-                except SystemExit as exc:
-                    code = exc.code if isinstance(exc.code, int) else 1
-        return Run(code, out.getvalue(), err.getvalue())
+        return Run(*run_cli(self.db, *args, now=NOW, env=env, cwd=self.folder))
 
     def ok(self, *args: str, env: dict[str, str] | None = None) -> Any:
         return self.run(*args, "--json", env=env).json()

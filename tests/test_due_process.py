@@ -7,12 +7,8 @@ the defaulters list, which brings the no-flights measure. Each scenario has its 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 import json
-import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +17,7 @@ from typing import Any
 import chinese_calendar
 import pytest
 
-from helpers import DEMO_CITY, person_id
-from xinyong.interfaces import cli
+from helpers import DEMO_CITY, person_id, run_cli
 
 DAY0 = dt.date(2026, 3, 2)
 SCHEME = DEMO_CITY.replace(
@@ -53,22 +48,8 @@ class Cli:
     db: str
 
     def run(self, *args: str, now: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        with pytest.MonkeyPatch.context() as mp:
-            for name in [k for k in os.environ if k.startswith("XINYONG_")]:
-                mp.delenv(name)
-            mp.setenv("XINYONG_DB", self.db)
-            mp.setenv("XINYONG_NOW", now)
-            mp.setenv("XINYONG_ACTOR", "office:wang" if "decide" in args or "--on-behalf" in args else "subject")
-            mp.setattr(sys, "argv", ["xinyong", *args])
-            mp.chdir(self.folder)
-            code = 0
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                try:
-                    cli.main()
-                except SystemExit as exc:
-                    code = exc.code if isinstance(exc.code, int) else 1
-        return code, out.getvalue(), err.getvalue()
+        actor = "office:wang" if "decide" in args or "--on-behalf" in args else "subject"
+        return run_cli(self.db, *args, now=now, env={"XINYONG_ACTOR": actor}, cwd=self.folder)
 
     def ok(self, *args: str, now: str) -> Any:
         code, out, err = self.run(*args, "--json", now=now)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import threading
-from asyncio import _get_running_loop as asyncio_running_loop  # the loop or None, never raises
 from typing import Any
 
 from xinyong.storage.store import Store
@@ -46,7 +46,10 @@ class AnswerCache:
         # began, so each answer still reflects every write committed before its request arrived,
         # and the read (a WAL read transaction, ~6 µs, a fifth of a cached check) is paid once for
         # the many requests one iteration handles under load.
-        loop = asyncio_running_loop()
+        # asyncio is looked up, not imported: a process that never imported it runs no loop, and the
+        # command line's start-up is spared its import (17 ms of a check's 0.65 s).
+        running = sys.modules.get("asyncio")
+        loop = running._get_running_loop() if running is not None else None  # the loop or None, never raises
         if loop is None:
             return self._read_tag()
         held: tuple[Any, ...] | None = getattr(self._local, "held", None)

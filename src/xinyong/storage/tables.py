@@ -274,6 +274,22 @@ web_sessions = Table(
     Index(None, "expires_at"),
 )
 
+
+def _audit_entry() -> list[Column[Any]]:
+    """An audit entry's fields, as the log keeps them and as a write's pending entry waits (new
+    Column objects each time: a column belongs to one table)."""
+    return [
+        Column("at", DateTime, nullable=False),
+        Column("actor", String(128), nullable=False),
+        Column("role", String(80), nullable=False),
+        Column("action", String(64), nullable=False),
+        Column("subject_id", String(32)),
+        Column("purpose", Text),
+        Column("outcome", String(32), nullable=False),
+        Column("detail", Text),
+    ]
+
+
 # The audit entries of writes, in the write's own transaction, until they are chained into the
 # audit log (`security.audit.chain_pending`, right after the write commits). On SQLite the log is a
 # database file of its own (`audit_metadata`), so that checks, which append to it, never wait for
@@ -282,14 +298,7 @@ audit_pending = Table(
     "audit_pending",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("at", DateTime, nullable=False),
-    Column("actor", String(128), nullable=False),
-    Column("role", String(80), nullable=False),
-    Column("action", String(64), nullable=False),
-    Column("subject_id", String(32)),
-    Column("purpose", Text),
-    Column("outcome", String(32), nullable=False),
-    Column("detail", Text),
+    *_audit_entry(),
     # Ids never come back once cleared (SQLite would otherwise reuse the highest after a delete):
     # a chained entry's `origin` names the one row it came from.
     sqlite_autoincrement=True,
@@ -444,14 +453,7 @@ audit_log = Table(
     "audit_log",
     audit_metadata,
     Column("seq", Id, primary_key=True, autoincrement=False),
-    Column("at", DateTime, nullable=False),
-    Column("actor", String(128), nullable=False),
-    Column("role", String(80), nullable=False),
-    Column("action", String(64), nullable=False),
-    Column("subject_id", String(32)),
-    Column("purpose", Text),
-    Column("outcome", String(32), nullable=False),
-    Column("detail", Text),
+    *_audit_entry(),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     # The `audit_pending` row the entry was chained from (a write's), so that chaining twice —
