@@ -594,3 +594,25 @@ def test_imports_yield_the_cpu_to_a_servers_checks(city: City, monkeypatch: pyte
     env["XINYONG_IMPORT_NICE"] = "0"
     kept = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     assert kept.stdout.strip() == "0"
+
+
+def test_the_command_alone_helps_and_parses_as_the_whole_app_does() -> None:
+    """`main` builds only the command the arguments name (`for_command`): for every command and
+    group its help is word for word the whole app's, root options before it included, and
+    anything else (no command, `--help`, a mistyped name) gets the whole app."""
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from xinyong.interfaces.cli import app, for_command
+
+    names = list(get_command(app).commands)  # type: ignore[attr-defined]
+    assert len(names) >= 19
+    runner = CliRunner()
+    for name in names:
+        for argv in ([name, "--help"], ["--db", "sqlite://", name, "--help"]):
+            alone = for_command(argv)
+            assert alone is not app, argv
+            assert list(get_command(alone).commands) == [name]  # type: ignore[attr-defined]
+            assert runner.invoke(alone, argv).output == runner.invoke(app, argv).output, argv
+    for argv in ([], ["--help"], ["--db", "check"], ["chek", "x"], ["--token=t"]):
+        assert for_command(argv) is app, argv

@@ -14,7 +14,7 @@ trace unless XINYONG_DEBUG=1 asks for one.
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,12 +38,13 @@ __all__ = ["app", "main"]
 # Plain help, not Rich's: typer's Rich formatter imports Rich's Markdown, Pretty, Syntax and
 # Traceback, which took `xinyong --help` from 0.16 s to 0.44 s (median of 8 runs; 0.10 s to 0.25 s
 # with compiled bytecode). The help says the same either way.
-app = typer.Typer(
-    help="xinyong: an accountable credit-information platform.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-)
+_SETTINGS: dict[str, Any] = {
+    "help": "xinyong: an accountable credit-information platform.",
+    "no_args_is_help": True,
+    "add_completion": False,
+    "rich_markup_mode": None,
+}
+app = typer.Typer(**_SETTINGS)
 
 # Commands first, then the groups, in the order `xinyong --help` lists them.
 for command in (
@@ -107,6 +108,41 @@ def _root(
     typer_ctx.call_on_close(ctx.close)
 
 
+# The root's options that take a value: what follows them is not the command's name.
+_ROOT_VALUES = frozenset({"--db", "--token"})
+
+
+def for_command(argv: list[str]) -> typer.Typer:
+    """The app with only the command or group `argv` names, or the whole app when it names none
+    (`xinyong`, `--help`, a mistyped name: their help and errors list every command).
+
+    Typer builds every command's parameters when it starts (36 ms of a check's 0.6 s start-up,
+    measured: benchmarks/startup.py), though one command runs; the narrowed app parses, helps and
+    errs exactly as the whole one does for that command, its root options included."""
+    words = iter(argv)
+    for word in words:
+        if word in _ROOT_VALUES:
+            next(words, None)
+        elif not word.startswith("-"):
+            break
+    else:
+        return app
+    commands = [c for c in app.registered_commands if c.callback and _command_name(c) == word]
+    groups = [g for g in app.registered_groups if g.name == word]
+    if not commands and not groups:
+        return app
+    narrowed = typer.Typer(**_SETTINGS)
+    narrowed.registered_callback = app.registered_callback
+    narrowed.registered_commands, narrowed.registered_groups = commands, groups
+    return narrowed
+
+
+def _command_name(info: typer.models.CommandInfo) -> str:
+    from typer.main import get_command_name
+
+    return info.name or get_command_name(info.callback.__name__ if info.callback else "")
+
+
 def _rendered(exc: XinyongError) -> str:
     """The message and one line per problem; a refused value (`rules.values`) is one problem that
     its message already says in full (`--amount: …`), so it is printed once."""
@@ -124,7 +160,7 @@ def main() -> None:
     try:
         with settings.using(settings.load()) as chosen:
             debug = chosen.debug
-            app(standalone_mode=False)
+            for_command(sys.argv[1:])(standalone_mode=False)
     except XinyongError as exc:
         note(_rendered(exc))
         raise SystemExit(exc.exit_code) from None
