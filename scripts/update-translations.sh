@@ -11,7 +11,7 @@ PYBABEL=.venv/bin/pybabel
 LOCALE=src/xinyong/locale
 POT="$LOCALE/xinyong.pot"
 mkdir -p "$LOCALE"
-"$PYBABEL" extract -F babel.cfg -k N_ --no-location --sort-output \
+"$PYBABEL" extract -F babel.cfg -k N_ -k t --no-location --sort-output \
   --project xinyong --copyright-holder "xinyong contributors" --omit-header -o "$POT" src/xinyong
 for lang in zh_Hans en; do
   po="$LOCALE/$lang/LC_MESSAGES/xinyong.po"

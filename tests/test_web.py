@@ -516,3 +516,26 @@ def test_the_demo_prints_log_ins_that_work(tmp_path: Path, monkeypatch: pytest.M
     report = service.questions.report(ADMIN, found["subject"]["login"])
     assert any(r["status"] == "recorded" and not r["expired"] for r in report["records"])
     store.dispose()
+
+
+def test_a_store_that_cannot_answer_is_a_503_page_without_its_details(
+    site: Site, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The platform's state, not the visitor's input: 503 (it was a 400 "could not be carried
+    out"), a plain line in the visitor's language, and the store's own words only in the log."""
+    from xinyong.errors import Unavailable
+    from xinyong.service.questions import Questions
+
+    def busy(*_args: object, **_kwargs: object) -> None:
+        raise Unavailable("the store cannot answer now: (sqlite3.OperationalError) database is locked")
+
+    monkeypatch.setattr(Questions, "report", busy)
+    site.log_out()
+    site.client.get("/lang/zh_Hans")
+    page = site.client.get(f"/subjects/{O1}")
+    assert page.status_code == 503
+    assert "系统繁忙，请稍后再试" in page.text
+    assert "未作任何更改" in page.text
+    assert "sqlite3" not in page.text
+    assert "database is locked" in caplog.text
+    site.client.get("/lang/en")

@@ -20,9 +20,12 @@ class Problem:
 
 
 class XinyongError(Exception):
-    """Base of all errors the library raises on purpose; exit status 1 unless a subclass says."""
+    """Base of all errors the library raises on purpose; exit status 1 and HTTP 503 unless a
+    subclass says: an error that is not the caller's is the platform's state (a missing key, a
+    store that cannot answer). Every interface reads the status here, so they cannot disagree."""
 
     exit_code = 1
+    http_status = 503
 
     def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
         super().__init__(message)
@@ -37,9 +40,10 @@ class XinyongError(Exception):
 
 
 class BadInput(XinyongError):
-    """The caller gave something invalid; nothing was changed (exit status 2)."""
+    """The caller gave something invalid; nothing was changed (exit status 2, HTTP 422)."""
 
     exit_code = 2
+    http_status = 422
 
     @classmethod
     def from_problems(cls, message: str, problems: Iterable[Problem]) -> BadInput:
@@ -49,9 +53,13 @@ class BadInput(XinyongError):
 class NotFound(BadInput):
     """A named thing (subject, record, scheme, objection) does not exist."""
 
+    http_status = 404
+
 
 class Refused(BadInput):
     """The input is well formed but a rule forbids it (a safeguard, an authorisation, a deadline)."""
+
+    http_status = 409
 
 
 class Unavailable(XinyongError):

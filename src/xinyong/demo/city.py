@@ -23,9 +23,10 @@ from rich.console import Console
 from rich.progress import Progress
 
 from xinyong.demo.synth import SOURCES, City, RecordRow, generate_city
+from xinyong.demo.synth.city import RECORD_HEADER
 from xinyong.errors import Refused
 from xinyong.ledger import records as ledger
-from xinyong.ledger.files import RECORD_COLUMNS, RECORD_OPTIONAL, SUBJECT_COLUMNS, SUBJECT_OPTIONAL
+from xinyong.ledger.files import SUBJECT_COLUMNS, SUBJECT_OPTIONAL
 from xinyong.ledger.registry import Subject
 from xinyong.presentation import outputs
 from xinyong.rules.clock import DEFAULT_TIMEZONE, Clock
@@ -73,18 +74,8 @@ def _moment(day: dt.date, hour: int = 17) -> dt.datetime:
 def _csv_bytes(rows: list[RecordRow]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(RECORD_COLUMNS + RECORD_OPTIONAL)
-    for r in rows:
-        writer.writerow(
-            [
-                r.subject_id,
-                r.behaviour,
-                r.occurred_on.isoformat(),
-                r.document_ref,
-                "" if r.amount is None else str(r.amount),
-                r.note or "",
-            ]
-        )
+    writer.writerow(RECORD_HEADER)
+    writer.writerows(r.csv_fields() for r in rows)
     return buffer.getvalue().encode()
 
 

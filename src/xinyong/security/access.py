@@ -143,9 +143,13 @@ ACTOR_LENGTH = 128
 class Unauthenticated(XinyongError):
     """No valid credentials where the rules need some (HTTP 401)."""
 
+    http_status = 401
+
 
 class Forbidden(XinyongError):
     """Valid credentials, but no rule allows this (HTTP 403)."""
+
+    http_status = 403
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from xinyong.demo.synth.vocabulary import (
     SURNAMES,
     TOWNS,
 )
+from xinyong.ledger.files import RECORD_COLUMNS, RECORD_OPTIONAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,22 @@ class RecordRow:
     document_ref: str
     amount: Decimal | None
     note: str | None
+
+    def csv_fields(self) -> list[str]:
+        """The row as a records file writes it, in `RECORD_HEADER`'s order."""
+        amount = "" if self.amount is None else str(self.amount)
+        return [
+            self.subject_id,
+            self.behaviour,
+            self.occurred_on.isoformat(),
+            self.document_ref,
+            amount,
+            self.note or "",
+        ]
+
+
+# A records file's columns: those the import reads, required then optional.
+RECORD_HEADER = [*RECORD_COLUMNS, *RECORD_OPTIONAL]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,18 +173,8 @@ def write_files(city: City, out_dir: pathlib.Path) -> dict[str, pathlib.Path]:
         path = out_dir / f"records-{src}.csv"
         with path.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["subject_id", "behaviour", "occurred_on", "document_ref", "amount", "note"])
-            for r in rows:
-                writer.writerow(
-                    [
-                        r.subject_id,
-                        r.behaviour,
-                        r.occurred_on.isoformat(),
-                        r.document_ref,
-                        "" if r.amount is None else str(r.amount),
-                        r.note or "",
-                    ]
-                )
+            writer.writerow(RECORD_HEADER)
+            writer.writerows(r.csv_fields() for r in rows)
         paths[path.name] = path
     return paths
 

@@ -26,9 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xinyong.errors import BadInput, NotFound, Problem, Refused, Unavailable, XinyongError
+from xinyong.errors import BadInput, Problem, Unavailable, XinyongError
 from xinyong.rules.identifiers import mask_text
-from xinyong.security.access import Forbidden, Unauthenticated
 
 log = logging.getLogger("xinyong.interfaces.api")
 
@@ -107,6 +106,8 @@ def problem_response(
 class Malformed(BadInput):
     """A request that cannot be a sensible question (HTTP 400): see `malformed`."""
 
+    http_status = 400
+
 
 def malformed(scope: Scope) -> str | None:
     """Why a request is refused before anything reads it, or None: a NUL byte in its path, query
@@ -130,22 +131,6 @@ def malformed(scope: Scope) -> str | None:
 
 
 TWO_AUTHORIZATIONS = "two Authorization headers: send one (Authorization: Bearer <token>), or none as the public"
-
-
-def status_of(exc: XinyongError) -> int:
-    if isinstance(exc, Malformed):
-        return 400
-    if isinstance(exc, Unauthenticated):
-        return 401
-    if isinstance(exc, Forbidden):
-        return 403
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Refused):
-        return 409
-    if isinstance(exc, BadInput):
-        return 422
-    return 503
 
 
 def _locate(field: str, query_names: Iterable[str]) -> dict[str, str]:
@@ -191,7 +176,7 @@ def render(exc: XinyongError, request: Request) -> Response:
 
 def render_for(exc: XinyongError, path: str, names: Iterable[str]) -> Response:
     """The problem for a library error; `names` are the request's parameters (not body fields)."""
-    status = status_of(exc)
+    status = exc.http_status
     headers = {"WWW-Authenticate": 'Bearer realm="xinyong"'} if status == 401 else None
     if status == 503:
         log.error("store unavailable: %s", exc.message)

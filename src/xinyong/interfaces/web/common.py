@@ -11,6 +11,7 @@ whose numbers are also in a table.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Coroutine
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from xinyong.errors import NotFound, Refused, XinyongError
+from xinyong.errors import BadInput, XinyongError
 from xinyong.i18n import N_, Text, translations
 from xinyong.interfaces.web.session import Session, Sessions
 from xinyong.presentation import rendering
@@ -31,6 +32,7 @@ from xinyong.security.access import Forbidden, Principal, Role, Unauthenticated
 from xinyong.service import Service
 
 TEMPLATES = Path(__file__).parent / "templates"
+log = logging.getLogger("xinyong.interfaces.web")
 
 
 STAFF_ROLES = frozenset({Role.ADMIN, Role.OFFICER})
@@ -51,6 +53,7 @@ ERROR_TITLES = {
     403: N_("Not allowed"),
     404: N_("Not found"),
     409: N_("Refused by a rule"),
+    503: N_("Busy: please try again in a moment"),
 }
 
 
@@ -116,15 +119,9 @@ class WebError(Exception):
 
 
 def status_of(exc: XinyongError) -> int:
-    if isinstance(exc, Unauthenticated):
-        return 401
-    if isinstance(exc, Forbidden):
-        return 403
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Refused):
-        return 409
-    return 400
+    """The error's HTTP status (`XinyongError.http_status`), but a form's bad input is a 400 page:
+    a person filled it in, not a client that reads 422."""
+    return 400 if exc.http_status == BadInput.http_status else exc.http_status
 
 
 class WebRoute(APIRoute):
@@ -207,6 +204,9 @@ def error_page(request: Request, status: int, message: str, exc: XinyongError | 
     if status == 401 and request.method == "GET" and current.credential is None:
         return RedirectResponse(f"/login?next={quote(request.url.path, safe='')}", status_code=303)
     t = Text(current.lang)
+    if status == 503:  # the platform's state, not the visitor's doing: its detail is for the log
+        log.error("unavailable on %s: %s", request.url.path, message)
+        message, exc = t("Nothing was changed. Please try again in a moment."), None
     # A single problem is the message itself (a value refused by its rule): shown once.
     problems = [p for p in exc.problems if str(p) != message] if exc is not None else []
     return render(
