@@ -611,6 +611,15 @@ def step_checks_during_import(work: Path, size: float, backend: str) -> dict[str
     return under_import.step(work, size, backend)
 
 
+def step_checks_cold(work: Path, size: float, backend: str) -> dict[str, Any]:
+    """Cold single checks and batch checks on the import size's store (`benchmarks/cold_checks.py`)."""
+    from benchmarks import cold_checks
+
+    return cold_checks.step(work, size, backend)
+
+
+COLD_CHECK_STEPS = {"checks-cold-sqlite": "sqlite", "checks-cold-postgres": "postgresql"}
+
 # Checks during an import: the size whose records (5× its subjects) are imported meanwhile.
 UNDER_IMPORT_SIZE = 0.4
 UNDER_IMPORT_STEPS = {"checks-during-import-sqlite": "sqlite", "checks-during-import-postgres": "postgresql"}
@@ -640,6 +649,8 @@ STEPS = {
     "latency": step_latency,
     "checks-during-import-sqlite": functools.partial(step_checks_during_import, backend="sqlite"),
     "checks-during-import-postgres": functools.partial(step_checks_during_import, backend="postgresql"),
+    "checks-cold-sqlite": functools.partial(step_checks_cold, backend="sqlite"),
+    "checks-cold-postgres": functools.partial(step_checks_cold, backend="postgresql"),
 }
 
 
@@ -777,8 +788,10 @@ def render(run: dict[str, Any]) -> str:
         ]
     else:
         lines.append(f"not run{': ' + str(latency.get('error')) if latency else ''}")
-    from benchmarks import under_import
+    from benchmarks import cold_checks, under_import
 
+    if run["results"].get("checks-cold"):
+        lines += ["", *cold_checks.render(run["results"]["checks-cold"])]
     under = run["results"].get("under-import", {})
     lines += ["", *under_import.render(under, run.get("under_import_size", UNDER_IMPORT_SIZE))]
     lines += ["", END]
@@ -939,6 +952,11 @@ def main(argv: list[str]) -> None:
     if "latency" not in skip:  # on the import step's store, of this run or an earlier one
         run["results"]["latency"] = do(args.import_size, "latency")
     save()
+    cold: dict[str, Any] = run["results"].setdefault("checks-cold", {})
+    for name, backend in COLD_CHECK_STEPS.items():
+        if name not in skip:  # on the import step's store (SQLite) or its files (PostgreSQL)
+            cold[backend] = do(args.import_size, name)
+            save()
     under: dict[str, Any] = run["results"].setdefault("under-import", {})
     for name, backend in UNDER_IMPORT_STEPS.items():
         if name in skip:

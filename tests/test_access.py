@@ -47,6 +47,7 @@ PUBLIC = {
     Action.REPORTS_READ,
     Action.LISTS_READ,
     Action.AUDIT_CHECKPOINTS,
+    Action.FEEDS_DELAYS,
 }
 EXPECTED = {
     Role.ADMIN: set(Action),
@@ -65,7 +66,7 @@ EXPECTED = {
         Action.AGGREGATES_READ,
     },
     Role.SOURCE: PUBLIC | {Action.RECORDS_SUBMIT, Action.IMPORTS_READ},
-    Role.ENFORCER: PUBLIC | {Action.CHECKS_ASK},
+    Role.ENFORCER: PUBLIC | {Action.CHECKS_ASK, Action.FEEDS_READ, Action.FEEDS_ACK},
     Role.SUBJECT: PUBLIC
     | {
         Action.RECORDS_READ,

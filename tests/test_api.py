@@ -96,6 +96,8 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     earlier.records.import_file(ADMIN, "matrix.csv", "\n".join(rows).encode(), "transport")
     service = Service(store, FixedClock(at("2026-01-21")))
     service.keys.ensure()  # as `xinyong init` makes them, beside the store's file
+    service.feeds.make_key(ADMIN, "civil-aviation")
+    service.feeds.publish(ADMIN)  # version 1 of civil-aviation's feed
     objections = {role: service.objections.file(ADMIN, records[("decide", role)], reason="wrong").id for role in ROLES}
     tokens = {}
     for name, role, bound in (
@@ -209,6 +211,13 @@ ENDPOINTS: list[tuple[str, str, Any, Any, set[str]]] = [
     ),
     ("import job", "GET", lambda c, r: f"/v1/imports/{c.job}", {}, {"admin", "officer", "source_court"}),
     ("check", "GET", f"/v1/checks/{P1}/demo-city/no-flights", {}, {*SELF, "enforcer_aviation"}),
+    (
+        "batch check",
+        "POST",
+        "/v1/checks/demo-city/no-flights",
+        {"json": {"subjects": [P1]}},
+        {*SELF, "enforcer_aviation"},
+    ),
     ("person report", "GET", f"/v1/reports/{P1}", {}, SELF),
     ("organisation report", "GET", f"/v1/reports/{O1}", {}, EVERYONE),
     ("public list", "GET", "/v1/lists/demo-city/defaulters", {}, EVERYONE),
@@ -238,6 +247,15 @@ ENDPOINTS: list[tuple[str, str, Any, Any, set[str]]] = [
     ("audit checkpoints", "GET", "/v1/audit/checkpoints", {}, EVERYONE),
     ("audit checkpoint", "POST", "/v1/audit/checkpoints", {}, {"admin"}),
     ("audit export", "GET", "/v1/audit/export", {"params": {"from": "2026-01-01", "to": "2026-12-31"}}, {"admin"}),
+    ("feed", "GET", "/v1/feeds/civil-aviation", {}, {"admin", "enforcer_aviation"}),
+    (
+        "acknowledge a feed version",
+        "POST",
+        "/v1/feeds/civil-aviation/versions/1/acknowledgement",
+        {},
+        {"admin", "enforcer_aviation"},
+    ),
+    ("delisting statistics", "GET", "/v1/statistics/delisting", {}, EVERYONE),
 ]
 # Under the public's rule a person's profile and report answer "no public profile" (404), the same
 # answer as for an id that does not exist: the public learns nothing about persons.
@@ -318,8 +336,11 @@ def test_check_parameters_are_validated_with_pointers(city: City) -> None:
     bad_day = city.call("admin", "GET", f"/v1/checks/{P1}/demo-city/no-flights", params={"as_of": "2026-13-01"})
     assert bad_day.status_code == 422
     assert bad_day.json()["errors"][0]["parameter"] == "as_of"
-    unknown = city.call("admin", "GET", "/v1/checks/110105199001019999/demo-city/no-flights")
+    unknown = city.call("admin", "GET", f"/v1/checks/{person_id(99)}/demo-city/no-flights")
     assert unknown.status_code == 404
+    invalid = city.call("admin", "GET", "/v1/checks/110105199001019999/demo-city/no-flights")
+    assert invalid.status_code == 422
+    assert "check character" in invalid.json()["detail"]
     no_measure = city.call("admin", "GET", f"/v1/checks/{P1}/demo-city/no-such-measure")
     assert no_measure.status_code == 404
     assert city.call("enforcer_aviation", "GET", f"/v1/checks/{P1}/demo-city/no-such-measure").status_code == 403
@@ -339,6 +360,37 @@ def test_every_check_is_audited_and_the_subject_sees_who_looked(city: City) -> N
     assert city.call("subject_other", "GET", f"/v1/subjects/{P1}/audit").status_code == 403
     with city.store.audit_read() as conn:
         assert audit.verify(conn).ok
+
+
+def test_a_manifest_is_checked_in_one_request_each_subject_as_a_single_check(city: City) -> None:
+    """A batch: answers in the order sent, each as the single check's with the id as sent, an
+    unknown or invalid id its own error, every subject's look logged; the measure's agency only."""
+    sent = [P2, P1.lower() if P1.endswith("X") else P1, person_id(99), "11010519900101001", P1]
+    url = "/v1/checks/demo-city/no-flights"
+    answer = city.call("enforcer_aviation", "POST", url, json={"subjects": sent}, headers={"X-Purpose": "flight 7"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["measure"] == "demo-city/no-flights"
+    assert [a["subject"] for a in body["answers"]] == sent
+    single = city.call("enforcer_aviation", "GET", f"/v1/checks/{P1}/demo-city/no-flights").json()
+    assert body["answers"][1] == {**single, "subject": sent[1]}
+    assert body["answers"][0]["applies"] is False
+    assert body["answers"][1]["applies"] is True
+    assert body["answers"][2]["error"]["code"] == "not_found"
+    assert body["answers"][3]["error"]["code"] == "invalid"
+    assert "basis" not in body["answers"][1]  # an enforcer hears what a single check tells it
+    seen = city.call("subject_self", "GET", f"/v1/subjects/{P1}/audit").json()["entries"]
+    assert [e["purpose"] for e in seen if e["action"] == "checks.ask"].count("flight 7") == 2
+    # Another agency's measure: refused per subject, nothing learnt; an empty or oversized list: 422.
+    assert city.call("enforcer_tax", "POST", url, json={"subjects": [P1, person_id(99)]}).status_code == 403
+    # A subject may ask about itself; in a batch with others, each other's answer is a refusal.
+    mine = city.call("subject_self", "POST", url, json={"subjects": [P1, P2]}).json()["answers"]
+    assert mine[0]["applies"] is True
+    assert mine[1]["error"]["code"] == "denied"
+    assert city.call("admin", "POST", url, json={"subjects": []}).status_code == 422
+    too_many = city.call("admin", "POST", url, json={"subjects": [P1] * 1001})
+    assert too_many.status_code == 422
+    assert city.call("admin", "POST", url, json={"subjects": [P1], "as_of": "2026-02-30"}).status_code == 422
 
 
 # --- what each role sees --------------------------------------------------------------------------------
@@ -479,7 +531,7 @@ def test_no_stack_trace_reaches_a_caller(city: City, monkeypatch: pytest.MonkeyP
 
     service = city.client.app.state.service  # type: ignore[attr-defined]
     monkeypatch.setattr(service.schemes, "versions", explode)
-    monkeypatch.setattr(service.questions, "check", explode)
+    monkeypatch.setattr(service.questions, "check_many", explode)
     for url in ("/v1/schemes", f"/v1/checks/{P1}/demo-city/no-flights"):
         response = city.call("admin", "GET", url)
         assert response.status_code == 500
@@ -805,13 +857,13 @@ def test_a_repeated_check_is_answered_again_but_logged_each_time(
     app = create_app(store, clock=TickingClock(NOW))
     service = app.state.service  # type: ignore[attr-defined]
     computed: list[str] = []
-    check = service.questions.check
+    check_many = service.questions.check_many
 
-    def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        computed.append(args[1])
-        return check(*args, **kwargs)  # type: ignore[no-any-return]
+    def counted(*args: Any, **kwargs: Any) -> list[Any]:
+        computed.extend(args[1])
+        return check_many(*args, **kwargs)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(service.questions, "check", counted)
+    monkeypatch.setattr(service.questions, "check_many", counted)
     url = f"/v1/checks/{P1}/demo-city/no-flights"
     headers = {"Authorization": f"Bearer {bearer}"}
     with TestClient(app) as client:

@@ -301,7 +301,7 @@ def test_logs_never_carry_a_persons_full_id(
     caplog.set_level(logging.INFO)
     monkeypatch.setattr(service.questions, "profile", broken)
     monkeypatch.setattr(service.questions, "report", broken)
-    monkeypatch.setattr(service.questions, "check", broken)
+    monkeypatch.setattr(service.questions, "check_many", broken)
     monkeypatch.setattr(service.questions, "states", locked)
     assert site.get(f"/v1/subjects/{P1}", "admin").status_code == 500
     assert site.get(f"/v1/checks/{P1}/demo-city/no-flights", "admin").status_code == 500

@@ -375,6 +375,31 @@ def test_check_json(city: City) -> None:
     assert "objection" in answer["contest"]
 
 
+def test_check_a_file_of_subjects(city: City) -> None:
+    """`check --file IDS.csv SCHEME/MEASURE --json`: answers in the file's order, ids as sent, an
+    unknown id its own error; a file without the column, or over 1,000 subjects, is refused (exit 2)."""
+    ids = city.write("ids.csv", f"name,subject_id\nA,{P1}\nB,110105199001019999\nC,{P2}\n")
+    data = city.ok("check", "--file", str(ids), "court-defaulters/no-flights", now=LATER)
+    assert data["measure"] == "court-defaulters/no-flights"
+    assert [a["subject"] for a in data["answers"]] == [P1, "110105199001019999", P2]
+    single = city.ok("check", P1, "court-defaulters/no-flights", now=LATER)
+    assert data["answers"][0] == {**single, "subject": P1}
+    assert "error" in data["answers"][1]
+    assert "applies" not in data["answers"][1]
+    human = city.run("check", "--file", str(ids), "court-defaulters/no-flights", now=LATER)
+    assert human.code == 0
+    assert P2 in human.out
+    for name, text, why in (
+        ("none.csv", f"id\n{P1}\n", "subject_id column"),
+        ("many.csv", "subject_id\n" + f"{P1}\n" * 1001, "1,000 at most"),
+    ):
+        refused = city.run("check", "--file", str(city.write(name, text)), "court-defaulters/no-flights")
+        assert refused.code == 2, refused.err
+        assert why in refused.err
+    both = city.run("check", "--file", str(ids), P1, "court-defaulters/no-flights")
+    assert both.code == 2
+
+
 def test_replay_notice_before_effect(city: City) -> None:
     """Recorded on 2 March with ten days' notice: nothing on 11 March, full effect on 12 March."""
     before = city.run("score", P1, "--scheme", "city-points", "--json", now="2026-03-11T23:59:00+08:00").json()

@@ -175,6 +175,23 @@ def new_scheme(c: City) -> list[str]:
     return ["scheme", "load", c.write("other-city.yaml", DEMO_CITY.replace("scheme: demo-city", "scheme: other-city"))]
 
 
+def with_feed(*args: str) -> Callable[[City], list[str]]:
+    """A feeds command, once civil-aviation has a feed key."""
+
+    def prepare(c: City) -> list[str]:
+        if c.run("feeds", "show", "civil-aviation").code != 0:
+            c.ok("feeds", "key", "civil-aviation")
+        return ["feeds", *args]
+
+    return prepare
+
+
+def a_version_to_acknowledge(c: City) -> list[str]:
+    with_feed()(c)
+    c.ok("feeds", "publish")
+    return ["feeds", "ack", "civil-aviation", str(c.ok("feeds", "show", "civil-aviation")["versions"][-1]["version"])]
+
+
 # (command, how to get its arguments, the entries it must add: action and subject)
 CASES: list[tuple[str, Callable[[City], list[str]], list[tuple[str, str | None]]]] = [
     ("score", fixed("score", P1), [("state.read", P1)]),
@@ -234,6 +251,15 @@ CASES: list[tuple[str, Callable[[City], list[str]], list[tuple[str, str | None]]
     ("audit checkpoint", fixed("audit", "checkpoint"), [("audit.checkpoint", None)]),
     ("rebuild", fixed("rebuild"), [("effects.rebuild", None)]),
     ("state", fixed("state", "--out", "state.parquet"), [("state.batch", None)]),
+    ("feeds key", fixed("feeds", "key", "civil-aviation"), [("feeds.key", None)]),
+    (
+        "feeds webhook",
+        with_feed("webhook", "civil-aviation", "https://airline.example/hook"),
+        [("feeds.webhook", None)],
+    ),
+    ("feeds publish", with_feed("publish"), [("feeds.publish", None)]),
+    ("feeds show", with_feed("show", "civil-aviation"), [("feeds.read", None)]),
+    ("feeds ack", a_version_to_acknowledge, [("feeds.ack", None)]),
 ]
 
 

@@ -74,6 +74,7 @@ VALID = {
     "token_id": "0123456789ab",
     "lang": "en",
     "path": "app.css",
+    "agency": "civil-aviation",
 }
 
 # Bodies of the routes that take one: valid, so that only the path is at fault.
@@ -86,6 +87,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/staff/objections/{objection_id}"): {"data": {"outcome": "upheld", "reason": "fuzz"}},
     ("POST", "/staff/repairs/{repair_id}"): {"data": {"outcome": "approved", "reason": "fuzz"}},
     ("DELETE", "/v1/tokens/{token_id}"): {},
+    ("POST", "/v1/feeds/{agency}/versions/{version}/acknowledgement"): {},
+    ("POST", "/v1/checks/{scheme}/{measure}"): {"json": {"subjects": ["110105199001010010"]}},
 }
 PARAMETER = re.compile(r"{([a-z_]+)(?::[a-z]+)?}")
 

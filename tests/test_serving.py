@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
 from helpers import World, at, d, person_id
 from xinyong.derived import serving
@@ -128,8 +129,8 @@ def test_the_driver_reads_what_sqlalchemy_reads(world: World) -> None:
     serve_everyone(world, [person, org], at("2026-05-01"))
     world.record(org, "TRAFFIC.MINOR", "2026-04-01", at("2026-05-03"))  # org's row no longer fresh
     asked = [
-        (serving.SERVED, {"scheme": "demo-city", "subject": subject, "known_at": to_storage(known)})
-        for subject in (person, org, "110105199001019999")
+        (serving.SERVED, {"scheme": "demo-city", "subjects": subjects, "known_at": to_storage(known), "as_of": DAY})
+        for subjects in ([person], [org], ["110105199001019999"], [org, "110105199001019999", person])
         for known in (at("2026-05-02"), at("2026-05-04"))
     ]
     asked += [(registry._SUBJECT, {"id": s}) for s in (person, org, "110105199001019999")]
@@ -147,5 +148,47 @@ def test_the_driver_reads_what_sqlalchemy_reads(world: World) -> None:
             assert [dict(row._mapping) for row in query.all(conn, **params)] == [
                 dict(row._mapping) for row in conn.execute(query.statement, params)
             ]
-        assert any(row.changed for row in serving.SERVED.all(conn, **asked[3][1]))  # org, after its record
+        assert not any(row.fresh for row in serving.SERVED.all(conn, **asked[3][1]))  # org, after its record
         assert all(query.all(conn, **params) for query, params in asked[-5:-1])  # effects and consent read
+
+
+def test_every_way_of_appending_makes_the_served_rows_of_its_subjects_stale(world: World, tmp_path: Path) -> None:
+    """A file imported in bulk, a file row by row, an event and a consent each note their subjects'
+    change in their own transaction, so the freshness guard stops those subjects' served rows and
+    nobody else's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    person, org = world.standard()
+    others = [person_id(n) for n in range(2, 6)]
+    world.subjects([(s, "person", f"某{n}") for n, s in enumerate(others)])
+    for subject in [person, *others]:
+        world.consent(subject, True, "2020-01-03")
+    everyone = [person, org, *others]
+    serve_everyone(world, everyone, at("2026-05-01"))
+    service = Service(world.store, FixedClock(at("2026-05-02")))
+    office = Principal(Role.ADMIN, "test", channel="cli")
+
+    def stale() -> set[str]:
+        with world.store.read() as conn:
+            found = serving.served_many(conn, everyone, "demo-city", DAY, at("2026-05-03"))
+        return {s for s, served in found.items() if served.version is None}
+
+    assert stale() == set()
+    parquet = tmp_path / "records.parquet"
+    columns = {"subject_id": [others[0], others[0]], "behaviour": ["TRAFFIC.MINOR"] * 2}
+    columns |= {"occurred_on": ["2026-04-01", "2026-04-02"], "document_ref": ["B-1", "B-2"]}
+    pq.write_table(pa.table(columns), parquet)
+    assert service.records.import_path(office, parquet, "transport", bulk=True).imported == 2
+    assert stale() == {others[0]}
+    row = "subject_id,behaviour,occurred_on,document_ref\n" + f"{others[1]},TRAFFIC.MINOR,2026-04-03,R-1\n"
+    service.records.import_file(office, "one.csv", row.encode(), source="transport")
+    assert stale() == {others[0], others[1]}
+    with world.store.write() as conn:  # the event and the consent below refresh rows: none left to refresh
+        conn.execute(delete(t.serving_state).where(t.serving_state.c.subject_id.in_([others[2], others[3]])))
+    serve_everyone(world, [others[2], others[3]], at("2026-05-01"))
+    service.records.revoke(office, "transport:R-1", reason="sent in error")
+    service.subjects.change_consent(office, others[3], "demo-city", False)
+    with world.store.read() as conn:
+        changed = {row.subject_id for row in conn.execute(select(t.subject_changes.c.subject_id))}
+    assert {others[0], others[1], others[3]} <= changed

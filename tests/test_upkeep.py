@@ -52,12 +52,22 @@ def test_a_night_merges_the_runs_and_is_logged(sqlite_store: Store, monkeypatch:
 
 
 def test_off_starts_no_thread(sqlite_store: Store) -> None:
-    off = {"XINYONG_AUDIT_COMPACT_AT": "off", "XINYONG_AUDIT_CHECKPOINT_EVERY": "0"}
+    off = {
+        "XINYONG_AUDIT_COMPACT_AT": "off",
+        "XINYONG_AUDIT_CHECKPOINT_EVERY": "0",
+        "XINYONG_FEED_PUBLISH_AT": "off",
+        "XINYONG_OUTBOX_EVERY": "0",
+    }
     with settings.using(settings.load(off)):
         assert upkeep.start(Service(sqlite_store)) == []
-    with settings.using(settings.load({"XINYONG_AUDIT_CHECKPOINT_EVERY": "0"})):
+    with settings.using(settings.load({**off, "XINYONG_AUDIT_COMPACT_AT": "03:30"})):
         jobs = upkeep.start(Service(sqlite_store))
         assert [job.name for job in jobs] == ["xinyong-nightly"]
+        for job in jobs:
+            job.stop()
+    with settings.using(settings.load({})):
+        jobs = upkeep.start(Service(sqlite_store))
+        assert [job.name for job in jobs] == ["xinyong-nightly", "xinyong-hourly", "xinyong-feeds", "xinyong-outbox"]
         for job in jobs:
             job.stop()
 

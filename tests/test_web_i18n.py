@@ -70,6 +70,7 @@ def walk(site: Site, lang: str) -> dict[str, str]:
         "/schemes",
         "/schemes/demo-city",
         "/audit",
+        "/statistics",
     ):
         visit(path)
     visit("/lists/demo-city/defaulters")

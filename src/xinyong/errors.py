@@ -22,10 +22,12 @@ class Problem:
 class XinyongError(Exception):
     """Base of all errors the library raises on purpose; exit status 1 and HTTP 503 unless a
     subclass says: an error that is not the caller's is the platform's state (a missing key, a
-    store that cannot answer). Every interface reads the status here, so they cannot disagree."""
+    store that cannot answer). Every interface reads the status here, so they cannot disagree;
+    `code` is the word for it in an audit entry's outcome and in an answer's `error`."""
 
     exit_code = 1
     http_status = 503
+    code = "failed"
 
     def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
         super().__init__(message)
@@ -44,6 +46,7 @@ class BadInput(XinyongError):
 
     exit_code = 2
     http_status = 422
+    code = "invalid"
 
     @classmethod
     def from_problems(cls, message: str, problems: Iterable[Problem]) -> BadInput:
@@ -54,12 +57,14 @@ class NotFound(BadInput):
     """A named thing (subject, record, scheme, objection) does not exist."""
 
     http_status = 404
+    code = "not_found"
 
 
 class Refused(BadInput):
     """The input is well formed but a rule forbids it (a safeguard, an authorisation, a deadline)."""
 
     http_status = 409
+    code = "refused"
 
 
 class Unavailable(XinyongError):

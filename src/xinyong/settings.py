@@ -290,6 +290,35 @@ OUTBOX_MAX_BACKOFF = required(
     Seconds(),
     "The longest wait between two delivery attempts, in seconds; deliveries are never given up.",
 )
+OUTBOX_EVERY = required(
+    "XINYONG_OUTBOX_EVERY",
+    "60",
+    Seconds(),
+    "Seconds between the deliveries a server makes of what is due in the outbox (notice e-mails, feed "
+    "webhooks; `xinyong notices deliver`); 0 for none.",
+)
+WEBHOOK_TIMEOUT = required(
+    "XINYONG_WEBHOOK_TIMEOUT",
+    "10",
+    Seconds(positive=True, kind="seconds, more than 0"),
+    "Seconds to wait for an agency's webhook receiver before a delivery attempt fails (it is retried).",
+)
+
+# Feeds for enforcer agencies (the enforcers issue, docs/enforcers.md).
+FEED_PUBLISH_AT = required(
+    "XINYONG_FEED_PUBLISH_AT",
+    "00:10",
+    TimeOrOff(),
+    "The local time (HH:MM, Asia/Shanghai) at which each server cuts the day's feed versions "
+    "(`xinyong feeds publish`); off to leave it to cron.",
+)
+FEED_ACK_LATE = required(
+    "XINYONG_FEED_ACK_LATE",
+    "86400",
+    Seconds(positive=True, kind="seconds, more than 0"),
+    "How long after a measure ended an agency may leave the feed version that removed it "
+    "unacknowledged before the statistics show the removal as late.",
+)
 
 # The HTTP server (the API issue).
 HOST = required(
@@ -413,6 +442,10 @@ class Settings:
     smtp_timeout: float = _field(SMTP_TIMEOUT)
     outbox_backoff: float = _field(OUTBOX_BACKOFF)
     outbox_max_backoff: float = _field(OUTBOX_MAX_BACKOFF)
+    outbox_every: float = _field(OUTBOX_EVERY)
+    webhook_timeout: float = _field(WEBHOOK_TIMEOUT)
+    feed_publish_at: dt.time | None = _field(FEED_PUBLISH_AT)  # noqa: RUF009 (as `now`)
+    feed_ack_late: float = _field(FEED_ACK_LATE)
     host: str = _field(HOST)
     port: int = _field(PORT)
     workers: int = _field(WORKERS)

@@ -8,17 +8,19 @@ the subject's state; a "yes" needs since when and the basis, so it is always com
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from xinyong.derived.serving import served_state
+from xinyong.derived.serving import served_many
 from xinyong.derived.state import StateReader
-from xinyong.errors import BadInput, NotFound
+from xinyong.errors import BadInput, NotFound, XinyongError
+from xinyong.ledger.registry import scheme_versions
 from xinyong.rules.clock import local_day
 from xinyong.rules.engine import State, change_days
-from xinyong.rules.identifiers import mask
+from xinyong.rules.identifiers import invalid_reason, mask, normalise
+from xinyong.rules.lists import Verdict
 from xinyong.rules.schemes import SchemeVersion, how_to_contest, version_in_force
 
 
@@ -55,9 +57,28 @@ def check(
     versions: list[SchemeVersion] | None = None,
 ) -> CheckAnswer:
     """The answer to a check; `versions`, the scheme's versions if the caller has read them in `conn`."""
+    answer = check_many(conn, [subject_id], measure_name, as_of, known_at, versions)[0]
+    if isinstance(answer, XinyongError):
+        raise answer
+    return answer
+
+
+def check_many(
+    conn: Connection,
+    subject_ids: Sequence[str],
+    measure_name: str,
+    as_of: dt.date,
+    known_at: dt.datetime,
+    versions: list[SchemeVersion] | None = None,
+) -> list[CheckAnswer | XinyongError]:
+    """The answers about many subjects to one question, in their order: a flight manifest's, or the
+    checks a server received at the same moment. The subjects and their served rows are read with
+    one query; a subject's own error (an id that is not registered) is its answer, while an error
+    of the question itself (no such measure) is raised.
+    """
     scheme_id, measure_id = parse_measure(measure_name)
-    reader = StateReader.open(conn, subject_id, known_at, {scheme_id: versions} if versions is not None else None)
-    versions = reader.versions(scheme_id)
+    if versions is None:
+        versions = scheme_versions(conn, scheme_id)
     if not versions:
         raise NotFound(f"scheme {scheme_id} is not loaded")
     version = version_in_force(versions, as_of, known_at)
@@ -66,31 +87,56 @@ def check(
     measure = version.scheme.measure_by_id.get(measure_id)
     if measure is None:
         raise NotFound(f"scheme {scheme_id} version {version.version} has no measure {measure_id}")
+    wanted = [normalise(s) for s in subject_ids]
+    found = served_many(conn, set(wanted), scheme_id, as_of, known_at)
+    contest = how_to_contest(version.scheme)
+    answers: list[CheckAnswer | XinyongError] = []
+    for subject_id in wanted:
+        served = found.get(subject_id)
+        if served is None:
+            invalid = invalid_reason(subject_id)
+            answers.append(BadInput(invalid) if invalid else NotFound(f"subject {subject_id} is not registered"))
+            continue
+        if served.version == version.version and measure_id not in served.measures:
+            basis = None  # a fresh served "no": nothing to compute
+        else:
+            # A "yes" needs since when and its basis, and a missing or stale row the exact answer:
+            # the online path, for this subject alone.
+            reader = StateReader(conn, served.subject, known_at, {scheme_id: versions})
+            basis = _applies_since(reader, scheme_id, measure_id, as_of)
+        answers.append(
+            CheckAnswer(
+                subject=mask(served.subject.id, served.subject.kind),
+                measure=measure_name,
+                title=measure.title,
+                implemented_by=measure.implemented_by,
+                as_of=as_of,
+                known_at=known_at,
+                applies=basis is not None,
+                since=basis[0] if basis else None,
+                lists=basis[1].lists if basis else (),
+                grade=basis[1].grade if basis else None,
+                records=tuple(sorted(basis[1].records)) if basis else (),
+                legal_basis=measure.legal_basis,
+                contest=contest,
+            )
+        )
+    return answers
+
+
+def _applies_since(
+    reader: StateReader, scheme_id: str, measure_id: str, as_of: dt.date
+) -> tuple[dt.date | None, Verdict] | None:
+    """Since when the measure applies and on what basis, computed online; None if it does not."""
 
     def applies(day: dt.date) -> State | None:
         state = reader.state(scheme_id, day)
         return state if isinstance(state, State) and measure_id in state.measures else None
 
-    served = served_state(conn, subject_id, scheme_id, as_of, known_at)
-    served_no = served is not None and served.version == version.version and measure_id not in served.measures
-    state = None if served_no else applies(as_of)
-    since = _since(reader, scheme_id, as_of, applies) if state is not None else None
-    basis = state.measure_basis[measure_id] if state is not None else None
-    return CheckAnswer(
-        subject=mask(reader.subject.id, reader.subject.kind),
-        measure=measure_name,
-        title=measure.title,
-        implemented_by=measure.implemented_by,
-        as_of=as_of,
-        known_at=known_at,
-        applies=state is not None,
-        since=since,
-        lists=basis.lists if basis else (),
-        grade=basis.grade if basis else None,
-        records=tuple(sorted(basis.records)) if basis else (),
-        legal_basis=measure.legal_basis,
-        contest=how_to_contest(version.scheme),
-    )
+    state = applies(as_of)
+    if state is None:
+        return None
+    return _since(reader, scheme_id, as_of, applies), state.measure_basis[measure_id]
 
 
 def _since(

@@ -10,12 +10,13 @@ always exact. Checks (`checks.check`) read it first.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, bindparam, delete, exists, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, delete, exists, or_, select
 
+from xinyong.ledger.registry import Subject
 from xinyong.rules.clock import from_storage, to_storage
 from xinyong.storage import tables as t
 from xinyong.storage.driver_query import DriverQuery
@@ -86,64 +87,94 @@ def _batch_row(r: Mapping[str, Any], as_of: dt.date, known_at: dt.datetime, comp
 
 
 def _served_query() -> Select[Any]:
-    """One served row with whether anything that can change its subject's state was recorded
-    after the row was computed and by :known_at — built once: building it costs more than running it."""
-    s, records, events, subject_events, versions = (
-        t.serving_state,
-        t.records,
-        t.record_events,
-        t.subject_events,
-        t.scheme_versions,
-    )
+    """Subjects by id, each with its served row under :scheme (if any) and whether anything that
+    can change its state was recorded after the row was computed and by :known_at — built once:
+    building it costs more than running it. The subject's own columns come along, so an unknown id
+    and a subject to compute online need no second lookup."""
+    s, subjects, changes, versions = t.serving_state, t.subjects, t.subject_changes, t.scheme_versions
     since, until = s.c.known_at, bindparam("known_at", type_=t.serving_state.c.known_at.type)
+    # The ledger notes every subject whose story an append changed (`ledger.registry.mark_changed`):
+    # a record, an event of one of its records, a consent. One index seek per subject.
     changed = or_(
         exists().where(
-            records.c.subject_id == s.c.subject_id, records.c.recorded_at > since, records.c.recorded_at <= until
-        ),
-        exists()
-        .select_from(events.join(records, records.c.id == events.c.record_id))
-        .where(records.c.subject_id == s.c.subject_id, events.c.recorded_at > since, events.c.recorded_at <= until),
-        exists().where(
-            subject_events.c.subject_id == s.c.subject_id,
-            subject_events.c.recorded_at > since,
-            subject_events.c.recorded_at <= until,
+            changes.c.subject_id == s.c.subject_id, changes.c.changed_at > since, changes.c.changed_at <= until
         ),
         exists().where(versions.c.loaded_at > since, versions.c.loaded_at <= until),
     )
-    return select(s, changed.label("changed")).where(
-        s.c.scheme == bindparam("scheme"), s.c.subject_id == bindparam("subject")
+    served = subjects.outerjoin(s, and_(s.c.subject_id == subjects.c.id, s.c.scheme == bindparam("scheme")))
+    # Whether the row may answer is decided in the query: the row's day and knowledge time are
+    # compared there rather than read back (parsing SQLite's timestamps cost more than the lookup).
+    fresh = and_(s.c.as_of == bindparam("as_of", type_=s.c.as_of.type), s.c.known_at <= until, ~changed)
+    return (
+        select(
+            subjects.c.id,
+            subjects.c.kind,
+            subjects.c.name,
+            subjects.c.legal_representative,
+            subjects.c.division,
+            s.c.version,
+            s.c.measures,
+            fresh.label("fresh"),
+        )
+        .select_from(served)
+        .where(subjects.c.id.in_(bindparam("subjects", expanding=True)))
     )
 
 
 SERVED = DriverQuery(_served_query())
 
 
+@dataclass(frozen=True)
+class Served:
+    """A subject as the serving state knows it under one scheme on (D, K): who it is, and the
+    version and measures of its served row where that row may answer (`version` None otherwise)."""
+
+    subject: Subject
+    version: str | None
+    measures: tuple[str, ...]
+
+
+def served_many(
+    conn: Connection, subject_ids: Collection[str], scheme_id: str, as_of: dt.date, known_at: dt.datetime
+) -> dict[str, Served]:
+    """The registered subjects among `subject_ids` (normalised ids), each with its precomputed
+    state for (scheme, D) as known at K where that may answer — one query for all.
+
+    A served row answers only for the day it was computed for, for a knowledge time at or after
+    the row's, and only when nothing about the subject (a record, a record event, a consent) nor
+    any scheme version was recorded between the row's knowledge time and K.
+    """
+    found: dict[str, Served] = {}
+    rows = SERVED.all(conn, scheme=scheme_id, subjects=list(subject_ids), known_at=to_storage(known_at), as_of=as_of)
+    for row in rows:
+        subject = Subject(row.id, row.kind, row.name, row.legal_representative, row.division)
+        if row.fresh:
+            found[row.id] = Served(subject, row.version, tuple(x for x in row.measures.split(",") if x))
+        else:
+            found[row.id] = Served(subject, None, ())
+    return found
+
+
 def served_state(
     conn: Connection, subject_id: str, scheme_id: str, as_of: dt.date, known_at: dt.datetime
 ) -> ServedState | None:
-    """The precomputed answer for (subject, scheme, D) as known at K, or None when it may be stale.
-
-    A served row is used only for the day it was computed for, for a knowledge time at or after
-    the row's, and only when nothing about the subject (a record, a record event, a consent event)
-    nor any scheme version was recorded between the row's knowledge time and K. The row and its
-    freshness are one query: this is on the path of every check the answer cache cannot answer.
-    """
-    row = SERVED.first(conn, scheme=scheme_id, subject=subject_id, known_at=to_storage(known_at))
-    if row is None or row.as_of != as_of or row.changed:
+    """The precomputed state of (subject, scheme, D) as known at K in full, or None when it may
+    be stale (`served_many` decides)."""
+    found = served_many(conn, [subject_id], scheme_id, as_of, known_at).get(subject_id)
+    if found is None or found.version is None:
         return None
-    row_known = from_storage(row.known_at)
-    if known_at < row_known:
-        return None
+    s = t.serving_state
+    row = conn.execute(select(s).where(s.c.scheme == scheme_id, s.c.subject_id == subject_id)).one()
     return ServedState(
         subject=subject_id,
         scheme=scheme_id,
         version=row.version,
-        as_of=as_of,
-        known_at=row_known,
+        as_of=row.as_of,
+        known_at=from_storage(row.known_at),
         score=row.score,
         grade=row.grade,
-        lists=tuple(x for x in (row.lists or "").split(",") if x),
-        measures=tuple(x for x in (row.measures or "").split(",") if x),
+        lists=tuple(x for x in row.lists.split(",") if x),
+        measures=tuple(x for x in row.measures.split(",") if x),
     )
 
 

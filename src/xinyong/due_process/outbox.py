@@ -1,23 +1,27 @@
-"""The outbox: delivering notices through adapters, with retries, never losing or doubling one.
+"""The outbox: delivering notices' e-mails and feeds' webhook calls, with retries, never losing or
+doubling one.
 
-A notice to a subject with an e-mail address has an outbox row, written in the notice's own
-transaction, so nothing that was committed can be forgotten. (The portal needs none: its inbox is
-the notices table itself.) `deliver_due` then works in three short steps per row:
+Every delivery is a row written in the transaction of what it delivers, so nothing that was
+committed can be forgotten: a notice to a subject with an e-mail address has its e-mail row (the
+portal needs none: its inbox is the notices table itself), and a feed version of an agency with a
+webhook has the row of its announcement (`enqueue`). An e-mail is rendered when it is sent, in the
+subject's language then; a webhook's body is fixed and signed when its row is written. `deliver_due`
+then works in three short steps per row, whatever its channel:
 
 1. **claim**: in a write transaction, bump `attempts` and set a lease (`claimed_until`) with a
    conditional UPDATE; only the worker whose UPDATE changed the row sends it, so two workers (two
    `xinyong notices deliver` runs, or the server's loop) never send the same row at once;
-2. **send** through the channel's adapter, outside any transaction (a slow SMTP server must not
-   hold the store's write lock);
+2. **send** through the channel's adapter (`SmtpAdapter`, `WebhookAdapter`), outside any
+   transaction (a slow SMTP server or receiver must not hold the store's write lock);
 3. **settle**: mark it delivered, or record the error and the next attempt, with exponential
    backoff (XINYONG_OUTBOX_BACKOFF doubled per attempt, capped at XINYONG_OUTBOX_MAX_BACKOFF).
-   Deliveries are never given up: a notice is owed until it is delivered.
+   Deliveries are never given up: a notice or a version is owed until it is delivered.
 
-The one window left is a crash after the SMTP server accepted a message and before step 3 commits:
-the lease then expires and the message is sent again — with the same Message-ID, fixed when the
-row was written, so the receiving system can recognise the copy (RFC 5322 §3.6.4). Exactly-once
-over a network needs the receiver's help; this is the standard trade (at-least-once sending,
-idempotent by key).
+The one window left is a crash after the receiver accepted and before step 3 commits: the lease
+then expires and the message is sent again — with the same Message-ID (an e-mail, RFC 5322
+§3.6.4) or `X-Xinyong-Delivery` header (a webhook), fixed when the row was written, so the receiver
+can recognise the copy. Exactly-once over a network needs the receiver's help; this is the standard
+trade (at-least-once sending, idempotent by key).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import smtplib
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -40,16 +46,20 @@ from xinyong.storage import tables as t
 from xinyong.storage.store import Store
 
 LEASE = dt.timedelta(minutes=5)
+WEBHOOK = "webhook"
 
 
 @dataclass(frozen=True)
 class Delivery:
     id: int
-    notice_id: int
+    notice_id: int | None
     channel: str
     address: str | None
     message_id: str
     attempts: int
+    body: str | None = None  # a webhook's: fixed, and signed, when the row was written
+    signed_by: str | None = None
+    signature: str | None = None
 
 
 class DeliveryFailed(Exception):
@@ -59,8 +69,9 @@ class DeliveryFailed(Exception):
 class Adapter(Protocol):
     channel: str
 
-    def send(self, delivery: Delivery, text: notices.Rendered) -> None:
-        """Deliver or raise; must be safe to call again with the same delivery (same Message-ID)."""
+    def send(self, delivery: Delivery, text: notices.Rendered | None) -> None:
+        """Deliver or raise; must be safe to call again with the same delivery (same Message-ID).
+        `text` is a notice's, rendered for its reader; None for a delivery with a body of its own."""
 
 
 @dataclass
@@ -116,9 +127,11 @@ class SmtpAdapter:
             self._client = client
         return self._client
 
-    def send(self, delivery: Delivery, text: notices.Rendered) -> None:
+    def send(self, delivery: Delivery, text: notices.Rendered | None) -> None:
         if not delivery.address:
             raise DeliveryFailed("no e-mail address")
+        if text is None:
+            raise DeliveryFailed("not a notice: nothing to e-mail")
         try:
             client = self._connect()
             client.send_message(
@@ -137,12 +150,89 @@ class SmtpAdapter:
             self._client = None
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer other than 2xx: the call failed (and the body is not sent on)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+@dataclass
+class WebhookAdapter:
+    """An HTTP POST of the delivery's body to its address; delivered when the receiver answers 2xx.
+
+    The body is sent as it was written and signed: `X-Xinyong-Signature` is the platform's Ed25519
+    signature of its bytes (base64), `X-Xinyong-Key` the signing key's id (its public half is
+    published), `X-Xinyong-Delivery` the same on every attempt, for the receiver to drop a copy."""
+
+    timeout: float = settings.defaults().webhook_timeout
+    channel: str = WEBHOOK
+
+    @classmethod
+    def from_settings(cls) -> WebhookAdapter:
+        return cls(timeout=settings.current().webhook_timeout)
+
+    def send(self, delivery: Delivery, text: notices.Rendered | None) -> None:
+        if not delivery.address or delivery.body is None:
+            raise DeliveryFailed("no address or no body to send")
+        request = urllib.request.Request(
+            delivery.address,
+            data=delivery.body.encode("utf-8"),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "xinyong-webhooks",
+                "X-Xinyong-Delivery": delivery.message_id,
+                "X-Xinyong-Key": delivery.signed_by or "",
+                "X-Xinyong-Signature": delivery.signature or "",
+            },
+        )
+        opener = urllib.request.build_opener(_NoRedirects())
+        try:
+            with opener.open(request, timeout=self.timeout) as answer:
+                status = answer.status
+        except urllib.error.HTTPError as exc:
+            raise DeliveryFailed(f"HTTP {exc.code} {exc.reason}") from None
+        except (OSError, ValueError) as exc:  # refused, timed out, unreachable, a malformed address
+            raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from None
+        if not 200 <= status < 300:
+            raise DeliveryFailed(f"HTTP {status}")
+
+
 def default_adapters() -> dict[str, Adapter]:
-    adapters: dict[str, Adapter] = {}
+    adapters: dict[str, Adapter] = {WEBHOOK: WebhookAdapter.from_settings()}
     smtp = SmtpAdapter.from_settings()
     if smtp is not None:
         adapters["email"] = smtp
     return adapters
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    channel: str,
+    address: str,
+    body: str,
+    signed_by: str,
+    signature: str,
+    message_id: str,
+    now: dt.datetime,
+) -> None:
+    """Queue a delivery whose content is fixed now (a webhook call), in the caller's transaction."""
+    conn.execute(
+        t.outbox.insert().values(
+            notice_id=None,
+            channel=channel,
+            address=address,
+            message_id=message_id,
+            state="pending",
+            attempts=0,
+            next_attempt_at=to_storage(now),
+            body=body,
+            signed_by=signed_by,
+            signature=signature,
+        )
+    )
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -200,11 +290,23 @@ def _settle(conn: Connection, delivery: Delivery, now: dt.datetime, error: str |
     conn.execute(update(t.outbox).where(t.outbox.c.id == delivery.id, t.outbox.c.state == "pending").values(**values))
 
 
-def _load(conn: Connection, row_id: int) -> tuple[Delivery, notices.Rendered]:
+def _load(conn: Connection, row_id: int) -> tuple[Delivery, notices.Rendered | None]:
     row = conn.execute(select(t.outbox).where(t.outbox.c.id == row_id)).one()
+    delivery = Delivery(
+        row.id,
+        row.notice_id,
+        row.channel,
+        row.address,
+        row.message_id,
+        row.attempts,
+        row.body,
+        row.signed_by,
+        row.signature,
+    )
+    if row.notice_id is None:
+        return delivery, None
     notice = notices.get(conn, row.notice_id)
     lang = notices.contact_of(conn, notice.subject_id).language
-    delivery = Delivery(row.id, row.notice_id, row.channel, row.address, row.message_id, row.attempts)
     return delivery, notices.render(notice, lang)
 
 
@@ -252,6 +354,7 @@ def deliver_due(
                 run.errors.append(
                     {
                         "notice": delivery.notice_id,
+                        "delivery": delivery.message_id,
                         "channel": delivery.channel,
                         "attempts": delivery.attempts,
                         "error": error,
@@ -272,6 +375,7 @@ def pending(conn: Connection) -> list[dict[str, Any]]:
     return [
         {
             "notice": row.notice_id,
+            "delivery": row.message_id,
             "channel": row.channel,
             "address": row.address,
             "attempts": row.attempts,

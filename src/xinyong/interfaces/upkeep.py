@@ -5,10 +5,15 @@
   entries (`audit.compact`). The merge moves rows in short steps, so checks never wait for all
   of it, but it reads and rewrites much of the index: a quiet hour is the time for it;
 - every hour, an audit checkpoint: the log's head signed and published (`audit checkpoint`), so
-  that a log rewritten since is caught.
+  that a log rewritten since is caught;
+- early every day, the day's feed versions for enforcer agencies (`feeds publish`), so that a
+  measure that ends by expiry on the day is in that day's version;
+- every minute, the outbox delivered (`notices deliver`): notice e-mails and feed webhooks, each
+  retried with its backoff until it gets through.
 
 Each worker has its own thread per job: the first to get there does the work, the others find
-nothing left to merge, or a checkpoint made moments ago.
+nothing left to merge, a checkpoint made moments ago, the day's versions cut, or the deliveries
+claimed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ log = logging.getLogger("xinyong.interfaces.upkeep")
 # Who the upkeep is logged as: an administrator's act, by the server itself.
 NIGHTLY = Principal(Role.ADMIN, "nightly", channel="server")
 HOURLY = Principal(Role.ADMIN, "hourly", channel="server")
+OUTBOX = Principal(Role.ADMIN, "outbox", channel="server")
 
 
 def seconds_until(now: dt.datetime, at: dt.time, timezone: str = DEFAULT_TIMEZONE) -> float:
@@ -92,15 +98,43 @@ def checkpoints(service: Service, every: float) -> Job:
     return Job("hourly", service, lambda _now: every, work)
 
 
+def feed_versions(service: Service, at: dt.time) -> Job:
+    """The day's feed versions cut every day at `at`, local time."""
+
+    def work() -> str:
+        # Every worker wakes at `at`: one that finds the day's versions just cut computes nothing; two
+        # at once both compute, and the second writer finds nothing changed (`derived.feeds.cut`).
+        found = service.feeds.publish(NIGHTLY, unless_within=dt.timedelta(hours=1))
+        made = [f"{v['agency']} {v['version']}" for v in found["versions"] if v["created"]]
+        return f"feed versions for {found['day']}: {', '.join(made) or 'none new'}"
+
+    return Job("feeds", service, lambda now: seconds_until(now, at), work)
+
+
+def deliveries(service: Service, every: float) -> Job:
+    """The outbox delivered every `every` seconds; a run with nothing due leaves no audit entry."""
+
+    def work() -> str:
+        run = service.notices.deliver(OUTBOX, log_idle=False)
+        return f"outbox: {run.delivered} delivered, {run.failed} failed"
+
+    return Job("outbox", service, lambda _now: every, work)
+
+
 def start(service: Service) -> list[Job]:
     """Start the jobs the settings ask for: compaction at XINYONG_AUDIT_COMPACT_AT, checkpoints
-    every XINYONG_AUDIT_CHECKPOINT_EVERY seconds (either may be off)."""
+    every XINYONG_AUDIT_CHECKPOINT_EVERY seconds, feed versions at XINYONG_FEED_PUBLISH_AT, the
+    outbox every XINYONG_OUTBOX_EVERY seconds (each may be off)."""
     chosen = settings.current()
     jobs = []
     if chosen.audit_compact_at is not None:
         jobs.append(compaction(service, chosen.audit_compact_at))
     if chosen.audit_checkpoint_every > 0:
         jobs.append(checkpoints(service, chosen.audit_checkpoint_every))
+    if chosen.feed_publish_at is not None:
+        jobs.append(feed_versions(service, chosen.feed_publish_at))
+    if chosen.outbox_every > 0:
+        jobs.append(deliveries(service, chosen.outbox_every))
     for job in jobs:
         job.start()
     return jobs

@@ -322,6 +322,8 @@ def import_records(
             with backend.bulk_loading(conn):
                 constants = {"source_id": source, "recorded_at": stamp, "recorded_by": actor}
                 load(conn, "records", records.drop_columns(["subject_kind", "subject_email"]), constants)
+                changed = pa.table({"subject_id": pc.unique(records.column("subject_id"))})
+                load(conn, "subject_changes", changed, {"changed_at": stamp})
                 follow.finish(conn, load)
         conn.execute(
             t.imports.insert().values(

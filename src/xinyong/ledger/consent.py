@@ -14,7 +14,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from xinyong.errors import BadInput, NotFound, Refused
 from xinyong.ledger.appended import AfterAppend
-from xinyong.ledger.registry import existing_subjects, scheme_versions
+from xinyong.ledger.registry import existing_subjects, mark_changed, scheme_versions
 from xinyong.rules.clock import from_storage, local_day, to_storage
 from xinyong.storage import tables as t
 from xinyong.storage.driver_query import DriverQuery
@@ -99,5 +99,6 @@ def record_consents(
                 for s in changed
             ],
         )
+        mark_changed(conn, changed, now)
         after.subjects_changed(conn, changed, now)
     return len(changed)

@@ -29,7 +29,7 @@ from xinyong.ledger.files import (
     raise_problems,
     read_rows,
 )
-from xinyong.ledger.registry import existing_subjects, require_source, scheme_versions
+from xinyong.ledger.registry import existing_subjects, mark_changed, require_source, scheme_versions
 from xinyong.rules import identifiers, values
 from xinyong.rules.clock import local_day, to_storage
 from xinyong.rules.records import Record
@@ -293,6 +293,7 @@ def _insert_records(
             Record(id=row.id, recorded_at=now, recorded_by=actor, **values)
             for row, values in zip(inserted, chunk, strict=True)
         ]
+        mark_changed(conn, (r.subject_id for r in fresh), now)
         after.records_appended(conn, fresh, now, versions)
         done += len(chunk)
         if progress is not None:

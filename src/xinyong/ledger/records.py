@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Row, func, select
 
 from xinyong.errors import BadInput, NotFound, Refused
 from xinyong.ledger.appended import AfterAppend
-from xinyong.ledger.registry import authorised_behaviours, scheme_versions
+from xinyong.ledger.registry import authorised_behaviours, mark_changed, scheme_versions
 from xinyong.rules import values
 from xinyong.rules.clock import from_storage, local_day, to_storage
 from xinyong.rules.records import CORRECTED, DECLINED, ENDED, REVOKED, Record, RecordEvent, RecordView, view_as_known
@@ -157,6 +157,7 @@ def append_event(
     }
     inserted = conn.execute(t.record_events.insert().values(**values).returning(t.record_events.c.id))
     event_id = int(inserted.scalar_one())
+    mark_changed(conn, [record.subject_id], now)
     after.event_appended(conn, record, event_id, now, notify=notify)
     return event_id
 

@@ -57,6 +57,15 @@ def existing_subjects(conn: Connection, ids: Iterable[str]) -> dict[str, Subject
     return found
 
 
+def mark_changed(conn: Connection, subject_ids: Iterable[str], now: dt.datetime) -> None:
+    """Note, in the append's transaction, that these subjects' stories changed now
+    (`tables.subject_changes`): what was served about them before is no longer to be trusted."""
+    stamp = to_storage(now)
+    rows = [{"subject_id": s, "changed_at": stamp} for s in dict.fromkeys(subject_ids)]
+    if rows:
+        conn.execute(t.subject_changes.insert(), rows)
+
+
 def add_source(
     conn: Connection,
     source_id: str,

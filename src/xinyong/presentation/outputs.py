@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from xinyong.derived.state import NoState
+from xinyong.errors import XinyongError
 from xinyong.rules.engine import Contribution, State
 
 if TYPE_CHECKING:  # shaped here, made elsewhere: a check need not load due process to print
@@ -96,6 +98,20 @@ def check(answer: CheckAnswer) -> dict[str, Any]:
         "legal_basis": answer.legal_basis,
         "contest": answer.contest,
     }
+
+
+def batch_answers(
+    measure: str, day: dt.date, sent: Sequence[str], answers: Sequence[dict[str, Any] | XinyongError]
+) -> dict[str, Any]:
+    """A batch check's answers in the order sent, each as a single check's with the id as sent
+    (`subject`), or that id's own `error` (`code`, `message`)."""
+    shown: list[dict[str, Any]] = []
+    for subject, answer in zip(sent, answers, strict=True):
+        if isinstance(answer, XinyongError):
+            shown.append({"subject": subject, "error": {"code": answer.code, "message": answer.message}})
+        else:
+            shown.append({**answer, "subject": subject})
+    return {"measure": measure, "as_of": plain(day), "answers": shown}
 
 
 def history(found: History, known_at: dt.datetime | None = None) -> dict[str, Any]:

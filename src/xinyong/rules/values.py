@@ -185,3 +185,39 @@ def period(value: str, *, where: str, line: int | None = None) -> Period:
         return Period.parse(value)
     except ValueError as exc:
         refuse(str(exc), where=where, line=line)
+
+
+# The outbox's address column holds at most this many characters.
+URL_MAX = 254
+
+
+def webhook_url(value: str, *, where: str) -> str:
+    """Where an agency's webhook calls go: an absolute http or https URL with a host, at most 254
+    characters, no user name or password in it (the store would keep them in clear), no spaces or
+    control characters, no fragment. https is expected outside a test bench: the calls are signed,
+    but an eavesdropper on http learns when versions come."""
+    from urllib.parse import urlsplit
+
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        refuse("give a URL, e.g. https://feeds.example.org/xinyong", where=where)
+    if len(text) > URL_MAX:
+        refuse(f"at most {URL_MAX} characters, not {len(text)}", where=where)
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text):
+        refuse("a URL has no spaces or control characters", where=where)
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        refuse(f"{text!r} is not a URL: {exc}", where=where)
+    if parts.scheme not in ("http", "https"):
+        refuse(f"{text!r} is not an http or https URL", where=where)
+    if not parts.hostname:
+        refuse(f"{text!r} names no host", where=where)
+    if parts.username is not None or parts.password is not None:
+        refuse("a user name or password in the URL would be stored in clear; use a secret path instead", where=where)
+    if parts.fragment:
+        refuse("a URL sent to has no #fragment", where=where)
+    if port == 0:
+        refuse(f"{text!r}: port 0", where=where)
+    return text

@@ -62,6 +62,12 @@ class Action(StrEnum):
     NOTICES_DELIVER = "notices.deliver"
     EFFECTS_REBUILD = "effects.rebuild"
     STATE_BATCH = "state.batch"
+    FEEDS_KEY = "feeds.key"
+    FEEDS_WEBHOOK = "feeds.webhook"
+    FEEDS_PUBLISH = "feeds.publish"
+    FEEDS_READ = "feeds.read"
+    FEEDS_ACK = "feeds.ack"
+    FEEDS_DELAYS = "feeds.delays"
 
 
 class Scope(StrEnum):
@@ -83,6 +89,7 @@ RULES: dict[tuple[Role, Action], Scope] = {
     (R.PUBLIC, A.REPORTS_READ): S.PUBLIC,
     (R.PUBLIC, A.LISTS_READ): S.PUBLIC,
     (R.PUBLIC, A.AUDIT_CHECKPOINTS): S.ANY,  # signed heads of the log: published for anyone to keep
+    (R.PUBLIC, A.FEEDS_DELAYS): S.ANY,  # how fast each agency lifts ended measures: published
     # the credit office's administrator: everything
     **{(R.ADMIN, action): S.ANY for action in Action},
     # officers: due process and reading everything it needs, but no tokens, schemes or sources
@@ -109,8 +116,10 @@ RULES: dict[tuple[Role, Action], Scope] = {
     # source agencies: submit what they are authorised for, read back their own submissions
     (R.SOURCE, A.RECORDS_SUBMIT): S.AUTHORISED_BEHAVIOURS,
     (R.SOURCE, A.IMPORTS_READ): S.OWN_AGENCY,
-    # enforcers: the one question, for the measures their agency implements
+    # enforcers: the one question, for the measures their agency implements, and their feed
     (R.ENFORCER, A.CHECKS_ASK): S.OWN_AGENCY,
+    (R.ENFORCER, A.FEEDS_READ): S.OWN_AGENCY,
+    (R.ENFORCER, A.FEEDS_ACK): S.OWN_AGENCY,
     # data subjects: everything about themselves, and contesting it
     **{
         (R.SUBJECT, action): S.OWN_SUBJECT
@@ -144,12 +153,14 @@ class Unauthenticated(XinyongError):
     """No valid credentials where the rules need some (HTTP 401)."""
 
     http_status = 401
+    code = "denied"
 
 
 class Forbidden(XinyongError):
     """Valid credentials, but no rule allows this (HTTP 403)."""
 
     http_status = 403
+    code = "denied"
 
 
 @dataclass(frozen=True)

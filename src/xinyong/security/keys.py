@@ -115,6 +115,10 @@ class KeyRing:
         name = self.current_id()
         return name, base64.b64encode(self._private(name).sign(message)).decode()
 
+    def feeds(self) -> FeedKeys:
+        """The feed keys of enforcer agencies, in a folder inside this one."""
+        return FeedKeys(self.folder / "feeds")
+
     def public_keys(self) -> dict[str, str]:
         """Every key's public half (id → base64), the retired ones too: what is published."""
         found = {}
@@ -122,6 +126,44 @@ class KeyRing:
             public = self._private(path.stem).public_key()
             found[key_id(public)] = public_text(public)
         return found
+
+
+@dataclass(frozen=True)
+class FeedKeys:
+    """The feed keys of enforcer agencies (`rules.feeds.hashed`), beside the signing keys.
+
+    The platform must keep a feed key to hash the next version's identifiers with it, and whoever
+    holds it can tell whether a given person is in the feed: so, like the signing keys, it lives in
+    the keys folder (a `feeds` folder in XINYONG_KEYS), never in the database, in a file only its
+    owner may read: `AGENCY.N.key` for the agency's N-th key, 64 hex digits. The database says which
+    N is current (`feed_agencies.key_generation`); a new key is written under the next N before the
+    database says so, and the old file goes once it does, so a crash in between leaves the current
+    key in place and at worst an unused file that the next rotation replaces.
+    """
+
+    folder: Path
+
+    def path(self, agency: str, generation: int) -> Path:
+        return self.folder / f"{agency}.{generation}.key"
+
+    def write(self, agency: str, generation: int, key: str) -> None:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        staged = self.folder / f".{agency}.{generation}.{os.getpid()}"
+        staged.unlink(missing_ok=True)
+        _write_private(staged, key.encode("ascii"))
+        staged.replace(self.path(agency, generation))
+
+    def read(self, agency: str, generation: int) -> str:
+        try:
+            return self.path(agency, generation).read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            raise NoKeys(
+                f"the feed key {generation} of {agency} is not in {self.folder}: make a new one (`xinyong feeds key`)"
+            ) from None
+
+    def forget(self, agency: str, generation: int) -> None:
+        """A retired key: nothing it hashed is computed again (the feed keeps its hashes)."""
+        self.path(agency, generation).unlink(missing_ok=True)
 
 
 def folder_for(configured: str | None, store_files: list[Path]) -> Path:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from xinyong.service.audit import Audit
     from xinyong.service.credentials import Credentials
     from xinyong.service.due_process import Objections, Repairs
+    from xinyong.service.feeds import Feeds
     from xinyong.service.import_jobs import ImportJobs
     from xinyong.service.notices import Notices
     from xinyong.service.operations import Operations
@@ -145,6 +146,12 @@ class Service:
         from xinyong.service.audit import Audit
 
         return Audit(self.door, lambda: self.keys)
+
+    @cached_property
+    def feeds(self) -> Feeds:
+        from xinyong.service.feeds import Feeds
+
+        return Feeds(self.door, lambda: self.keys)
 
     @cached_property
     def operations(self) -> Operations:

@@ -123,10 +123,18 @@ class Audit(Area):
 
     def who_looked(self, principal: Principal, subject_id: str) -> list[dict[str, Any]]:
         """Every audited act about a subject, newest first."""
+        return list(self.looked(principal, subject_id)["entries"])
+
+    def looked(self, principal: Principal, subject_id: str) -> dict[str, list[dict[str, Any]]]:
+        """A subject's who-looked: every audited act about it, newest first (`entries`), and the
+        feed versions that carried its keyed hash to enforcer agencies (`feeds`, `derived.feeds.carrying`)."""
+        from xinyong.derived.feeds import carrying
+
         with self.door.reading(principal, Action.AUDIT_WHO_LOOKED, "who looked") as (conn, act):
             act.subject = subject_id
             decide(principal, Action.AUDIT_WHO_LOOKED, subject=subject_id)
             # Newest first: a write's entry not yet chained, then the log's.
             pending = audit.pending_about(conn, subject_id)
             with self.store.audit_read() as log:
-                return [*reversed(pending), *audit.who_looked(log, subject_id)]
+                entries = [*reversed(pending), *audit.who_looked(log, subject_id)]
+            return {"entries": entries, "feeds": carrying(conn, subject_id)}

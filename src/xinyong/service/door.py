@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from xinyong.errors import BadInput, NotFound, Refused, Unavailable, XinyongError
+from xinyong.errors import Unavailable, XinyongError
 from xinyong.rules.clock import Clock
 from xinyong.security import audit
-from xinyong.security.access import Action, Forbidden, Principal, Role, Unauthenticated
+from xinyong.security.access import Action, Principal, Role
 from xinyong.storage.store import Store
 
 if TYPE_CHECKING:
@@ -67,15 +67,7 @@ class Act:
 
 
 def outcome_of(exc: XinyongError) -> str:
-    if isinstance(exc, Forbidden | Unauthenticated):
-        return "denied"
-    if isinstance(exc, NotFound):
-        return "not_found"
-    if isinstance(exc, Refused):
-        return "refused"
-    if isinstance(exc, BadInput):
-        return "invalid"
-    return "failed"
+    return exc.code
 
 
 class Door:

@@ -74,14 +74,22 @@ class Notices(Area):
             return found
 
     def deliver(
-        self, principal: Principal, *, limit: int = 500, adapters: Mapping[str, outbox.Adapter] | None = None
+        self,
+        principal: Principal,
+        *,
+        limit: int = 500,
+        adapters: Mapping[str, outbox.Adapter] | None = None,
+        log_idle: bool = True,
     ) -> outbox.Run:
-        """Deliver the e-mail notices that are due (each delivery in a transaction of its own, so
-        one failure holds back no other); one audit entry for the run."""
+        """Deliver what is due in the outbox: notice e-mails and feed webhooks (each delivery in a
+        transaction of its own, so one failure holds back no other); one audit entry for the run,
+        none for a run that found nothing to send when `log_idle` is off (the server's minutely loop)."""
         decide(principal, Action.NOTICES_DELIVER)
         now = self.clock.now()
         run = outbox.deliver_due(self.store, now, adapters, limit=limit)
-        with self.door.writing(principal, Action.NOTICES_DELIVER, "notice delivery") as (_conn, act):
+        if not log_idle and not (run.delivered or run.failed):
+            return run
+        with self.door.writing(principal, Action.NOTICES_DELIVER, "outbox delivery") as (_conn, act):
             act.detail.update(delivered=run.delivered, failed=run.failed)
         return run
 

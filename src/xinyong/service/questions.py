@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection
 
 from xinyong.derived import checks
 from xinyong.derived.state import NoState, StateReader, population
-from xinyong.errors import NotFound, XinyongError
+from xinyong.errors import NotFound, Unavailable, XinyongError
 from xinyong.ledger import registry
 from xinyong.ledger.registry import Subject
 from xinyong.presentation import outputs
@@ -18,9 +19,19 @@ from xinyong.rules.engine import State
 from xinyong.rules.identifiers import mask
 from xinyong.rules.schemes import version_in_force
 from xinyong.security import audit
-from xinyong.security.access import Action, Principal, Scope, decide, gate, refusal
+from xinyong.security.access import (
+    Action,
+    Forbidden,
+    Principal,
+    Role,
+    Scope,
+    Unauthenticated,
+    decide,
+    gate,
+    refusal,
+)
 from xinyong.service.answers import AnswerCache
-from xinyong.service.door import Act, Area, Door
+from xinyong.service.door import Act, Area, Door, outcome_of
 
 # What an enforcer learns from a check, and nothing else (DESIGN.md safeguard 6).
 ENFORCER_FIELDS = ("subject", "measure", "as_of", "applies", "since", "legal_basis", "contest")
@@ -73,38 +84,120 @@ class Questions(Area):
         gate(principal, Action.CHECKS_ASK)
         now = self.clock.now()
         day = as_of or local_day(now)
+        key = (subject_id, measure, day)
+        tag = self.answers.tag() if known_at is None and self.answers.enabled else None
+        data = self.answers.get(key, tag)
+        if data is None:
+            [(found, _)] = self._checks(principal, [subject_id], measure, day, known_at, purpose, defer, now)
+            if isinstance(found, XinyongError):
+                raise found
+            self.answers.put(key, tag, found)
+            data = found
+        else:
+            act = Act(principal, Action.CHECKS_ASK, purpose, subject_id, {"measure": measure, "as_of": day.isoformat()})
+            try:
+                decide(principal, Action.CHECKS_ASK, subject=subject_id, agency=data["implemented_by"])
+            except XinyongError as exc:
+                self.door.log_failure(act, now, exc)
+                raise
+            act.detail["applies"] = data["applies"]
+            self._log([act.entry(now, "done")], defer)
+        return self._shown(principal, subject_id, data)
+
+    def check_many(
+        self,
+        principal: Principal,
+        subject_ids: Sequence[str],
+        measure: str,
+        *,
+        as_of: dt.date | None = None,
+        known_at: dt.datetime | None = None,
+        purpose: str | None = None,
+        defer: list[audit.Entry] | None = None,
+    ) -> list[dict[str, Any] | XinyongError]:
+        """One measure asked about many subjects at once (a flight manifest): each answer as a single
+        check would give it — authorised, logged with its own entry — in the order asked; a refusal
+        or an unknown id is that subject's answer, an error of the question itself is raised, and so
+        is a refusal of every subject (another agency's measure: the caller may not ask it at all)."""
+        gate(principal, Action.CHECKS_ASK)
+        now = self.clock.now()
+        day = as_of or local_day(now)
+        answered = self._checks(principal, subject_ids, measure, day, known_at, purpose, defer, now)
+        refusals = [data for data, _ in answered if isinstance(data, Forbidden | Unauthenticated)]
+        if answered and len(refusals) == len(answered):
+            raise refusals[0]  # the caller may not ask this at all (each refusal is logged)
+        return [
+            data if isinstance(data, XinyongError) else self._shown(principal, s, data)
+            for s, (data, _) in zip(subject_ids, answered, strict=True)
+        ]
+
+    def _checks(
+        self,
+        principal: Principal,
+        subject_ids: Sequence[str],
+        measure: str,
+        day: dt.date,
+        known_at: dt.datetime | None,
+        purpose: str | None,
+        defer: list[audit.Entry] | None,
+        now: dt.datetime,
+    ) -> list[tuple[dict[str, Any] | XinyongError, Act]]:
+        """The answers in full, one read for all, each subject's entry logged (or deferred)."""
         known = known_at or now
-        act = Act(principal, Action.CHECKS_ASK, purpose, subject_id, {"measure": measure, "as_of": day.isoformat()})
+        detail = {"measure": measure, "as_of": day.isoformat()}
+        acts = [Act(principal, Action.CHECKS_ASK, purpose, s, dict(detail)) for s in subject_ids]
+        results: list[dict[str, Any] | XinyongError] = []
         try:
             scheme_id, measure_id = checks.parse_measure(measure)
-            key = (subject_id, measure, day)
-            tag = self.answers.tag() if known_at is None and self.answers.enabled else None
-            data = self.answers.get(key, tag)
-            if data is None:
-                with self.store.read() as conn:
-                    versions = registry.scheme_versions(conn, scheme_id)
-                    version = version_in_force(versions, day, known)
-                    found = version.scheme.measure_by_id.get(measure_id) if version is not None else None
-                    # Authorise before computing: a caller who may not ask learns nothing, not even
-                    # whether the subject exists.
-                    decide(
-                        principal,
-                        Action.CHECKS_ASK,
-                        subject=subject_id,
-                        agency=found.implemented_by if found is not None else None,
-                    )
-                    data = outputs.check(checks.check(conn, subject_id, measure, day, known, versions))
-                self.answers.put(key, tag, data)
-            scope = decide(principal, Action.CHECKS_ASK, subject=subject_id, agency=data["implemented_by"])
+            with self.store.read() as conn:
+                versions = registry.scheme_versions(conn, scheme_id)
+                version = version_in_force(versions, day, known)
+                found = version.scheme.measure_by_id.get(measure_id) if version is not None else None
+                agency = found.implemented_by if found is not None else None
+                # Authorise before computing: a caller who may not ask learns nothing, not even
+                # whether the subject exists.
+                for subject_id in subject_ids:
+                    try:
+                        decide(principal, Action.CHECKS_ASK, subject=subject_id, agency=agency)
+                    except XinyongError as exc:
+                        results.append(exc)
+                    else:
+                        results.append({})
+                allowed = [s for s, r in zip(subject_ids, results, strict=True) if not isinstance(r, XinyongError)]
+                computed = iter(checks.check_many(conn, allowed, measure, day, known, versions) if allowed else [])
         except XinyongError as exc:
-            self.door.log_failure(act, now, exc)
+            if principal.role is not Role.PUBLIC and not isinstance(exc, Unavailable):
+                self._log([act.entry(now, outcome_of(exc), exc.message) for act in acts], None)
             raise
-        act.detail["applies"] = data["applies"]
-        entry = act.entry(now, "done")
+        entries, refused = [], []
+        answered: list[tuple[dict[str, Any] | XinyongError, Act]] = []
+        for act, result in zip(acts, results, strict=True):
+            if not isinstance(result, XinyongError):
+                answer = next(computed)
+                result = answer if isinstance(answer, XinyongError) else outputs.check(answer)
+            if isinstance(result, XinyongError):
+                if principal.role is not Role.PUBLIC:
+                    refused.append(act.entry(now, outcome_of(result), result.message))
+            else:
+                act.detail["applies"] = result["applies"]
+                entries.append(act.entry(now, "done"))
+            answered.append((result, act))
+        # A refusal's entry is written now, whatever the caller defers: a caller that raises it
+        # never gets to append what it deferred.
+        self._log(refused, None)
+        self._log(entries, defer)
+        return answered
+
+    def _log(self, entries: list[audit.Entry], defer: list[audit.Entry] | None) -> None:
         if defer is not None:
-            defer.append(entry)
-        else:
-            self.door.log([entry])
+            defer.extend(entries)
+        elif entries:
+            self.door.log(entries)
+
+    @staticmethod
+    def _shown(principal: Principal, subject_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """What the caller may hear of an answer: an enforcer, only the fields it needs."""
+        scope = decide(principal, Action.CHECKS_ASK, subject=subject_id, agency=data["implemented_by"])
         return {k: data[k] for k in ENFORCER_FIELDS} if scope is Scope.OWN_AGENCY else dict(data)
 
     def population(

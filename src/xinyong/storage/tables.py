@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -172,6 +173,19 @@ subject_events = Table(
     Column("recorded_at", DateTime, nullable=False),
     Column("actor", String(128), nullable=False),
     Index(None, "subject_id", "scheme"),
+)
+
+# When a subject's story changed: one row per subject and append that brought it something (a
+# record, an event of one of its records, a consent), written in the append's own transaction. The
+# serving state's freshness guard asks it one question per subject — anything since the served row
+# was computed? — with one index seek, where asking the records, their events and the consents
+# cost a seek per record. Rows are only ever added: two imports at once never wait for each other.
+subject_changes = Table(
+    "subject_changes",
+    metadata,
+    Column("subject_id", String(32), nullable=False),
+    Column("changed_at", DateTime, nullable=False),
+    Index(None, "subject_id", "changed_at"),
 )
 
 effects = Table(
@@ -377,15 +391,18 @@ contacts = Table(
     Column("updated_at", DateTime, nullable=False),
 )
 
-# One row per notice and channel, written in the notice's own transaction (the transactional
-# outbox): a committed notice always has its deliveries queued. `message_id` is fixed when the row
-# is written, so a resend after a crash between the SMTP server's acceptance and our commit carries
-# the same Message-ID and the receiving side can recognise it.
+# One row per delivery, written in the transaction of what it delivers (the transactional outbox):
+# a committed notice always has its e-mail queued, a committed feed version its webhook call.
+# `message_id` is fixed when the row is written, so a resend after a crash between the receiver's
+# acceptance and our commit carries the same id and the receiving side can recognise it. A notice's
+# e-mail is rendered when it is sent, in the subject's language then (`notice_id`); a webhook's
+# body is fixed when it is written and signed then (`body`, `signed_by`, `signature`): one or the
+# other, never both.
 outbox = Table(
     "outbox",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("notice_id", Id, ForeignKey("notices.id"), nullable=False),
+    Column("notice_id", Id, ForeignKey("notices.id")),
     Column("channel", String(16), nullable=False),
     Column("address", String(254)),
     # Unique by construction, never looked up: it names the notice and the channel, whose pair is
@@ -397,8 +414,12 @@ outbox = Table(
     Column("claimed_until", DateTime),
     Column("last_error", Text),
     Column("delivered_at", DateTime),
+    Column("body", Text),
+    Column("signed_by", String(16)),
+    Column("signature", String(88)),
     UniqueConstraint("notice_id", "channel"),
     Index(None, "state", "next_attempt_at"),
+    CheckConstraint("(notice_id IS NULL) = (body IS NOT NULL)", name="ck_outbox_notice_or_body"),
 )
 
 # --- tables: batch state (the scale issue) -------------------------------------------------------
@@ -420,6 +441,74 @@ serving_state = Table(
     Column("grade", String(16)),
     Column("lists", Text, nullable=False),
     Column("measures", Text, nullable=False),
+)
+
+# --- tables: feeds for enforcer agencies (the enforcers issue, derived/feeds.py) --------------------
+
+# An agency with a feed: which of its keys is current (`key_generation`, counted from 1; the key
+# itself is in the keys folder, never here), and where new versions are announced (`webhook_url`).
+feed_agencies = Table(
+    "feed_agencies",
+    metadata,
+    Column("agency", String(64), primary_key=True),
+    Column("key_generation", Integer, nullable=False),
+    Column("key_made_at", DateTime, nullable=False),
+    Column("webhook_url", String(254)),
+    Column("webhook_set_at", DateTime),
+)
+
+# One row per version of an agency's feed: the day it is for and when it was cut (its knowledge
+# time), the key its hashes are made with, the version before it (`previous`, the digest that chains
+# them) and its own `digest`, the signing key and signature, how many subjects entered and left, and
+# when the agency acknowledged it. Rows are never changed but for the acknowledgement.
+feed_versions = Table(
+    "feed_versions",
+    metadata,
+    Column("agency", String(64), ForeignKey("feed_agencies.agency"), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("day", Date, nullable=False),
+    Column("cut_at", DateTime, nullable=False),
+    Column("feed_key", Integer, nullable=False),
+    Column("previous", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("key", String(16), nullable=False),
+    Column("signature", String(88), nullable=False),
+    Column("added", Integer, nullable=False),
+    Column("removed", Integer, nullable=False),
+    Column("acknowledged_at", DateTime),
+    Column("acknowledged_by", String(128)),
+)
+
+# What each version says, one row per hash added or removed, for the agency's whole set (`measure`
+# '') and for each of its measures (SCHEME/MEASURE). The subject's id is kept beside its hash so that
+# the subject's who-looked can show the versions that carried it; it never leaves in a feed.
+# `rekeyed`: the row is there because the key changed (the old hash leaves, the new one enters),
+# not because a measure began or ended. `ended_at`, on a removal from the whole set: when the
+# measure ended for the subject, from which its delisting delay is counted.
+feed_entries = Table(
+    "feed_entries",
+    metadata,
+    Column("agency", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("measure", String(130), primary_key=True),
+    Column("hash", String(64), primary_key=True),
+    Column("op", String(3), nullable=False),
+    Column("subject_id", String(32), nullable=False),
+    Column("rekeyed", Boolean, nullable=False),
+    Column("ended_at", DateTime),
+    Index(None, "subject_id"),
+)
+
+# The set the versions of each feed add up to, per measure and whole: derived from feed_entries
+# (a replay gives the same rows; tests/test_feeds.py holds them to it), kept so that cutting the
+# next version reads one agency's current set rather than every version before it.
+feed_members = Table(
+    "feed_members",
+    metadata,
+    Column("agency", String(64), primary_key=True),
+    Column("measure", String(130), primary_key=True),
+    Column("subject_id", String(32), primary_key=True),
+    Column("hash", String(64), nullable=False),
 )
 
 

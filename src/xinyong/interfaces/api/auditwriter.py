@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from xinyong.service import AuditEntry, Service
@@ -23,6 +24,17 @@ from xinyong.service import AuditEntry, Service
 # one iteration made half the commits carry a single entry. When an iteration brings nothing new
 # the flush goes at once, so a lone request waits one iteration, as before.
 JOIN_ITERATIONS = 8
+
+
+async def gather_arrivals(count: Callable[[], int]) -> None:
+    """Yield to the loop while the requests arriving keep adding to what waits (at most a few
+    times): the audit writer's entries, the checks asked together (`api.checks.Gathered`)."""
+    seen = -1
+    for _ in range(JOIN_ITERATIONS):
+        if count() == seen:
+            return
+        seen = count()
+        await asyncio.sleep(0)
 
 
 class AuditWriter:
@@ -54,13 +66,7 @@ class AuditWriter:
             await future
 
     async def _gather(self) -> None:
-        """Yield to the loop while the requests arriving keep adding entries (at most a few times)."""
-        seen = -1
-        for _ in range(JOIN_ITERATIONS):
-            if len(self._pending) == seen:
-                return
-            seen = len(self._pending)
-            await asyncio.sleep(0)
+        await gather_arrivals(lambda: len(self._pending))
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()

@@ -10,9 +10,13 @@ writer and awaited before the answer goes out.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import re
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Annotated, Any, NamedTuple
 from urllib.parse import parse_qs
 
@@ -25,9 +29,10 @@ from starlette.types import Receive, Scope, Send
 
 from xinyong.errors import Unavailable, XinyongError
 from xinyong.interfaces.api import auth, models, problems
-from xinyong.interfaces.api.auditwriter import AuditWriter
+from xinyong.interfaces.api.auditwriter import AuditWriter, gather_arrivals
 from xinyong.interfaces.api.auth import TokenCache
 from xinyong.interfaces.headers import HEADERS as SECURITY_HEADERS
+from xinyong.presentation import outputs
 from xinyong.rules import values
 from xinyong.rules.clock import local_day
 from xinyong.security.access import Principal
@@ -75,6 +80,42 @@ async def check(
     return Response(body, media_type="application/json")
 
 
+@router.post(
+    "/checks/{scheme}/{measure}",
+    response_class=JSON,
+    responses={200: {"model": models.BatchCheckOut, "description": "The answers, in the order asked"}},
+    openapi_extra={"security": [{"HTTPBearer": []}]},
+)
+async def check_batch(
+    request: Request,
+    scheme: Annotated[str, Path(max_length=64)],
+    measure: Annotated[str, Path(max_length=64)],
+    asked: models.BatchCheckIn,
+) -> Response:
+    """Does measure SCHEME/MEASURE apply to each of up to 1,000 subjects (a flight manifest) on
+    the day? Each answer is the single check's, with the id as sent, or that id's own error (an id
+    that is not valid or not registered); each subject's check is logged, as a single one is."""
+    answers: Answers = request.app.state.answers
+    service = answers.service
+    principal = answers.tokens.principal(auth.authorization(request))
+    purpose = request.headers.get("x-purpose")
+    name = f"{scheme}/{measure}"
+    day = asked.as_of or local_day(service.clock.now())
+    entries: list[AuditEntry] = []
+    ask = partial(
+        service.questions.check_many,
+        principal,
+        asked.subjects,
+        name,
+        as_of=day,
+        purpose=purpose[:200] if purpose else None,
+        defer=entries,
+    )
+    found = ask() if service.store.backend.reads_in_process else await run_in_threadpool(ask)
+    await answers.writer.append(entries)
+    return JSON(outputs.batch_answers(name, day, asked.subjects, found))
+
+
 class Answer(NamedTuple):
     """A finished answer of the endpoint and what it was computed under."""
 
@@ -85,12 +126,13 @@ class Answer(NamedTuple):
 
 
 class Answers:
-    """Finished answers (the JSON and the audit entry) for repeated identical requests.
+    """The endpoint's answers: each computed with the checks that arrived with it, or, for a
+    repeated identical request, the finished answer again.
 
     Under load an enforcer asks the same few questions again and again. While the caller is the
     same principal (the token cache hands back the same object until the token must be looked up
     again, so a revoked or expired token is noticed exactly as without this) and the ledger
-    fingerprint is unchanged (`AnswerCache.tag`), `service.questions.check` would authorise the same way and
+    fingerprint is unchanged (`AnswerCache.tag`), the service would authorise the same way and
     return the same answer: only the audit entry's time differs. So the answer's bytes are kept,
     and each request gets its own entry, stamped now. Only where the service caches answers
     (SQLite); a refusal is never kept, so it is decided and logged by the service every time.
@@ -101,6 +143,7 @@ class Answers:
     def __init__(self, service: Service, tokens: TokenCache, writer: AuditWriter) -> None:
         self.service, self.tokens, self.writer = service, tokens, writer
         self.enabled = service.answers.enabled
+        self.gathered = Gathered(service, writer)
         self._answers: dict[tuple[Any, ...], Answer] = {}
 
     async def answer(
@@ -128,22 +171,106 @@ class Answers:
             if kept is not None and kept.principal is principal and kept.tag == tag:
                 await writer.append([kept.entry.stamped(now)])
                 return kept.body
-        entries: list[AuditEntry] = []
-        args = (principal, subject, f"{scheme}/{measure}")
-        kwargs = {"as_of": day, "purpose": purpose, "defer": entries}
-        if service.store.backend.reads_in_process:
-            # On the event loop: a thread-pool hop costs more than the few hundred microseconds
-            # of work it would move (a server's database would keep the loop waiting instead).
-            data = service.questions.check(*args, **kwargs)  # type: ignore[arg-type]
-        else:
-            data = await run_in_threadpool(service.questions.check, *args, **kwargs)  # type: ignore[arg-type]
+        data, entry = await self.gathered.ask(principal, purpose, subject, f"{scheme}/{measure}", day)
         body = orjson.dumps(data)
-        await writer.append(entries)
         if self.enabled:
             if len(self._answers) >= self.MAX_ENTRIES:
                 self._answers.clear()
-            self._answers[key] = Answer(principal, tag, body, entries[0])
+            self._answers[key] = Answer(principal, tag, body, entry)
         return body
+
+
+Asked = tuple[Principal, str, dt.date, str | None]  # who asks, which measure, about which day, why
+
+
+class Gathered:
+    """Checks that arrive together are asked together: one read for all of them.
+
+    A check the answer cache cannot answer reads the subject and its served row, a transaction and
+    a query of their own. Under load many arrive within one turn of the event loop, so, as the
+    audit writer gathers their entries, this gathers the questions (per caller, measure, day and
+    purpose) and asks each group with `Questions.check_many`: one read transaction and one query
+    for the group, each subject still authorised, answered and logged as a single check. A lone
+    request waits one turn of the loop, as its entry does. On SQLite the read runs on the loop (a
+    thread hop costs more than it would move); on a server's database, on a thread of its own, so
+    the loop gathers the next group meanwhile. Each request answers once its own entry is stored.
+    """
+
+    def __init__(self, service: Service, writer: AuditWriter) -> None:
+        self.service, self.writer = service, writer
+        self._pending: dict[Asked, list[tuple[str, asyncio.Future[tuple[dict[str, Any], AuditEntry]]]]] = {}
+        self._flushing: asyncio.Task[None] | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if not service.store.backend.reads_in_process:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xinyong-checks")
+            weakref.finalize(self, self._thread.shutdown, wait=False)
+        self._waiting = 0
+        self._settling: set[asyncio.Task[None]] = set()
+
+    async def ask(
+        self, principal: Principal, purpose: str | None, subject: str, measure: str, day: dt.date
+    ) -> tuple[dict[str, Any], AuditEntry]:
+        """The answer about one subject and its audit entry, once the entry is stored."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[dict[str, Any], AuditEntry]] = loop.create_future()
+        self._pending.setdefault((principal, measure, day, purpose), []).append((subject, future))
+        self._waiting += 1
+        if self._flushing is None:
+            self._flushing = loop.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                await gather_arrivals(lambda: self._waiting)
+                groups, self._pending, self._waiting = self._pending, {}, 0
+                for asked, waiting in groups.items():
+                    entries: list[AuditEntry] = []
+                    try:
+                        ask = partial(self._ask, asked, [subject for subject, _ in waiting], entries)
+                        answers = ask() if self._thread is None else await loop.run_in_executor(self._thread, ask)
+                    except Exception as exc:
+                        _fail(waiting, exc)
+                        continue
+                    # The entries are stored while the next group is read.
+                    task = loop.create_task(self._settle(waiting, answers, entries))
+                    self._settling.add(task)
+                    task.add_done_callback(self._settling.discard)
+        finally:
+            self._flushing = None
+
+    def _ask(self, asked: Asked, subjects: list[str], entries: list[AuditEntry]) -> list[dict[str, Any] | XinyongError]:
+        principal, measure, day, purpose = asked
+        return self.service.questions.check_many(
+            principal, subjects, measure, as_of=day, purpose=purpose, defer=entries
+        )
+
+    async def _settle(
+        self,
+        waiting: list[tuple[str, asyncio.Future[tuple[dict[str, Any], AuditEntry]]]],
+        answers: list[dict[str, Any] | XinyongError],
+        entries: list[AuditEntry],
+    ) -> None:
+        try:
+            await self.writer.append(entries)
+        except Exception as exc:
+            _fail(waiting, exc)
+            return
+        done = iter(entries)  # one per answer given, in order; a refusal's was written already
+        for (_, future), answer in zip(waiting, answers, strict=True):
+            if future.done():
+                continue
+            if isinstance(answer, XinyongError):
+                future.set_exception(answer)
+            else:
+                future.set_result((answer, next(done)))
+
+
+def _fail(waiting: list[tuple[str, asyncio.Future[Any]]], exc: BaseException) -> None:
+    for _, future in waiting:
+        if not future.done():
+            future.set_exception(exc)
 
 
 PATTERN = re.compile(r"^/v1/checks/([^/]{1,32})/([^/]{1,64})/([^/]{1,64})$")

@@ -308,6 +308,41 @@ class CheckOut(BaseModel):
     basis: CheckBasis | None = None
 
 
+BATCH_CHECK_MAX = 1000
+
+
+class BatchCheckIn(Body):
+    """One measure asked about up to 1,000 subjects at once (a flight manifest)."""
+
+    subjects: list[Annotated[str, Field(max_length=32)]] = Field(
+        min_length=1, max_length=BATCH_CHECK_MAX, description="The subjects' ids, as the enforcer holds them."
+    )
+    as_of: OptionalDay = None
+
+
+class AnswerError(BaseModel):
+    code: str = Field(description="not_found, invalid or denied")
+    message: str
+
+
+class BatchAnswer(BaseModel):
+    """One subject's answer, as a single check's, with the id as sent; or that id's error."""
+
+    model_config = ConfigDict(extra="allow")
+    subject: str
+    applies: bool | None = None
+    since: dt.date | None = None
+    legal_basis: str | None = None
+    contest: str | None = None
+    error: AnswerError | None = None
+
+
+class BatchCheckOut(BaseModel):
+    measure: str
+    as_of: dt.date
+    answers: list[BatchAnswer]
+
+
 class EventOut(BaseModel):
     record: str
     event: int
@@ -395,9 +430,22 @@ class AuditEntryOut(BaseModel):
     detail: dict[str, Any] | None
 
 
+class FeedCarried(BaseModel):
+    """A feed version that carried the subject's keyed hash: into an agency's set, or out of it."""
+
+    agency: str
+    version: int
+    day: str
+    cut_at: str
+    change: Literal["add", "del"]
+    rekeyed: bool = Field(description="Carried because the agency's key changed, not because a measure did.")
+    acknowledged_at: str | None
+
+
 class WhoLooked(BaseModel):
     subject: str
     entries: list[AuditEntryOut]
+    feeds: list[FeedCarried] = Field(default_factory=list, description="The feed versions that carried the subject.")
 
 
 class AuditCompactOut(BaseModel):
@@ -433,3 +481,65 @@ class CheckpointOut(BaseModel):
 class CheckpointsOut(BaseModel):
     checkpoints: list[CheckpointOut]
     keys: dict[str, str] = Field(description="Key id → the Ed25519 public key, base64 (retired keys too).")
+
+
+# --- feeds for enforcer agencies (docs/enforcers.md) ---------------------------------------------
+
+
+class FeedChange(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    add: list[str] = Field(description="Keyed hashes (lowercase hex HMAC-SHA-256) that enter the set.")
+    removed: list[str] = Field(alias="del", description="Keyed hashes that leave the set.")
+
+
+class FeedVersionOut(BaseModel):
+    """A feed version exactly as signed: the signature (Ed25519, base64, by the key `key`, whose
+    public half is published at /v1/audit/checkpoints) covers every other member as canonical JSON."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    agency: str
+    version: int = Field(description="1, 2, … per agency.")
+    day: str = Field(description="The day whose measures it reflects (YYYY-MM-DD).")
+    cut_at: str = Field(description="When it was cut: what was known then.")
+    feed_key: int = Field(description="Which of the agency's feed keys made its hashes (1, 2, … per rotation).")
+    previous: str = Field(description="SHA-256 of the version before it as signed (64 zeros for the first).")
+    add: list[str] = Field(description="Hashes of subjects now under at least one of the agency's measures.")
+    removed: list[str] = Field(alias="del", description="Hashes of subjects under none of them any more.")
+    measures: dict[str, FeedChange] = Field(description="SCHEME/MEASURE → what entered and left that measure.")
+    key: str = Field(description="The id of the platform's Ed25519 key that signed it.")
+    signature: str
+
+
+class FeedOut(BaseModel):
+    agency: str
+    versions: list[FeedVersionOut]
+
+
+class FeedAcknowledged(BaseModel):
+    agency: str
+    version: int
+    acknowledged_at: dt.datetime = Field(description="When the version was first acknowledged.")
+    acknowledged: int = Field(description="Versions this acknowledgement covered that were not acknowledged before.")
+
+
+class AgencyDelays(BaseModel):
+    agency: str
+    removals: int = Field(description="Subjects its feed removed (measures ended), ever.")
+    acknowledged: int
+    p50_seconds: float | None = Field(description="Median time from a measure ending to the acknowledgement.")
+    p90_seconds: float | None
+    max_seconds: float | None
+    unacknowledged: int
+    late: int = Field(description="Unacknowledged removals older than the threshold (`late_after_seconds`).")
+    oldest_unacknowledged_seconds: float | None
+    versions: int
+    newest_day: str | None
+    newest_acknowledged: int | None
+
+
+class DelistingOut(BaseModel):
+    as_of: dt.datetime
+    late_after_seconds: float
+    agencies: list[AgencyDelays]

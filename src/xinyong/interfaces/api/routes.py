@@ -236,8 +236,9 @@ def subject_objections(subject: SubjectId, principal: Caller, svc: Svc) -> list[
 
 @router.get("/subjects/{subject}/audit", tags=["audit"], response_model=models.WhoLooked)
 def who_looked(subject: SubjectId, principal: Caller, svc: Svc) -> dict[str, Any]:
-    """Who looked at this subject's data, and every other logged act about it (the subject, or admin)."""
-    return {"subject": subject, "entries": svc.audit.who_looked(principal, subject)}
+    """Who looked at this subject's data, every other logged act about it, and the feed versions that
+    carried it to enforcer agencies (the subject, or admin)."""
+    return {"subject": subject, **svc.audit.looked(principal, subject)}
 
 
 # --- records ----------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ one door that authorises, acts and writes the audit entry), so a command reads a
 what the API would for the same principal: the operator (`XINYONG_ACTOR`, by default `cli:` and
 the login name, as administrator), or the holder of the token given with `--token`. The commands
 live in one module per area — `schemes`, `subjects`, `records`, `questions`, `due_process`,
-`notices`, `access`, `audit`, `operations` — and share `context` (store, clock, principal, output).
+`notices`, `feeds`, `access`, `audit`, `operations` — and share `context` (store, clock, principal, output).
 
 Exit status: 0 done, 2 bad input (the message says what and where), 1 anything else; never a stack
 trace unless XINYONG_DEBUG=1 asks for one.
@@ -24,6 +24,7 @@ from xinyong.interfaces.cli import (
     access,
     audit,
     due_process,
+    feeds,
     notices,
     operations,
     questions,
@@ -68,6 +69,7 @@ for group, name in (
     (subjects.consent_app, "consent"),
     (due_process.repairs_app, "repairs"),
     (notices.notices_app, "notices"),
+    (feeds.feeds_app, "feeds"),
     (access.tokens_app, "tokens"),
     (audit.audit_app, "audit"),
 ):

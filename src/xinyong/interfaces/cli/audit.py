@@ -128,9 +128,10 @@ def audit_export(
 
 @audit_app.command("who-looked")
 def audit_who_looked(typer_ctx: typer.Context, subject: str, as_json: JsonOpt = False) -> None:
-    """Who looked at a subject's data, and every other logged act about it, newest first."""
+    """Who looked at a subject's data, every other logged act about it, and the feed versions that carried it."""
     ctx = ctx_of(typer_ctx)
-    entries = ctx.service().audit.who_looked(ctx.principal, subject)
+    looked = ctx.service().audit.looked(ctx.principal, subject)
+    entries, carried = looked["entries"], looked["feeds"]
 
     def human() -> None:
         from rich.table import Table
@@ -139,5 +140,10 @@ def audit_who_looked(typer_ctx: typer.Context, subject: str, as_json: JsonOpt = 
         for e in entries:
             table.add_row(e["at"][:19], e["actor"], e["role"], e["action"], e["purpose"] or "", e["outcome"])
         console().print(table)
+        if carried:
+            versions = Table("feed of", "version", "day", "change")
+            for f in carried:
+                versions.add_row(f["agency"], str(f["version"]), f["day"], f["change"])
+            console().print(versions)
 
-    emit(as_json, {"subject": subject, "entries": entries}, human)
+    emit(as_json, {"subject": subject, "entries": entries, "feeds": carried}, human)

@@ -89,7 +89,7 @@ def notices_deliver(
     limit: Annotated[int, typer.Option("--limit", help="At most this many deliveries in this run.")] = 500,
     as_json: JsonOpt = False,
 ) -> None:
-    """Deliver the e-mail notices that are due (through XINYONG_SMTP_HOST); the portal needs no delivery."""
+    """Deliver what is due in the outbox: notice e-mails (through XINYONG_SMTP_HOST) and feed webhooks."""
     ctx = ctx_of(typer_ctx)
     run = ctx.service().notices.deliver(ctx.principal, limit=limit)
 
@@ -102,7 +102,7 @@ def notices_deliver(
         )
         for error in run.errors:
             out.print(
-                f"  notice {error['notice']} {error['channel']}: {error['error']} (next {error['next_attempt_at']})",
+                f"  {_named(error)} {error['channel']}: {error['error']} (next {error['next_attempt_at']})",
                 markup=False,
             )
 
@@ -118,10 +118,10 @@ def notices_outbox(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
     def human() -> None:
         from rich.table import Table
 
-        table = Table("notice", "channel", "address", "attempts", "next attempt", "last error")
+        table = Table("delivery", "channel", "address", "attempts", "next attempt", "last error")
         for d in data:
             table.add_row(
-                str(d["notice"]),
+                _named(d),
                 d["channel"],
                 d["address"] or "",
                 str(d["attempts"]),
@@ -131,3 +131,8 @@ def notices_outbox(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
         console().print(table)
 
     emit(as_json, {"pending": data}, human)
+
+
+def _named(delivery: dict[str, object]) -> str:
+    """A delivery as people name it: its notice, or (a webhook call) its own id."""
+    return f"notice {delivery['notice']}" if delivery.get("notice") is not None else str(delivery.get("delivery"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from xinyong.errors import BadInput
-from xinyong.interfaces.cli.context import AsOfOpt, JsonOpt, KnownAtOpt, console, ctx_of, emit, note
+from xinyong.interfaces.cli.context import AsOfOpt, Context, JsonOpt, KnownAtOpt, console, ctx_of, emit, note
 from xinyong.rules.clock import parse_instant
 
 
@@ -76,23 +77,36 @@ def score(
         emit(as_json, {"subject": subject, "as_of": day, "known_at": known, "states": results}, human)
 
 
+BATCH_CHECK_MAX = 1000
+
+
 def check(
     typer_ctx: typer.Context,
-    subject: str,
-    measure: str,
+    subject: Annotated[str, typer.Argument(help="The subject's id; with --file, the measure.")],
+    measure: Annotated[str | None, typer.Argument(help="SCHEME/MEASURE, e.g. court-defaulters/no-flights.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="Ask about every subject of a CSV file with a subject_id column (1,000 at most)."),
+    ] = None,
     as_of: AsOfOpt = None,
     known_at: KnownAtOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Does measure SCHEME/MEASURE apply to the subject on the day? Yes or no, and why."""
+    """Does measure SCHEME/MEASURE apply to the subject on the day? Yes or no, and why.
+
+    With --file IDS.csv SCHEME/MEASURE, the same question about each subject in the file, answered
+    in the file's order (a flight manifest)."""
     ctx = ctx_of(typer_ctx)
+    known = parse_instant(known_at, where="--known-at") if known_at else None
+    if file is not None:
+        if measure is not None:
+            raise BadInput("--file: give the measure alone after it (check --file IDS.csv SCHEME/MEASURE)")
+        check_file(ctx, file, subject, ctx.as_of(as_of), known, as_json)
+        return
+    if measure is None:
+        raise BadInput("give SUBJECT SCHEME/MEASURE, or --file IDS.csv SCHEME/MEASURE")
     data = ctx.service().questions.check(
-        ctx.principal,
-        subject,
-        measure,
-        as_of=ctx.as_of(as_of),
-        known_at=parse_instant(known_at, where="--known-at") if known_at else None,
-        purpose="command line",
+        ctx.principal, subject, measure, as_of=ctx.as_of(as_of), known_at=known, purpose="command line"
     )
 
     def human() -> None:
@@ -107,6 +121,55 @@ def check(
             )
         out.print(f"legal basis: {data['legal_basis']}")
         out.print(data["contest"])
+
+    emit(as_json, data, human)
+
+
+def read_ids(path: Path) -> list[str]:
+    """The subject_id column of a CSV file, in order: the whole file or a BadInput saying where."""
+    import csv
+    import io
+
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise BadInput(f"--file {path}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"--file {path}: not UTF-8 text (byte {exc.start + 1})") from None
+    rows = csv.reader(io.StringIO(text, newline=""))
+    header = next(rows, None)
+    if header is None or "subject_id" not in [h.strip() for h in header]:
+        raise BadInput(f"--file {path}, line 1: the header needs a subject_id column")
+    column = [h.strip() for h in header].index("subject_id")
+    ids = [row[column] if column < len(row) else "" for row in rows if any(cell.strip() for cell in row)]
+    if not ids:
+        raise BadInput(f"--file {path}: no subject below the header")
+    if len(ids) > BATCH_CHECK_MAX:
+        raise BadInput(f"--file {path}: {len(ids):,} subjects; ask about {BATCH_CHECK_MAX:,} at most at once")
+    return ids
+
+
+def check_file(ctx: Context, path: Path, measure: str, day: dt.date, known: dt.datetime | None, as_json: bool) -> None:
+    """Every subject of the file asked together; the answers in its order."""
+    from xinyong.presentation import outputs
+
+    ids = read_ids(path)
+    found = ctx.service().questions.check_many(
+        ctx.principal, ids, measure, as_of=day, known_at=known, purpose="command line"
+    )
+    data = outputs.batch_answers(measure, day, ids, found)
+
+    def human() -> None:
+        from rich.table import Table
+
+        table = Table("subject", "applies", "since", "")
+        for answer in data["answers"]:
+            if "error" in answer:
+                table.add_row(answer["subject"], "—", "", answer["error"]["message"])
+            else:
+                table.add_row(answer["subject"], "yes" if answer["applies"] else "no", answer["since"] or "", "")
+        console().print(f"{measure} on {data['as_of']}")
+        console().print(table)
 
     emit(as_json, data, human)
 

@@ -9,6 +9,7 @@ the same rules decide and the same audit entries are written. See docs/web.md.
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 
@@ -42,5 +43,11 @@ def install(app: FastAPI, service: Service, *, secret: str | None = None, warm_i
                     service.aggregates.population_counts(WARM_UP, month_ends(today, DASHBOARD_MONTHS))
             except Exception:  # a store that is not ready yet is indexed on the first look-up instead
                 return
+            # The index lives as long as the worker, like what the worker froze as it started
+            # (`interfaces.site`): out of the collector's sight too. Left in, each full collection
+            # walked its 100,000 organisations' entries (1 M subjects): 0.5 s stalls of every
+            # check, p99 545 ms against p50 12 ms under cold checks.
+            gc.collect()
+            gc.freeze()
 
         threading.Thread(target=warm, name="xinyong-search-index", daemon=True).start()

@@ -181,5 +181,5 @@ def my_pdf(request: Request) -> Response:
 def my_readers(request: Request) -> Response:
     principal = require(request, Role.SUBJECT)
     assert principal.subject is not None
-    entries = service(request).audit.who_looked(principal, principal.subject)
-    return render(request, "who_looked.html", entries=entries)
+    looked = service(request).audit.looked(principal, principal.subject)
+    return render(request, "who_looked.html", entries=looked["entries"], feeds=looked["feeds"])

@@ -107,6 +107,13 @@ def audit_seals_download(request: Request) -> Response:
     )
 
 
+@router.get("/statistics", response_class=HTMLResponse)
+def statistics(request: Request) -> Response:
+    """Public statistics: each enforcing agency's delisting delay."""
+    found = service(request).feeds.delays(session(request).principal)
+    return render(request, "statistics.html", found=found)
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str | None = None) -> Response:
     return render(request, "login.html", next=_safe_next(next, ""), error=None, login="")

@@ -91,6 +91,7 @@ def dashboard(request: Request) -> Response:
         overdue=len(svc.objections.overdue(principal)),
         pending=len(svc.objections.listing(principal, undecided=True)),
         pending_repairs=len(svc.repairs.listing(principal, undecided=True)),
+        delisting=svc.feeds.delays(principal),
     )
 
 
