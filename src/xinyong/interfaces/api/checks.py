@@ -180,6 +180,11 @@ class Answers:
         return body
 
 
+# Threads reading groups of checks on a server's database at once: with one, a read slowed by a
+# bulk import's millions of rows not yet committed held up every group behind it (PostgreSQL, paced
+# checks during an import: p99 808 ms against p50 10 ms).
+READERS = 4
+
 Asked = tuple[Principal, str, dt.date, str | None]  # who asks, which measure, about which day, why
 
 
@@ -192,18 +197,19 @@ class Gathered:
     purpose) and asks each group with `Questions.check_many`: one read transaction and one query
     for the group, each subject still authorised, answered and logged as a single check. A lone
     request waits one turn of the loop, as its entry does. On SQLite the read runs on the loop (a
-    thread hop costs more than it would move); on a server's database, on a thread of its own, so
-    the loop gathers the next group meanwhile. Each request answers once its own entry is stored.
+    thread hop costs more than it would move); on a server's database, on a few threads of their
+    own, so the loop gathers the next groups meanwhile. Each request answers once its own entry is
+    stored.
     """
 
     def __init__(self, service: Service, writer: AuditWriter) -> None:
         self.service, self.writer = service, writer
         self._pending: dict[Asked, list[tuple[str, asyncio.Future[tuple[dict[str, Any], AuditEntry]]]]] = {}
         self._flushing: asyncio.Task[None] | None = None
-        self._thread: ThreadPoolExecutor | None = None
+        self._readers: ThreadPoolExecutor | None = None
         if not service.store.backend.reads_in_process:
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xinyong-checks")
-            weakref.finalize(self, self._thread.shutdown, wait=False)
+            self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="xinyong-checks")
+            weakref.finalize(self, self._readers.shutdown, wait=False)
         self._waiting = 0
         self._settling: set[asyncio.Task[None]] = set()
 
@@ -226,19 +232,28 @@ class Gathered:
                 await gather_arrivals(lambda: self._waiting)
                 groups, self._pending, self._waiting = self._pending, {}, 0
                 for asked, waiting in groups.items():
-                    entries: list[AuditEntry] = []
-                    try:
-                        ask = partial(self._ask, asked, [subject for subject, _ in waiting], entries)
-                        answers = ask() if self._thread is None else await loop.run_in_executor(self._thread, ask)
-                    except Exception as exc:
-                        _fail(waiting, exc)
-                        continue
-                    # The entries are stored while the next group is read.
-                    task = loop.create_task(self._settle(waiting, answers, entries))
+                    # Each group answered by a task of its own: the next groups are gathered (and,
+                    # on a server's database, read) while this one is read and its entries stored.
+                    task = loop.create_task(self._answer(asked, waiting))
                     self._settling.add(task)
                     task.add_done_callback(self._settling.discard)
         finally:
             self._flushing = None
+
+    async def _answer(
+        self, asked: Asked, waiting: list[tuple[str, asyncio.Future[tuple[dict[str, Any], AuditEntry]]]]
+    ) -> None:
+        entries: list[AuditEntry] = []
+        ask = partial(self._ask, asked, [subject for subject, _ in waiting], entries)
+        try:
+            if self._readers is None:
+                answers = ask()
+            else:
+                answers = await asyncio.get_running_loop().run_in_executor(self._readers, ask)
+        except Exception as exc:
+            _fail(waiting, exc)
+            return
+        await self._settle(waiting, answers, entries)
 
     def _ask(self, asked: Asked, subjects: list[str], entries: list[AuditEntry]) -> list[dict[str, Any] | XinyongError]:
         principal, measure, day, purpose = asked
