@@ -25,6 +25,17 @@ def test_a_small_city_is_built_and_explained(tmp_path: Path) -> None:
     assert len(summary["examples"]) == 2
     for example in summary["examples"]:
         assert sum(c["points"] for c in example["contributions"]) == example["score"] - example["initial"]
+    # Civil aviation receives a feed: a version a day for the last five days, all acknowledged,
+    # and a judgment fulfilled meanwhile reaches it as a removal whose delay is published.
+    from xinyong.security.access import Principal, Role
+    from xinyong.service import Service
+
+    service = Service(Store(db), clock)
+    [aviation] = service.feeds.delays(Principal(Role.PUBLIC, "test"))["agencies"]
+    assert (aviation["agency"], aviation["versions"], aviation["newest_acknowledged"]) == ("civil-aviation", 5, 5)
+    assert aviation["removals"] >= 1
+    assert aviation["max_seconds"] > 24 * 3600  # the version left unacknowledged that morning
+    service.store.dispose()
     # Building it again replaces the demo's own store rather than adding to it.
     again = demo.run(db, clock, persons=400, organisations=60, seed=7, console=None)
     assert again["records_in_ledger"] == summary["records_in_ledger"]

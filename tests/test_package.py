@@ -148,7 +148,9 @@ def test_a_core_install_runs_the_demo_from_an_empty_folder(install: Install, tmp
     keys = {path.name for path in (folder / "xinyong-demo-keys").iterdir()}
     signing = {name for name in keys if name.endswith(".key")}
     assert len(signing) == 1, keys
-    assert keys - signing == {"checkpoints.jsonl", "current"}, keys
+    assert keys - signing == {"checkpoints.jsonl", "current", "feeds"}, keys
+    # The demo's one feed key (civil aviation's), beside the signing key, never in the database.
+    assert [path.name for path in (folder / "xinyong-demo-keys" / "feeds").iterdir()] == ["civil-aviation.1.key"]
     assert set(summary["grades"]) == {"city-points", "court-defaulters", "tax-credit"}  # the shipped schemes
     for scheme, per_grade in summary["grades"].items():
         assert sum(per_grade.values()) == PERSONS + ORGANISATIONS, scheme

@@ -112,7 +112,34 @@ def plan(city: City, now: dt.datetime, seed: int) -> list[Step]:
                 fulfilled = row.occurred_on + dt.timedelta(days=rng.randint(60, 400))
                 if fulfilled < today:
                     steps.append(Step(_moment(fulfilled, 11), 0, "end", row))
+    steps += _feed_steps(today)
+    # Two judgments fulfilled while the feed runs: the airline hears of them in the next version.
+    court = [r for r in city.records if r.behaviour == "COURT.DEFAULT"]
+    once = Counter(r.subject_id for r in court)
+    recent = (today - dt.timedelta(days=600), today - dt.timedelta(days=120))  # in force, not expired
+    defaults = [r for r in court if once[r.subject_id] == 1 and recent[0] < r.occurred_on < recent[1]]
+    for row in rng.sample(defaults, min(2, len(defaults))):
+        steps.append(Step(_moment(today - dt.timedelta(days=UNACKNOWLEDGED + 1), 11), 0, "end", row))
     return sorted(steps, key=lambda s: (s.at, s.order))
+
+
+# The days before today for which the civil-aviation feed has a version; the one the airline does
+# not acknowledge that morning (the next morning's acknowledgement covers it, a day late).
+FEED_DAYS = 5
+UNACKNOWLEDGED = 3
+
+
+def _feed_steps(today: dt.date) -> list[Step]:
+    """Civil aviation receives a feed: its key made, a version cut at 03:00 on each of the last days
+    and acknowledged by the airline that morning but once, so the public statistics page shows a
+    delisting delay."""
+    steps = [Step(_moment(today - dt.timedelta(days=FEED_DAYS + 1), 12), 0, "feed-key", "civil-aviation")]
+    for number, back in enumerate(range(FEED_DAYS, 0, -1), start=1):
+        day = today - dt.timedelta(days=back)
+        steps.append(Step(_moment(day, 3), 0, "feed-cut", day))
+        if back != UNACKNOWLEDGED:
+            steps.append(Step(_moment(day, 9), 0, "feed-ack", number))
+    return steps
 
 
 @dataclass
@@ -174,6 +201,13 @@ def _apply(service: Service, step: Step, city: City, rng: random.Random, counts:
                 OFFICER, pending[0].id, outcome=outcome, reason="Checked against the source file.", **extra
             )
             counts[f"decided_{outcome}"] += 1
+    elif step.kind == "feed-key":
+        service.feeds.make_key(OFFICE, step.payload)
+    elif step.kind == "feed-cut":
+        service.feeds.publish(OFFICE, day=step.payload)
+    elif step.kind == "feed-ack":
+        airline = Principal(Role.ENFORCER, "civil-aviation", agency="civil-aviation", channel="demo")
+        service.feeds.acknowledge(airline, "civil-aviation", step.payload)
     elif step.kind == "end":
         row = step.payload
         ref = f"{row.source}:{row.document_ref}"
