@@ -46,21 +46,19 @@ from typing import Any
 
 from benchmarks.bench_checks import BARE_APP, ensure_wrk, free_port, stop, wait_ready
 from benchmarks.scale import ROOT, _import_all, _prepare_store, folder
-from benchmarks.under_import import _checks_audited, _summary, _until_quiet, _wrk
+from benchmarks.under_import import THREADS, _checks_audited, _summary, _until_quiet, _wrk
 
 MEASURE = "court-defaulters/no-flights"
 SECONDS = 20
 SAMPLE = 300_000
 BATCH = 1_000
 CONNECTIONS = 64
-SCRIPT = """
+SCRIPT = (
+    """
 local subjects = {{{subjects}}}
-local threads = 0
-setup = function(thread)
-  thread:set("offset", threads)
-  threads = threads + 1
-end
-init = function(args)
+"""
+    + THREADS
+    + """init = function(args)
   math.randomseed(21 + offset)
 end
 request = function()
@@ -68,6 +66,7 @@ request = function()
   return wrk.format("GET", "/v1/checks/" .. s .. "/{measure}", {{["Authorization"] = "Bearer {token}"}})
 end
 """
+)
 
 
 def _store(work: Path, size: float, backend: str, stack: ExitStack, scratch: Path) -> str:

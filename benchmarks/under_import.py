@@ -53,15 +53,20 @@ LOADS = {"paced": (PACE_MS, 10), "saturated": (0, 10), "paced, import at normal 
 # time (mean `pace` ms) before it asks again: passengers reach a gate independently, so checks
 # arrive as a Poisson stream, not in a burst of 64 every `pace` ms (which fixed pauses would keep
 # in step and which no gate sees).
-SCRIPT = """
-local subjects = {{{subjects}}}
-local pace = {pace}
-local threads = 0
+# Each wrk thread learns its number (`offset`), to start where the others do not.
+THREADS = """local threads = 0
 setup = function(thread)
   thread:set("offset", threads)
   threads = threads + 1
 end
-init = function(args)
+"""
+SCRIPT = (
+    """
+local subjects = {{{subjects}}}
+local pace = {pace}
+"""
+    + THREADS
+    + """init = function(args)
   i = offset * 7919
   math.randomseed(16 + offset)
 end
@@ -75,6 +80,7 @@ request = function()
   return wrk.format("GET", "/v1/checks/" .. s .. "/{measure}", {{["Authorization"] = "Bearer {token}"}})
 end
 """
+)
 
 
 def _wrk(wrk: str, port: int, script: Path | None, seconds: int | None = None) -> subprocess.Popen[str]:

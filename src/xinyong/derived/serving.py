@@ -2,9 +2,9 @@
 
 A batch (`batch.run`) fills it for everyone; an event about a subject refreshes that subject's rows
 in the event's own transaction (`refresh_if_served`). It is a cache that may miss, never one that
-may lie: `served_state` answers only while nothing that can change the subject's state was
-recorded after the row was computed, and otherwise the caller asks the online path, which is
-always exact. Checks (`checks.check`) read it first.
+may lie: `served_many` lets a row answer only while nothing that can change the subject's state
+was recorded after the row was computed (`tables.subject_changes`), and otherwise the caller asks
+the online path, which is always exact. Checks (`checks.check_many`) read it first.
 """
 
 from __future__ import annotations

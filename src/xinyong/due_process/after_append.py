@@ -8,7 +8,7 @@ serving rows of a subject whose story changed are computed again. The ledger cal
 
 Serving rows are refreshed for the subject of an event, of a consent or of a record submitted on
 its own; the records of a file leave their subjects' rows as they are, and the freshness guard
-(`serving.served_state`) sends checks about those subjects to the exact online path until the
+(`serving.served_many`) sends checks about those subjects to the exact online path until the
 next batch. Refreshing a million subjects row by row inside an import is a batch's work.
 """
 

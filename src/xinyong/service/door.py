@@ -66,10 +66,6 @@ class Act:
         )
 
 
-def outcome_of(exc: XinyongError) -> str:
-    return exc.code
-
-
 class Door:
     """The transactions operations act in, for one store and one clock."""
 
@@ -106,7 +102,7 @@ class Door:
         # when the store could not answer, nothing was decided and nothing can be written.
         if act.principal.role is Role.PUBLIC or isinstance(exc, Unavailable):
             return
-        self.log([act.entry(at, outcome_of(exc), exc.message)])
+        self.log([act.entry(at, exc.code, exc.message)])
 
     @contextmanager
     def writing(

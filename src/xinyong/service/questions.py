@@ -31,7 +31,7 @@ from xinyong.security.access import (
     refusal,
 )
 from xinyong.service.answers import AnswerCache
-from xinyong.service.door import Act, Area, Door, outcome_of
+from xinyong.service.door import Act, Area, Door
 
 # What an enforcer learns from a check, and nothing else (DESIGN.md safeguard 6).
 ENFORCER_FIELDS = ("subject", "measure", "as_of", "applies", "since", "legal_basis", "contest")
@@ -88,21 +88,20 @@ class Questions(Area):
         tag = self.answers.tag() if known_at is None and self.answers.enabled else None
         data = self.answers.get(key, tag)
         if data is None:
-            [(found, _)] = self._checks(principal, [subject_id], measure, day, known_at, purpose, defer, now)
+            [(found, scope)] = self._checks(principal, [subject_id], measure, day, known_at, purpose, defer, now)
             if isinstance(found, XinyongError):
                 raise found
             self.answers.put(key, tag, found)
-            data = found
-        else:
-            act = Act(principal, Action.CHECKS_ASK, purpose, subject_id, {"measure": measure, "as_of": day.isoformat()})
-            try:
-                decide(principal, Action.CHECKS_ASK, subject=subject_id, agency=data["implemented_by"])
-            except XinyongError as exc:
-                self.door.log_failure(act, now, exc)
-                raise
-            act.detail["applies"] = data["applies"]
-            self._log([act.entry(now, "done")], defer)
-        return self._shown(principal, subject_id, data)
+            return _shown(found, scope)
+        act = Act(principal, Action.CHECKS_ASK, purpose, subject_id, {"measure": measure, "as_of": day.isoformat()})
+        try:
+            scope = decide(principal, Action.CHECKS_ASK, subject=subject_id, agency=data["implemented_by"])
+        except XinyongError as exc:
+            self.door.log_failure(act, now, exc)
+            raise
+        act.detail["applies"] = data["applies"]
+        self._log([act.entry(now, "done")], defer)
+        return _shown(data, scope)
 
     def check_many(
         self,
@@ -126,10 +125,7 @@ class Questions(Area):
         refusals = [data for data, _ in answered if isinstance(data, Forbidden | Unauthenticated)]
         if answered and len(refusals) == len(answered):
             raise refusals[0]  # the caller may not ask this at all (each refusal is logged)
-        return [
-            data if isinstance(data, XinyongError) else self._shown(principal, s, data)
-            for s, (data, _) in zip(subject_ids, answered, strict=True)
-        ]
+        return [data if isinstance(data, XinyongError) else _shown(data, scope) for data, scope in answered]
 
     def _checks(
         self,
@@ -141,12 +137,13 @@ class Questions(Area):
         purpose: str | None,
         defer: list[audit.Entry] | None,
         now: dt.datetime,
-    ) -> list[tuple[dict[str, Any] | XinyongError, Act]]:
-        """The answers in full, one read for all, each subject's entry logged (or deferred)."""
+    ) -> list[tuple[dict[str, Any] | XinyongError, Scope]]:
+        """The answers in full with the scope each was authorised under, one read for all, each
+        subject's entry logged (or deferred)."""
         known = known_at or now
         detail = {"measure": measure, "as_of": day.isoformat()}
         acts = [Act(principal, Action.CHECKS_ASK, purpose, s, dict(detail)) for s in subject_ids]
-        results: list[dict[str, Any] | XinyongError] = []
+        results: list[Scope | XinyongError] = []
         try:
             scheme_id, measure_id = checks.parse_measure(measure)
             with self.store.read() as conn:
@@ -158,30 +155,31 @@ class Questions(Area):
                 # whether the subject exists.
                 for subject_id in subject_ids:
                     try:
-                        decide(principal, Action.CHECKS_ASK, subject=subject_id, agency=agency)
+                        results.append(decide(principal, Action.CHECKS_ASK, subject=subject_id, agency=agency))
                     except XinyongError as exc:
                         results.append(exc)
-                    else:
-                        results.append({})
                 allowed = [s for s, r in zip(subject_ids, results, strict=True) if not isinstance(r, XinyongError)]
                 computed = iter(checks.check_many(conn, allowed, measure, day, known, versions) if allowed else [])
         except XinyongError as exc:
             if principal.role is not Role.PUBLIC and not isinstance(exc, Unavailable):
-                self._log([act.entry(now, outcome_of(exc), exc.message) for act in acts], None)
+                self._log([act.entry(now, exc.code, exc.message) for act in acts], None)
             raise
         entries, refused = [], []
-        answered: list[tuple[dict[str, Any] | XinyongError, Act]] = []
-        for act, result in zip(acts, results, strict=True):
-            if not isinstance(result, XinyongError):
-                answer = next(computed)
+        answered: list[tuple[dict[str, Any] | XinyongError, Scope]] = []
+        for act, authorised in zip(acts, results, strict=True):
+            result: dict[str, Any] | XinyongError
+            if isinstance(authorised, XinyongError):
+                scope, result = Scope.ANY, authorised  # the scope of a refusal is never read
+            else:
+                scope, answer = authorised, next(computed)
                 result = answer if isinstance(answer, XinyongError) else outputs.check(answer)
             if isinstance(result, XinyongError):
                 if principal.role is not Role.PUBLIC:
-                    refused.append(act.entry(now, outcome_of(result), result.message))
+                    refused.append(act.entry(now, result.code, result.message))
             else:
                 act.detail["applies"] = result["applies"]
                 entries.append(act.entry(now, "done"))
-            answered.append((result, act))
+            answered.append((result, scope))
         # A refusal's entry is written now, whatever the caller defers: a caller that raises it
         # never gets to append what it deferred.
         self._log(refused, None)
@@ -193,12 +191,6 @@ class Questions(Area):
             defer.extend(entries)
         elif entries:
             self.door.log(entries)
-
-    @staticmethod
-    def _shown(principal: Principal, subject_id: str, data: dict[str, Any]) -> dict[str, Any]:
-        """What the caller may hear of an answer: an enforcer, only the fields it needs."""
-        scope = decide(principal, Action.CHECKS_ASK, subject=subject_id, agency=data["implemented_by"])
-        return {k: data[k] for k in ENFORCER_FIELDS} if scope is Scope.OWN_AGENCY else dict(data)
 
     def population(
         self, principal: Principal, *, as_of: dt.date | None = None, known_at: dt.datetime | None = None
@@ -294,3 +286,9 @@ class Questions(Area):
 def _public_name(subject: Subject, scope: Scope) -> str | None:
     # Persons' names stay out of public lists; organisations' names are public registry data.
     return subject.name if scope is not Scope.PUBLIC or subject.kind == "organisation" else None
+
+
+def _shown(data: dict[str, Any], scope: Scope) -> dict[str, Any]:
+    """What the caller may hear of an answer, under the scope it was authorised with: an enforcer,
+    only the fields it needs."""
+    return {k: data[k] for k in ENFORCER_FIELDS} if scope is Scope.OWN_AGENCY else dict(data)

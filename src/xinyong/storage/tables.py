@@ -425,9 +425,9 @@ outbox = Table(
 # --- tables: batch state (the scale issue) -------------------------------------------------------
 
 # The state a batch computed for every subject, one row per (scheme, subject), replaced by the next
-# batch. It is a cache for reads, never a source of truth: `batch.served_state` answers from it only
-# while nothing about the subject was recorded after the batch's knowledge time, and otherwise the
-# caller falls back to the online path. lists and measures are comma-separated ids.
+# batch. It is a cache for reads, never a source of truth: `serving.served_many` lets a row answer
+# only while nothing about the subject was recorded after the row's knowledge time, and otherwise
+# the caller falls back to the online path. lists and measures are comma-separated ids.
 serving_state = Table(
     "serving_state",
     metadata,

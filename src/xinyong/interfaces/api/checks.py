@@ -15,16 +15,16 @@ import datetime as dt
 import logging
 import re
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, TypeVar
 from urllib.parse import parse_qs
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BeforeValidator
-from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from xinyong.errors import Unavailable, XinyongError
@@ -111,7 +111,7 @@ async def check_batch(
         purpose=purpose[:200] if purpose else None,
         defer=entries,
     )
-    found = ask() if service.store.backend.reads_in_process else await run_in_threadpool(ask)
+    found = await answers.gathered.read(ask)
     await answers.writer.append(entries)
     return JSON(outputs.batch_answers(name, day, asked.subjects, found))
 
@@ -180,6 +180,8 @@ class Answers:
         return body
 
 
+T = TypeVar("T")
+
 # Threads reading groups of checks on a server's database at once: with one, a read slowed by a
 # bulk import's millions of rows not yet committed held up every group behind it (PostgreSQL, paced
 # checks during an import: p99 808 ms against p50 10 ms).
@@ -246,14 +248,17 @@ class Gathered:
         entries: list[AuditEntry] = []
         ask = partial(self._ask, asked, [subject for subject, _ in waiting], entries)
         try:
-            if self._readers is None:
-                answers = ask()
-            else:
-                answers = await asyncio.get_running_loop().run_in_executor(self._readers, ask)
+            answers = await self.read(ask)
         except Exception as exc:
             _fail(waiting, exc)
             return
         await self._settle(waiting, answers, entries)
+
+    async def read(self, ask: Callable[[], T]) -> T:
+        """Run a read of the store: on the loop on SQLite, on the readers' threads otherwise."""
+        if self._readers is None:
+            return ask()
+        return await asyncio.get_running_loop().run_in_executor(self._readers, ask)
 
     def _ask(self, asked: Asked, subjects: list[str], entries: list[AuditEntry]) -> list[dict[str, Any] | XinyongError]:
         principal, measure, day, purpose = asked
