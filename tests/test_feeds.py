@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from helpers import DEMO_CITY, World, at, d, org_id, person_id
-from xinyong.derived import feeds
+from xinyong.derived import feed_versions, feeds
 from xinyong.derived.state import StateReader
 from xinyong.errors import BadInput, NotFound
 from xinyong.rules import feeds as rules
@@ -526,7 +526,7 @@ def test_the_versions_always_add_up_to_the_set_under_the_agency_s_measures(steps
                         changes = [v["measures"].get(measure, {"add": [], "del": []}) for v in versions]
                         assert rules.replay(changes) == bench.hashed(agency, subjects), (agency, measure, today)
                     with store.read() as conn:
-                        kept = feeds.members(conn, agency)
+                        kept = feed_versions.members(conn, agency)
                     assert set(kept.get("", {}).values()) == bench.hashed(agency, whole)
                     assert all(verified(v, bench.ring.public_keys()) for v in versions[-1:])
                     assert [v["previous"] for v in versions[1:]] == [rules.digest(v) for v in versions[:-1]]

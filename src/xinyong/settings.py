@@ -16,6 +16,10 @@ asked for, then kept. The command line and the server's factory make what they l
 This is the only module that reads the environment, and nothing in xinyong writes it: the server
 hands its workers the store and the session key by starting its program with an explicit
 environment (`interfaces.hosting`, `Settings.environment`).
+
+Longer than the ~500 lines modules keep to, on purpose: the issue that made it asks for every
+setting in one module, and most of its lines are the settings' own descriptions, which the docs
+are checked against.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ People keep being refused a ticket after their restriction has ended, for as lon
 has not applied the version of its feed that removed them. So each agency acknowledges the
 versions it has applied, and the platform publishes, per agency, how long that took: for every
 subject a version removed from the agency's whole set (a real removal, not a key's rotation), the
-time from the measure ending for the subject (`feed_entries.ended_at`, see `derived.feeds`) to the
+time from the measure ending for the subject (`feed_entries.ended_at`, see `derived.feed_versions`) to the
 agency's acknowledgement of that version; p50, p90 and the longest, and the removals not yet
 acknowledged, late once older than XINYONG_FEED_ACK_LATE. A delay is never less than zero (an agency
 that acknowledged before the day began was ready).

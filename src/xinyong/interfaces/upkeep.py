@@ -103,7 +103,7 @@ def feed_versions(service: Service, at: dt.time) -> Job:
 
     def work() -> str:
         # Every worker wakes at `at`: one that finds the day's versions just cut computes nothing; two
-        # at once both compute, and the second writer finds nothing changed (`derived.feeds.cut`).
+        # at once both compute, and the second writer finds nothing changed (`derived.feed_versions.cut`).
         found = service.feeds.publish(NIGHTLY, unless_within=dt.timedelta(hours=1))
         made = [f"{v['agency']} {v['version']}" for v in found["versions"] if v["created"]]
         return f"feed versions for {found['day']}: {', '.join(made) or 'none new'}"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from xinyong.errors import XinyongError
-from xinyong.security import audit, checkpoints
+from xinyong.security import audit, audit_index, checkpoints
 from xinyong.security.access import Action, Principal, decide
 from xinyong.security.keys import KeyRing, NoKeys
 from xinyong.service.door import Act, Area, Door
@@ -98,10 +98,10 @@ class Audit(Area):
             keys = {}  # a server that signs nothing still lists what it has (nothing, usually)
         return {"checkpoints": [c.as_dict() for c in made], "keys": keys}
 
-    def compact(self, principal: Principal) -> audit.Compaction:
-        """Merge the who-looked index's newest runs (`audit.compact`); the act is logged like any write."""
+    def compact(self, principal: Principal) -> audit_index.Compaction:
+        """Merge the who-looked index's newest runs (`audit_index.compact`); the act is logged like any write."""
         decide(principal, Action.AUDIT_COMPACT)
-        result = audit.compact(self.store)
+        result = audit_index.compact(self.store)
         # The act is a write of the log's own index, logged once it is done.
         with self.door.writing(principal, Action.AUDIT_COMPACT) as (_conn, act):
             act.detail.update(op="compact", runs_before=result.runs_before, runs_after=result.runs_after)
@@ -127,8 +127,8 @@ class Audit(Area):
 
     def looked(self, principal: Principal, subject_id: str) -> dict[str, list[dict[str, Any]]]:
         """A subject's who-looked: every audited act about it, newest first (`entries`), and the
-        feed versions that carried its keyed hash to enforcer agencies (`feeds`, `derived.feeds.carrying`)."""
-        from xinyong.derived.feeds import carrying
+        feed versions that carried its keyed hash to enforcer agencies (`feeds`, `derived.feed_versions.carrying`)."""
+        from xinyong.derived.feed_versions import carrying
 
         with self.door.reading(principal, Action.AUDIT_WHO_LOOKED, "who looked") as (conn, act):
             act.subject = subject_id

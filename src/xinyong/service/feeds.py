@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from xinyong import settings
-from xinyong.derived import delisting, feeds
+from xinyong.derived import delisting, feed_versions, feeds
 from xinyong.due_process import outbox
 from xinyong.errors import BadInput, NotFound, XinyongError
 from xinyong.rules import feeds as rules
@@ -48,7 +48,7 @@ class Feeds(Area):
                 keys.write(agency, generation, key)
                 made.append(generation)
 
-            retired = feeds.record_key(conn, agency, self.clock.now(), keep)
+            retired = feed_versions.record_key(conn, agency, self.clock.now(), keep)
             act.detail.update(op="make" if retired is None else "rotate", generation=made[0])
         if retired is not None:
             keys.forget(agency, retired)
@@ -61,7 +61,7 @@ class Feeds(Area):
             agency = rules.agency_name(agency)
             act.detail.update(agency=agency)
             url = values.webhook_url(url, where="URL")
-            feeds.record_webhook(conn, agency, url, self.clock.now())
+            feed_versions.record_webhook(conn, agency, url, self.clock.now())
             act.detail.update(url=url)
             return {"agency": agency, "url": url}
 
@@ -90,10 +90,10 @@ class Feeds(Area):
                     "applies on its day as known when it is cut"
                 )
             with self.store.read() as conn:
-                keyed = feeds.agencies_with_keys(conn)
+                keyed = feed_versions.agencies_with_keys(conn)
                 for agency in keyed:
-                    feeds.check_day(conn, agency, day)
-                newest = {agency: feeds.newest(conn, agency) for agency in keyed}
+                    feed_versions.check_day(conn, agency, day)
+                newest = {agency: feed_versions.newest(conn, agency) for agency in keyed}
                 measures = feeds.measures_on(conn, day, now, keyed)
             if unless_within is not None and all(
                 row is not None and row.day == day and from_storage(row.cut_at) >= now - unless_within
@@ -109,15 +109,15 @@ class Feeds(Area):
             self.door.log_failure(act, now, exc)
             raise
         timezones = {m.scheme: m.timezone for m in measures}
-        cuts: list[feeds.Cut] = []
+        cuts: list[feed_versions.Cut] = []
         with self.door.writing(principal, Action.FEEDS_PUBLISH) as (conn, act):
             decide(principal, Action.FEEDS_PUBLISH)
             act.detail.update(day=day.isoformat())
-            for row in feeds.feed_rows(conn):
+            for row in feed_versions.feed_rows(conn):
                 if row.agency not in keyed:
                     continue  # its key was made after the set was computed: its first version comes next time
                 key = ring.feeds().read(row.agency, row.key_generation)
-                made = feeds.cut(
+                made = feed_versions.cut(
                     conn,
                     row.agency,
                     day,
@@ -178,8 +178,8 @@ class Feeds(Area):
             decide(principal, Action.FEEDS_READ, agency=agency)
             if since < 0:
                 raise BadInput(f"--since: a version number, 0 or more, not {since}")
-            feeds.require_feed(conn, agency)
-            found = feeds.versions(conn, agency, since)
+            feed_versions.require_feed(conn, agency)
+            found = feed_versions.versions(conn, agency, since)
             act.detail.update(versions=len(found))
             return {"agency": agency, "versions": found}
 
@@ -190,7 +190,7 @@ class Feeds(Area):
             agency = rules.agency_name(agency)
             act.detail.update(agency=agency, version=version)
             decide(principal, Action.FEEDS_ACK, agency=agency)
-            feeds.require_feed(conn, agency)
+            feed_versions.require_feed(conn, agency)
             if version < 1:
                 raise BadInput(f"VERSION: versions are numbered from 1, not {version}")
             made = delisting.acknowledge(conn, agency, version, self.clock.now(), principal.audit_actor)

@@ -4,6 +4,10 @@ The ledger tables (subjects, sources, scheme versions, records, record events, s
 append-only: rows are inserted, never updated. `effects` is derived and may be rebuilt at any time.
 Two column types keep values exact on both databases (`Amount`, `Id`); `of_subject` is how rows
 about a subject are found. Writes go through `store.Store.write()`.
+
+One module past ~500 lines, on purpose: it is the schema, which the migrations are compared
+against (`tests/test_audit.py::test_the_schema_and_the_migrations_agree`) and which a reader
+wants whole, in sections by layer.
 """
 
 from __future__ import annotations
@@ -443,7 +447,7 @@ serving_state = Table(
     Column("measures", Text, nullable=False),
 )
 
-# --- tables: feeds for enforcer agencies (the enforcers issue, derived/feeds.py) --------------------
+# --- tables: feeds for enforcer agencies (the enforcers issue, derived/feeds.py, feed_versions.py) --------------------
 
 # An agency with a feed: which of its keys is current (`key_generation`, counted from 1; the key
 # itself is in the keys folder, never here), and where new versions are announced (`webhook_url`).

@@ -1,4 +1,9 @@
-"""Request bodies and response shapes at the HTTP edge; the OpenAPI document is built from these."""
+"""Request bodies and response shapes at the HTTP edge; the OpenAPI document is built from these.
+
+Kept in one module past ~500 lines: they are the API's published vocabulary, read side by side
+with the OpenAPI document, and share validators (identifiers, amounts, days) that one place keeps
+alike for every route.
+"""
 
 from __future__ import annotations
 
