@@ -37,26 +37,27 @@ def _bar(values: list[dict[str, Any]], x: dict[str, Any], y: dict[str, Any], **e
 
 def charts(report: dict[str, Any], histogram: list[dict[str, Any]], t: Text) -> dict[str, dict[str, Any]]:
     """The report's four charts as Vega-Lite specifications, titled in the reader's language."""
-    subjects = t("Subjects")
+    subjects, said = t("Subjects"), {k: t(v) for k, v in WORDS.items()}
+    whole = {"tickMinStep": 1, "format": "d"}  # counts of subjects: no 0.5 ticks
     transitions = [{"move": k, "subjects": n} for k, n in report["grades"].items()]
     moves = [
-        {"item": item, "movement": t(WORDS[movement]), "subjects": counts[movement]}
+        {"item": item, "movement": said[movement], "subjects": counts[movement]}
         for kind in ("lists", "measures")
         for item, counts in report[kind].items()
         for movement in ("enter", "leave")
     ]
-    sides = [{**row, "side": t(WORDS[row["side"]])} for row in histogram]
+    sides = [{**row, "side": said[row["side"]]} for row in histogram]
     groups = [{"group": g, "changed": c["changed"]} for g, c in report.get("groups", {}).items()]
     return {
         "chart-grades": _bar(
             transitions,
-            {"field": "subjects", "type": "quantitative", "title": subjects},
+            {"field": "subjects", "type": "quantitative", "title": subjects, "axis": whole},
             {"field": "move", "type": "nominal", "title": t("Grade before → after"), "sort": "-x"},
         ),
         "chart-moves": _bar(
             moves,
             {"field": "item", "type": "nominal", "title": t("List or measure")},
-            {"field": "subjects", "type": "quantitative", "title": subjects},
+            {"field": "subjects", "type": "quantitative", "title": subjects, "axis": whole},
             xOffset={"field": "movement"},
             color={"field": "movement", "type": "nominal", "title": t("Movement")},
         ),
@@ -64,7 +65,7 @@ def charts(report: dict[str, Any], histogram: list[dict[str, Any]], t: Text) -> 
             **_bar(
                 sides,
                 {"field": "from", "type": "quantitative", "title": t("Score"), "bin": {"binned": True}},
-                {"field": "subjects", "type": "quantitative", "title": subjects, "stack": None},
+                {"field": "subjects", "type": "quantitative", "title": subjects, "stack": None, "axis": whole},
                 x2={"field": "until"},
                 color={"field": "side", "type": "nominal", "title": t("Scheme version")},
                 opacity={"value": 0.6},
@@ -73,7 +74,7 @@ def charts(report: dict[str, Any], histogram: list[dict[str, Any]], t: Text) -> 
         "chart-groups": _bar(
             groups,
             {"field": "group", "type": "nominal", "title": t("Group")},
-            {"field": "changed", "type": "quantitative", "title": t("Subjects whose state changes")},
+            {"field": "changed", "type": "quantitative", "title": t("Subjects whose state changes"), "axis": whole},
         ),
     }
 
