@@ -77,7 +77,7 @@ EXPECTED = {
         Action.CONSENT_CHANGE,
         Action.AUDIT_WHO_LOOKED,
     },
-    Role.ANALYST: PUBLIC | {Action.AGGREGATES_READ},
+    Role.ANALYST: PUBLIC | {Action.AGGREGATES_READ, Action.LAB_AGGREGATES},
     Role.PUBLIC: PUBLIC,
 }
 
@@ -139,8 +139,9 @@ def test_a_source_submits_only_its_own_authorised_behaviours() -> None:
 
 def test_admin_reaches_everything_and_analysts_only_aggregates() -> None:
     assert all(RULES[(Role.ADMIN, action)] is Scope.ANY for action in Action)
-    assert {a for (r, a) in RULES if r is Role.ANALYST} == {Action.AGGREGATES_READ}
+    assert {a for (r, a) in RULES if r is Role.ANALYST} == {Action.AGGREGATES_READ, Action.LAB_AGGREGATES}
     assert RULES[(Role.ANALYST, Action.AGGREGATES_READ)] is Scope.AGGREGATE
+    assert RULES[(Role.ANALYST, Action.LAB_AGGREGATES)] is Scope.AGGREGATE
 
 
 def test_roles_are_parsed_with_their_binding() -> None:

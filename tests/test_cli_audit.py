@@ -193,6 +193,10 @@ def a_version_to_acknowledge(c: City) -> list[str]:
 
 
 # (command, how to get its arguments, the entries it must add: action and subject)
+def a_draft(c: City) -> list[str]:
+    return ["simulate", c.write("draft.yaml", DEMO_CITY.replace('"2026.1"', '"2026.2"'))]
+
+
 CASES: list[tuple[str, Callable[[City], list[str]], list[tuple[str, str | None]]]] = [
     ("score", fixed("score", P1), [("state.read", P1)]),
     ("score --scheme", fixed("score", P1, "--scheme", "demo-city"), [("state.read", P1)]),
@@ -251,6 +255,9 @@ CASES: list[tuple[str, Callable[[City], list[str]], list[tuple[str, str | None]]
     ("audit checkpoint", fixed("audit", "checkpoint"), [("audit.checkpoint", None)]),
     ("rebuild", fixed("rebuild"), [("effects.rebuild", None)]),
     ("state", fixed("state", "--out", "state.parquet"), [("state.batch", None)]),
+    ("simulate", a_draft, [("lab.aggregates", None)]),
+    ("simulate --out", lambda c: [*a_draft(c), "--out", "lab"], [("lab.aggregates", None)]),
+    ("fairness", fixed("fairness", "--scheme", "demo-city", "--by", "sex"), [("lab.aggregates", None)]),
     ("feeds key", fixed("feeds", "key", "civil-aviation"), [("feeds.key", None)]),
     (
         "feeds webhook",

@@ -223,6 +223,7 @@ BAD = [
     ("XINYONG_NOW", "yesterday", "is not an ISO date or timestamp"),
     ("XINYONG_PROXY_HOPS", "17", "is not from 0 to 16"),
     ("XINYONG_IMPORT_NICE", "20", "is not from 0 to 19"),
+    ("XINYONG_MIN_CELL", "0", "is not from 1 to 1000000"),
     ("XINYONG_OUTBOX_EVERY", "1m", "is not a number of seconds"),
     ("XINYONG_WEBHOOK_TIMEOUT", "0", "is not more than 0 seconds"),
     ("XINYONG_FEED_PUBLISH_AT", "midnight", "is not a time of day (HH:MM) or off"),

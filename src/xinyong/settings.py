@@ -428,6 +428,15 @@ IMPORT_NICE = required(
 )
 
 
+# Published aggregates (the policy lab, docs/lab.md).
+MIN_CELL = required(
+    "XINYONG_MIN_CELL",
+    "10",
+    Whole(1, 1_000_000, "whole number, 1–1000000"),
+    "The smallest number of subjects an aggregate shown to an analyst may rest on; smaller cells are withheld.",
+)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting, read and checked; `given` is what the environment said, as it said it."""
@@ -466,6 +475,7 @@ class Settings:
     spark_master: str = _field(SPARK_MASTER)
     bulk_bytes: int = _field(BULK_BYTES)
     import_nice: int = _field(IMPORT_NICE)
+    min_cell: int = _field(MIN_CELL)
     given: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def is_given(self, setting: Setting[Any]) -> bool:

@@ -8,7 +8,7 @@ rebuild" holds by construction and is checked by a property test rather than hop
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select
@@ -70,8 +70,9 @@ def refresh_records(conn: Connection, ids: Sequence[int]) -> None:
     insert_effects(conn, derive_for(load_records(conn, ids), scheme_versions(conn)))
 
 
-def derive_version(conn: Connection, version: SchemeVersion) -> int:
-    """Effects of every record under a newly loaded scheme version; returns the rows written."""
+def effects_of_version(conn: Connection, version: SchemeVersion) -> Iterator[list[Effect]]:
+    """Effects of every record under a scheme version, in chunks: what loading it writes, and what
+    the policy lab evaluates a draft with without loading it (`derived.lab`)."""
     codes = list(version.scheme.behaviour_by_code)
     corrected = select(t.record_events.c.record_id).where(t.record_events.c.behaviour.in_(codes))
     ids = [
@@ -80,9 +81,14 @@ def derive_version(conn: Connection, version: SchemeVersion) -> int:
             select(t.records.c.id).where(t.records.c.behaviour.in_(codes) | t.records.c.id.in_(corrected))
         )
     ]
-    written = 0
     for start in range(0, len(ids), 5000):
-        rows = derive_for(load_records(conn, ids[start : start + 5000]), [version])
+        yield derive_for(load_records(conn, ids[start : start + 5000]), [version])
+
+
+def derive_version(conn: Connection, version: SchemeVersion) -> int:
+    """Effects of every record under a newly loaded scheme version; returns the rows written."""
+    written = 0
+    for rows in effects_of_version(conn, version):
         insert_effects(conn, rows)
         written += len(rows)
     return written

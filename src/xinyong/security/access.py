@@ -68,6 +68,8 @@ class Action(StrEnum):
     FEEDS_READ = "feeds.read"
     FEEDS_ACK = "feeds.ack"
     FEEDS_DELAYS = "feeds.delays"
+    LAB_AGGREGATES = "lab.aggregates"  # the policy lab's figures: simulate, fairness
+    LAB_SUBJECTS = "lab.subjects"  # its per-subject before/after files (`simulate --out`)
 
 
 class Scope(StrEnum):
@@ -76,7 +78,7 @@ class Scope(StrEnum):
     OWN_AGENCY = "own_agency"  # only measures (or imports) of the token's agency
     AUTHORISED_BEHAVIOURS = "authorised_behaviours"  # a source's own records, of behaviours it may submit
     PUBLIC = "public"  # the public view: published schemes, organisations' public records, masked ids
-    AGGREGATE = "aggregate"  # counts only, no cell under MIN_CELL subjects
+    AGGREGATE = "aggregate"  # counts only, no cell under XINYONG_MIN_CELL subjects
 
 
 # The rules. A pair that is absent is denied. Read it as "ROLE may ACTION within SCOPE".
@@ -135,16 +137,15 @@ RULES: dict[tuple[Role, Action], Scope] = {
             A.AUDIT_WHO_LOOKED,
         )
     },
-    # analysts: aggregates only
+    # analysts: aggregates only, the policy lab's included (never its per-subject files)
     (R.ANALYST, A.AGGREGATES_READ): S.AGGREGATE,
+    (R.ANALYST, A.LAB_AGGREGATES): S.AGGREGATE,
 }
 del A, R, S
 
 # Roles whose tokens must name an agency, or a subject.
 AGENCY_ROLES = frozenset({Role.SOURCE, Role.ENFORCER})
 SUBJECT_ROLES = frozenset({Role.SUBJECT})
-# The smallest group an aggregate may show; smaller cells are suppressed (k-anonymity of counts).
-MIN_CELL = 10
 # The longest actor an audit entry (and every ledger row's `actor`) holds: `storage.tables`' columns.
 ACTOR_LENGTH = 128
 

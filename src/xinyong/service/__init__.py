@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from xinyong.service.due_process import Objections, Repairs
     from xinyong.service.feeds import Feeds
     from xinyong.service.import_jobs import ImportJobs
+    from xinyong.service.lab import Lab
     from xinyong.service.notices import Notices
     from xinyong.service.operations import Operations
     from xinyong.service.questions import Questions
@@ -152,6 +153,12 @@ class Service:
         from xinyong.service.feeds import Feeds
 
         return Feeds(self.door, lambda: self.keys)
+
+    @cached_property
+    def lab(self) -> Lab:
+        from xinyong.service.lab import Lab
+
+        return Lab(self.door)
 
     @cached_property
     def operations(self) -> Operations:

@@ -9,18 +9,24 @@ from typing import Any
 
 from sqlalchemy import String, func, select
 
+from xinyong import settings
 from xinyong.derived.state import population
 from xinyong.errors import BadInput, NotFound
 from xinyong.ledger import registry
 from xinyong.rules.engine import State
-from xinyong.security.access import MIN_CELL, Action, Principal, Scope, decide
+from xinyong.security.access import Action, Principal, Scope, decide
 from xinyong.service.answers import AnswerCache
 from xinyong.service.door import Area, Door
 from xinyong.storage import tables as t
 
 
+def min_cell() -> int:
+    """The smallest cell a published aggregate shows (XINYONG_MIN_CELL, docs/settings.md)."""
+    return settings.current().min_cell
+
+
 def _cell(n: int) -> int | None:
-    return n if n >= MIN_CELL else None
+    return n if n >= min_cell() else None
 
 
 class Aggregates(Area):
@@ -36,7 +42,7 @@ class Aggregates(Area):
         as_of: dt.date | None = None,
         by: str | None = None,
     ) -> dict[str, Any]:
-        """Subjects per grade (optionally per division too) and per list; cells under MIN_CELL suppressed."""
+        """Subjects per grade (optionally per division too) and per list; small cells suppressed."""
         if by not in (None, "division", "kind"):
             raise BadInput("by: use division or kind")
         day, known = self.door.day(as_of), self.clock.now()
@@ -58,7 +64,7 @@ class Aggregates(Area):
             "scheme": scheme_id,
             "as_of": day.isoformat(),
             "by": by,
-            "min_cell": MIN_CELL,
+            "min_cell": min_cell(),
             "grades": [
                 {"group": group if by else None, "grade": grade or None, "subjects": _cell(n)}
                 for (group, grade), n in sorted(grades.items())
@@ -67,7 +73,7 @@ class Aggregates(Area):
         }
 
     def records_per_source(self, principal: Principal) -> list[dict[str, Any]]:
-        """Records per source and month of recording (counts only; cells under MIN_CELL suppressed
+        """Records per source and month of recording (counts only; cells under the minimum cell size suppressed
         for an analyst)."""
         scope = decide(principal, Action.AGGREGATES_READ)
         with self.store.read() as conn:
@@ -99,11 +105,11 @@ class Aggregates(Area):
             self.answers.put(key, tag, cached)
         if scope is Scope.ANY:
             return cached
-        small = {"subjects": None}
+        small, least = {"subjects": None}, min_cell()
         return {
             **cached,
-            "grades": [g if g["subjects"] >= MIN_CELL else {**g, **small} for g in cached["grades"]],
-            "lists": [x if x["subjects"] >= MIN_CELL else {**x, **small} for x in cached["lists"]],
+            "grades": [g if g["subjects"] >= least else {**g, **small} for g in cached["grades"]],
+            "lists": [x if x["subjects"] >= least else {**x, **small} for x in cached["lists"]],
         }
 
     def _count(self, ordered: list[dt.date]) -> dict[str, Any]:

@@ -151,6 +151,19 @@ class Door:
             else:
                 self.log([act.entry(now, "done")])
 
+    @contextmanager
+    def auditing(self, principal: Principal, action: Action, purpose: str | None = None) -> Iterator[Act]:
+        """An operation that reads the store in transactions of its own (a batch export, a
+        simulation): its entry is appended once it is done, or its refusal once refused."""
+        act = Act(principal, action, purpose)
+        now = self.clock.now()
+        try:
+            yield act
+        except XinyongError as exc:
+            self.log_failure(act, now, exc)
+            raise
+        self.log([act.entry(now, "done")])
+
     def day(self, as_of: dt.date | None) -> dt.date:
         return as_of or self.clock.today()
 

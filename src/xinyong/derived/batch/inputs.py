@@ -11,12 +11,16 @@ Every engine reads the same four files, exported in one read transaction (one sn
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from sqlalchemy import Connection
 
+from xinyong.derived import derivation
+from xinyong.rules.effects import Effect
 from xinyong.rules.schemes import Scheme, SchemeVersion
 from xinyong.storage.store import Store
 
@@ -128,16 +132,44 @@ _EXPORTS: dict[str, tuple[str, tuple[str, ...], pa.Schema, tuple[str, ...]]] = {
 }
 
 
-def export_inputs(store: Store, folder: Path) -> Inputs:
+def export_inputs(store: Store, folder: Path, *, drafts: Sequence[SchemeVersion] = ()) -> Inputs:
     """Write the store's effects, subjects, consent events and scheme versions as Parquet, each
     the fastest way the store's backend has (`Backend.export_parquet`: batches of driver rows on
     SQLite, `COPY (SELECT …) TO STDOUT` as CSV typed by Arrow on PostgreSQL; never SQLAlchemy rows).
 
-    One read transaction: the four files are one consistent snapshot of the store.
+    One read transaction: the four files are one consistent snapshot of the store. `drafts` are
+    scheme versions that are not loaded (the policy lab's): their effects, derived from the same
+    snapshot of the ledger by the same code that loading would run, join the effects file.
     """
     folder.mkdir(parents=True, exist_ok=True)
     inputs = Inputs(folder)
     with store.read() as conn:
         for name, (table, columns, schema, timestamps) in _EXPORTS.items():
             store.backend.export_parquet(conn, table, columns, schema, inputs.path(name), micros=timestamps)
+        if drafts:
+            _add_draft_effects(conn, drafts, inputs.path("effects"))
     return inputs
+
+
+def _effect_batch(rows: Sequence[Effect]) -> pa.RecordBatch:
+    columns: dict[str, list[object]] = {name: [] for name in EFFECTS_SCHEMA.names}
+    for e in rows:
+        for name in EFFECTS_SCHEMA.names:
+            value = getattr(e, name)
+            if name in ("known_from", "known_until") and value is not None:
+                value = micros(value)
+            columns[name].append(value)
+    return pa.RecordBatch.from_pydict(columns, schema=EFFECTS_SCHEMA)
+
+
+def _add_draft_effects(conn: Connection, drafts: Sequence[SchemeVersion], path: Path) -> None:
+    """The effects file again, with the drafts' effects after the store's rows."""
+    merged = path.with_suffix(".merged")
+    with pq.ParquetWriter(merged, EFFECTS_SCHEMA) as writer:
+        for batch in pq.ParquetFile(path).iter_batches():
+            writer.write_batch(batch.cast(EFFECTS_SCHEMA) if batch.schema != EFFECTS_SCHEMA else batch)
+        for draft in drafts:
+            for rows in derivation.effects_of_version(conn, draft):
+                if rows:
+                    writer.write_batch(_effect_batch(rows))
+    merged.replace(path)

@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from xinyong import settings
 from xinyong.interfaces import headers
-from xinyong.interfaces.api import checks, feeds, problems, routes
+from xinyong.interfaces.api import checks, feeds, lab, problems, routes
 from xinyong.interfaces.api.auditwriter import AuditWriter
 from xinyong.interfaces.api.auth import TokenCache
 from xinyong.service import Service
@@ -113,6 +113,7 @@ def create_api(
     app.include_router(checks.router)
     app.include_router(routes.router)
     app.include_router(feeds.router)
+    app.include_router(lab.router)
     install_docs(app)
     app.fast_path = checks.FastPath(app.state.answers)
     return app

@@ -5,7 +5,7 @@ one door that authorises, acts and writes the audit entry), so a command reads a
 what the API would for the same principal: the operator (`XINYONG_ACTOR`, by default `cli:` and
 the login name, as administrator), or the holder of the token given with `--token`. The commands
 live in one module per area — `schemes`, `subjects`, `records`, `questions`, `due_process`,
-`notices`, `feeds`, `access`, `audit`, `operations` — and share `context` (store, clock, principal, output).
+`notices`, `feeds`, `lab`, `access`, `audit`, `operations` — and share `context` (store, clock, principal, output).
 
 Exit status: 0 done, 2 bad input (the message says what and where), 1 anything else; never a stack
 trace unless XINYONG_DEBUG=1 asks for one.
@@ -25,6 +25,7 @@ from xinyong.interfaces.cli import (
     audit,
     due_process,
     feeds,
+    lab,
     notices,
     operations,
     questions,
@@ -55,6 +56,8 @@ for command in (
     questions.check,
     questions.report,
     operations.state,
+    lab.simulate,
+    lab.fairness,
     operations.synth,
     operations.serve,
     operations.demo,
