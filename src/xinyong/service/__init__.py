@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from xinyong.service.operations import Operations
     from xinyong.service.questions import Questions
     from xinyong.service.records import Records
+    from xinyong.service.reports import Reports
     from xinyong.service.schemes import Schemes
     from xinyong.service.subjects import Subjects
 
@@ -152,6 +153,12 @@ class Service:
         from xinyong.service.feeds import Feeds
 
         return Feeds(self.door, lambda: self.keys)
+
+    @cached_property
+    def reports(self) -> Reports:
+        from xinyong.service.reports import Reports
+
+        return Reports(self.door, lambda: self.keys)
 
     @cached_property
     def operations(self) -> Operations:
