@@ -290,11 +290,15 @@ def test_the_operator_is_the_login_unless_xinyong_actor_names_one(city: City) ->
     assert (entry["actor"], entry["role"]) == ("cli:office:wang", "admin")
 
 
-def test_the_public_view_is_not_logged(city: City) -> None:
+def test_the_public_view_is_logged_only_as_the_report_it_issues(city: City) -> None:
+    """Reading as the public leaves no trace, but a report issued to the public is a write (its
+    number, question and digest are kept, to verify it later), and every write is logged."""
     before = city.head()
     public = city.run("report", O1, "--public").json()
     assert public["audience"] == "public"
-    assert city.entries_after(before) == []
+    [entry] = city.entries_after(before)
+    assert (entry["role"], entry["action"], entry["subject_id"]) == ("public", "reports.read", O1)
+    assert json.loads(entry["detail"])["report"] == public["report_id"]
     # A person has no public report; the answer does not say whether the person exists.
     assert city.run("report", P1, "--public").code == 2
 

@@ -5,7 +5,7 @@ one door that authorises, acts and writes the audit entry), so a command reads a
 what the API would for the same principal: the operator (`XINYONG_ACTOR`, by default `cli:` and
 the login name, as administrator), or the holder of the token given with `--token`. The commands
 live in one module per area — `schemes`, `subjects`, `records`, `questions`, `due_process`,
-`notices`, `feeds`, `access`, `audit`, `operations` — and share `context` (store, clock, principal, output).
+`notices`, `feeds`, `access`, `audit`, `operations`, `reports` — and share `context` (store, clock, principal, output).
 
 Exit status: 0 done, 2 bad input (the message says what and where), 1 anything else; never a stack
 trace unless XINYONG_DEBUG=1 asks for one.
@@ -29,6 +29,7 @@ from xinyong.interfaces.cli import (
     operations,
     questions,
     records,
+    reports,
     schemes,
     subjects,
 )
@@ -53,7 +54,6 @@ for command in (
     operations.rebuild,
     questions.score,
     questions.check,
-    questions.report,
     operations.state,
     operations.synth,
     operations.serve,
@@ -61,6 +61,7 @@ for command in (
 ):
     app.command()(command)
 for group, name in (
+    (reports.report_app, "report"),
     (schemes.scheme_app, "scheme"),
     (schemes.sources_app, "sources"),
     (subjects.subjects_app, "subjects"),
@@ -72,6 +73,7 @@ for group, name in (
     (feeds.feeds_app, "feeds"),
     (access.tokens_app, "tokens"),
     (audit.audit_app, "audit"),
+    (reports.keys_app, "keys"),
 ):
     app.add_typer(group, name=name)
 
