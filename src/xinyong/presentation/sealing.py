@@ -185,6 +185,8 @@ def _check_json(data: bytes, public_keys: Mapping[str, str], verdict: Verdict, w
         verdict.problems.append(
             f"{where}the content does not match its digest: {_changed(content, sealed.get('parts'))}"
         )
+    elif sealed.get("parts") != parts_of(content):
+        verdict.problems.append(f"{where}parts: the digests of the parts were changed (the content is intact)")
     statement = _statement(REPORT_STATEMENT, {"digest": sealed["digest"], "report_id": report_id})
     if not keys.verify(dict(public_keys), sealed["key"], statement, sealed["signature"]):
         verdict.problems.append(f"{where}{_bad_signature(sealed['key'], public_keys)}")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from xinyong.errors import BadInput
+from xinyong.errors import BadInput, XinyongError
 from xinyong.interfaces.cli.context import AsOfOpt, JsonOpt, KnownAtOpt, console, ctx_of, emit, note
 
 FORMATS = ("json", "html", "pdf")
@@ -100,7 +100,8 @@ def verify(
 
     emit(as_json, shown, human)
     if found["status"] == "invalid":
-        raise typer.Exit(1)
+        # Exit status 1 (the file is not what was issued; not bad input), what failed on stderr too.
+        raise XinyongError(f"{file}: not a valid report: {'; '.join(found['problems'])}")
 
 
 @keys_app.command("rotate")
