@@ -394,8 +394,8 @@ AUDIT_CHECKPOINT_EVERY = required(
 KEYS = optional(
     "XINYONG_KEYS",
     Text("folder"),
-    "The folder of the platform's signing keys (audit checkpoints), files readable by their owner only; "
-    "never inside the database.",
+    "The folder of the platform's signing keys (credit reports, feeds, audit checkpoints), files readable by "
+    "their owner only; never inside the database.",
     unset="a folder beside an SQLite store's file (xinyong-keys beside xinyong.db); required for PostgreSQL",
 )
 PUBLIC_URL = required(
