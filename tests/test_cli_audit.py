@@ -260,6 +260,7 @@ CASES: list[tuple[str, Callable[[City], list[str]], list[tuple[str, str | None]]
     ("feeds publish", with_feed("publish"), [("feeds.publish", None)]),
     ("feeds show", with_feed("show", "civil-aviation"), [("feeds.read", None)]),
     ("feeds ack", a_version_to_acknowledge, [("feeds.ack", None)]),
+    ("keys rotate", fixed("keys", "rotate"), [("keys.rotate", None)]),
 ]
 
 
@@ -301,6 +302,14 @@ def test_the_public_view_is_logged_only_as_the_report_it_issues(city: City) -> N
     assert json.loads(entry["detail"])["report"] == public["report_id"]
     # A person has no public report; the answer does not say whether the person exists.
     assert city.run("report", P1, "--public").code == 2
+
+
+def test_verifying_a_report_and_showing_the_keys_are_public_and_not_logged(city: City) -> None:
+    assert city.run("report", O1, "--public", "--format", "html", "--out", "public.html").code == 0
+    before = city.head()
+    assert city.ok("report", "verify", "public.html")["status"] == "valid"
+    assert city.ok("keys", "show")["current"]
+    assert city.entries_after(before) == []
 
 
 def test_a_token_acts_under_its_own_rights(city: City) -> None:

@@ -51,15 +51,16 @@ class Reports(Area):
         from xinyong.presentation import reports
 
         day, known, now = self.door.day(as_of), self.door.known(known_at), self.clock.now()
-        ring = self._keys()
-        # `init` makes the first key; a store set up otherwise (a test's, an upgraded one) gets it
-        # here rather than refusing a subject its report. Where no folder is set, NoKeys says so.
-        ring.ensure()
         with self.door.writing(principal, Action.REPORTS_READ, purpose) as (conn, act):
             act.subject = subject_id
             scope = subject_scope(conn, principal, Action.REPORTS_READ, subject_id)
             audience: reports.Audience = "public" if scope is Scope.PUBLIC else "subject"
             built = reports.build_report(conn, subject_id, as_of=day, known_at=known, audience=audience)
+            ring = self._keys()
+            # `init` makes the first key; a store set up otherwise (a test's, an upgraded one) gets
+            # it here rather than refusing a subject its report. Without a folder, NoKeys says so,
+            # once the caller was authorised and the subject found: no one learns more from it.
+            ring.ensure()
             report_id = secrets.token_hex(16)  # 128 random bits: the number is the key to its page
             content = {
                 "report_id": report_id,

@@ -359,9 +359,10 @@ def verify_report(
 
 
 @router.get("/keys", tags=["state"], openapi_extra=OPEN, response_model=models.KeysOut)
-def signing_keys(svc: Svc) -> dict[str, Any]:
+def signing_keys(principal: Caller, svc: Svc) -> dict[str, Any]:
     """The platform's public signing keys (reports, feed versions, audit checkpoints), retired ones
-    too; also at /.well-known/xinyong-keys.json."""
+    too; also at /.well-known/xinyong-keys.json. A token, if given, must be valid, as everywhere."""
+    del principal  # the keys are public; a caller is named only to refuse a bad token
     return svc.reports.published()
 
 
