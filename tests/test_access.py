@@ -38,6 +38,7 @@ WRITES = {
     Action.OBJECTIONS_DECIDE,
     Action.CONSENT_CHANGE,
     Action.TOKENS_MANAGE,
+    Action.KEYS_ROTATE,
 }
 # What each role may do at all (its own rules plus the public's); everything else is denied.
 PUBLIC = {
@@ -48,6 +49,7 @@ PUBLIC = {
     Action.LISTS_READ,
     Action.AUDIT_CHECKPOINTS,
     Action.FEEDS_DELAYS,
+    Action.REPORTS_VERIFY,
 }
 EXPECTED = {
     Role.ADMIN: set(Action),

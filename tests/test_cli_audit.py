@@ -267,6 +267,7 @@ CASES: list[tuple[str, Callable[[City], list[str]], list[tuple[str, str | None]]
     ("feeds publish", with_feed("publish"), [("feeds.publish", None)]),
     ("feeds show", with_feed("show", "civil-aviation"), [("feeds.read", None)]),
     ("feeds ack", a_version_to_acknowledge, [("feeds.ack", None)]),
+    ("keys rotate", fixed("keys", "rotate"), [("keys.rotate", None)]),
 ]
 
 
@@ -297,13 +298,25 @@ def test_the_operator_is_the_login_unless_xinyong_actor_names_one(city: City) ->
     assert (entry["actor"], entry["role"]) == ("cli:office:wang", "admin")
 
 
-def test_the_public_view_is_not_logged(city: City) -> None:
+def test_the_public_view_is_logged_only_as_the_report_it_issues(city: City) -> None:
+    """Reading as the public leaves no trace, but a report issued to the public is a write (its
+    number, question and digest are kept, to verify it later), and every write is logged."""
     before = city.head()
     public = city.run("report", O1, "--public").json()
     assert public["audience"] == "public"
-    assert city.entries_after(before) == []
+    [entry] = city.entries_after(before)
+    assert (entry["role"], entry["action"], entry["subject_id"]) == ("public", "reports.read", O1)
+    assert json.loads(entry["detail"])["report"] == public["report_id"]
     # A person has no public report; the answer does not say whether the person exists.
     assert city.run("report", P1, "--public").code == 2
+
+
+def test_verifying_a_report_and_showing_the_keys_are_public_and_not_logged(city: City) -> None:
+    assert city.run("report", O1, "--public", "--format", "html", "--out", "public.html").code == 0
+    before = city.head()
+    assert city.ok("report", "verify", "public.html")["status"] == "valid"
+    assert city.ok("keys", "show")["current"]
+    assert city.entries_after(before) == []
 
 
 def test_a_token_acts_under_its_own_rights(city: City) -> None:

@@ -75,6 +75,7 @@ VALID = {
     "lang": "en",
     "path": "app.css",
     "agency": "civil-aviation",
+    "report_id": "0123456789abcdef0123456789abcdef",
 }
 
 # Bodies of the routes that take one: valid, so that only the path is at fault.

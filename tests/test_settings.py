@@ -228,6 +228,8 @@ BAD = [
     ("XINYONG_WEBHOOK_TIMEOUT", "0", "is not more than 0 seconds"),
     ("XINYONG_FEED_PUBLISH_AT", "midnight", "is not a time of day (HH:MM) or off"),
     ("XINYONG_FEED_ACK_LATE", "1d", "is not a number of seconds"),
+    ("XINYONG_PUBLIC_URL", "ftp://xinyong.example", "is not an http:// or https:// address"),
+    ("XINYONG_PUBLIC_URL", "https://xinyong.example/?q=1", "is not an http:// or https:// address"),
 ]
 
 

@@ -64,6 +64,19 @@ class Text:
 
 
 @dataclass(frozen=True)
+class WebAddress:
+    """An http:// or https:// address without a query, kept without its trailing slash."""
+
+    kind: str = "http:// or https:// address"
+
+    def __call__(self, text: str, where: str) -> str:
+        value = text.strip().rstrip("/")
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise BadInput(f"{where}: {_shown(text)} is not an http:// or https:// address")
+        return value
+
+
+@dataclass(frozen=True)
 class Whole:
     """A whole number from `minimum` to `maximum`."""
 
@@ -385,9 +398,15 @@ AUDIT_CHECKPOINT_EVERY = required(
 KEYS = optional(
     "XINYONG_KEYS",
     Text("folder"),
-    "The folder of the platform's signing keys (audit checkpoints), files readable by their owner only; "
-    "never inside the database.",
+    "The folder of the platform's signing keys (credit reports, feeds, audit checkpoints), files readable by "
+    "their owner only; never inside the database.",
     unset="a folder beside an SQLite store's file (xinyong-keys beside xinyong.db); required for PostgreSQL",
+)
+PUBLIC_URL = required(
+    "XINYONG_PUBLIC_URL",
+    "http://127.0.0.1:8000",
+    WebAddress(),
+    "Where the public reaches the site: the QR code on every credit report points to its verification page there.",
 )
 
 # The web pages (docs/web.md).
@@ -470,6 +489,7 @@ class Settings:
     audit_compact_at: dt.time | None = _field(AUDIT_COMPACT_AT)  # noqa: RUF009 (as `now`)
     audit_checkpoint_every: float = _field(AUDIT_CHECKPOINT_EVERY)
     keys: str | None = _field(KEYS)
+    public_url: str = _field(PUBLIC_URL)
     web_secret: str | None = _field(WEB_SECRET)
     proxy_hops: int = _field(PROXY_HOPS)
     spark_master: str = _field(SPARK_MASTER)

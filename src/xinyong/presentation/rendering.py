@@ -7,11 +7,13 @@ PDF is asked for: it needs Pango from the system, and nothing else in xinyong do
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from xinyong.errors import BadInput
 from xinyong.i18n import N_, Text, language, translations
@@ -81,16 +83,37 @@ def html(report: dict[str, Any], lang: str | None = None) -> str:
             data_classes={k: t(v) for k, v in DATA_CLASSES.items()},
             outcomes={k: t(v) for k, v in OUTCOMES.items()},
             how_to_object=t(HOW_TO_OBJECT, days=report.get("objection_deadline", 5)),
+            **_seal_parts(report),
         )
     )
 
 
+def _seal_parts(report: dict[str, Any]) -> dict[str, Markup]:
+    """The QR code to the verification page and the report's data for verifiers, for an issued
+    report (one with a seal); segno is imported only then."""
+    if "report_id" not in report:
+        return {}
+    import segno
+
+    from xinyong.presentation import sealing
+
+    code = segno.make(report["verify_url"], error="m")
+    # segno's SVG is numbers and paths only, with no text of the report in it: safe as markup.
+    return {"qr": Markup(code.svg_inline(scale=2)), "embedded": Markup(sealing.embedded(report))}
+
+
 def pdf(report: dict[str, Any], lang: str | None = None) -> bytes:
-    """The report as a PDF (A4), laid out by WeasyPrint from the same HTML."""
+    """The report as a PDF (A4), laid out by WeasyPrint from the same HTML; an issued report also
+    carries its sealed JSON as an attachment, for a reader to open and a verifier to read."""
     try:
-        from weasyprint import HTML
+        from weasyprint import HTML, Attachment
     except ImportError as exc:  # an optional part: `pip install 'xinyong[pdf]'`
         raise BadInput("the PDF report needs the pdf extra: pip install 'xinyong[pdf]'") from exc
 
-    document: bytes = HTML(string=html(report, lang), base_url=str(TEMPLATES)).write_pdf()
+    attachments = []
+    if "report_id" in report:
+        data = json.dumps(report, ensure_ascii=False, indent=2)
+        name = f"xinyong-report-{report['report_id']}.json"
+        attachments.append(Attachment(string=data, name=name, description="the report's data, sealed"))
+    document: bytes = HTML(string=html(report, lang), base_url=str(TEMPLATES)).write_pdf(attachments=attachments)
     return document

@@ -21,6 +21,7 @@ from xinyong.presentation import outputs
 from xinyong.rules.effects import active_window
 from xinyong.rules.engine import State
 from xinyong.rules.identifiers import mask
+from xinyong.rules.records import RecordEvent
 from xinyong.rules.schemes import DATA_CLASS_RANK, Behaviour, how_to_contest, version_in_force
 
 Audience = Literal["subject", "public"]
@@ -231,3 +232,38 @@ def _measure_detail(scheme: Any, measure_id: str, state: State) -> dict[str, Any
         "records": sorted(verdict.records),
         "grade": verdict.grade,
     }
+
+
+# What a later event does to a report that showed its record: the kinds of change the public
+# verification page may name (DESIGN.md, "reports anyone can verify").
+CHANGE_KINDS = ("revoked", "corrected", "ended")
+
+
+def change_kind(event: RecordEvent) -> str | None:
+    """`revoked`, `corrected` or `ended` for an event that changes what a report said of its record
+    (an objection decided as revoked or corrected counts as that), None for any other."""
+    if event.kind == "decided":
+        return event.outcome if event.outcome in ("revoked", "corrected") else None
+    return event.kind if event.kind in CHANGE_KINDS else None
+
+
+def changes_since(
+    conn: Connection, subject_id: str, *, as_of: dt.date, known_at: dt.datetime, audience: Audience, now: dt.datetime
+) -> list[dict[str, str]]:
+    """What today's knowledge changes in the records a report (this question, for this audience)
+    showed: each record revoked, corrected or ended by an event recorded after `known_at`, named
+    as the report names it, in the report's order. The report is asked again as it was — the
+    ledger is append-only, so the same records — rather than kept."""
+    shown = [
+        r["ref"] for r in build_report(conn, subject_id, as_of=as_of, known_at=known_at, audience=audience)["records"]
+    ]
+    histories = {f"{h.record.source_id}:{h.record.document_ref}": h for h in ledger.subject_histories(conn, subject_id)}
+    changes: list[dict[str, str]] = []
+    for ref in shown:
+        kinds = {
+            kind
+            for event in histories[ref].events
+            if known_at < event.recorded_at <= now and (kind := change_kind(event)) is not None
+        }
+        changes.extend({"record": ref, "kind": kind} for kind in sorted(kinds))
+    return changes

@@ -46,6 +46,7 @@ class Action(StrEnum):
     STATE_READ = "state.read"
     CHECKS_ASK = "checks.ask"
     REPORTS_READ = "reports.read"
+    REPORTS_VERIFY = "reports.verify"
     LISTS_READ = "lists.read"
     OBJECTIONS_FILE = "objections.file"
     OBJECTIONS_DECIDE = "objections.decide"
@@ -70,6 +71,7 @@ class Action(StrEnum):
     FEEDS_DELAYS = "feeds.delays"
     LAB_AGGREGATES = "lab.aggregates"  # the policy lab's figures: simulate, fairness
     LAB_SUBJECTS = "lab.subjects"  # its per-subject before/after files (`simulate --out`)
+    KEYS_ROTATE = "keys.rotate"
 
 
 class Scope(StrEnum):
@@ -92,6 +94,7 @@ RULES: dict[tuple[Role, Action], Scope] = {
     (R.PUBLIC, A.LISTS_READ): S.PUBLIC,
     (R.PUBLIC, A.AUDIT_CHECKPOINTS): S.ANY,  # signed heads of the log: published for anyone to keep
     (R.PUBLIC, A.FEEDS_DELAYS): S.ANY,  # how fast each agency lifts ended measures: published
+    (R.PUBLIC, A.REPORTS_VERIFY): S.ANY,  # valid or superseded, and the kinds of change: nothing more
     # the credit office's administrator: everything
     **{(R.ADMIN, action): S.ANY for action in Action},
     # officers: due process and reading everything it needs, but no tokens, schemes or sources

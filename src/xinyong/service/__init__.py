@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from xinyong.service.operations import Operations
     from xinyong.service.questions import Questions
     from xinyong.service.records import Records
+    from xinyong.service.reports import Reports
     from xinyong.service.schemes import Schemes
     from xinyong.service.subjects import Subjects
 
@@ -159,6 +160,12 @@ class Service:
         from xinyong.service.lab import Lab
 
         return Lab(self.door)
+
+    @cached_property
+    def reports(self) -> Reports:
+        from xinyong.service.reports import Reports
+
+        return Reports(self.door, lambda: self.keys)
 
     @cached_property
     def operations(self) -> Operations:

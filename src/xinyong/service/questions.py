@@ -208,16 +208,6 @@ class Questions(Area):
             act.detail.update(as_of=day.isoformat(), subjects=len(found))
             return found
 
-    def _subject_scope(self, conn: Connection, principal: Principal, action: Action, subject_id: str) -> Scope:
-        """The scope for an act on a subject; under the public scope only organisations exist."""
-        scope = decide(principal, action, subject=subject_id)
-        if scope is Scope.PUBLIC:
-            found = registry.existing_subjects(conn, [subject_id]).get(subject_id)
-            if found is None or found.kind != "organisation":
-                # The same answer for an unknown id and a person's: the public learns nothing about persons.
-                raise NotFound(f"there is no public profile for {mask(subject_id, 'person')}")
-        return scope
-
     def report(
         self,
         principal: Principal,
@@ -233,7 +223,7 @@ class Questions(Area):
         day, known = self.door.day(as_of), self.door.known(known_at)
         with self.door.reading(principal, action, purpose) as (conn, act):
             act.subject = subject_id
-            scope = self._subject_scope(conn, principal, action, subject_id)
+            scope = subject_scope(conn, principal, action, subject_id)
             act.audited = scope is not Scope.PUBLIC
             from xinyong.presentation import reports  # the report's parts: due process, repairs, …
 
@@ -281,6 +271,17 @@ class Questions(Area):
                 "as_of": day.isoformat(),
                 "members": members,
             }
+
+
+def subject_scope(conn: Connection, principal: Principal, action: Action, subject_id: str) -> Scope:
+    """The scope for an act on a subject; under the public scope only organisations exist."""
+    scope = decide(principal, action, subject=subject_id)
+    if scope is Scope.PUBLIC:
+        found = registry.existing_subjects(conn, [subject_id]).get(subject_id)
+        if found is None or found.kind != "organisation":
+            # The same answer for an unknown id and a person's: the public learns nothing about persons.
+            raise NotFound(f"there is no public profile for {mask(subject_id, 'person')}")
+    return scope
 
 
 def _public_name(subject: Subject, scope: Scope) -> str | None:

@@ -516,6 +516,22 @@ feed_members = Table(
 )
 
 
+# The credit reports issued: of each only its id, the question it answers (whose report, for whom,
+# as of which day, as known when) and the digest of its content — never the content, which leaves
+# with whoever asked (`presentation.sealing`). Enough to say later whether a report handed to
+# someone was issued, and whether today's knowledge changes its answer.
+issued_reports = Table(
+    "issued_reports",
+    metadata,
+    Column("report_id", String(32), primary_key=True),
+    Column("subject_id", String(32), nullable=False),
+    Column("audience", String(16), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("known_at", DateTime, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("issued_at", DateTime, nullable=False),
+)
+
 # Between the values of a templated notice's `fill`: they are JSON text, which never holds it raw.
 FILL_SEPARATOR = "\x1f"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -85,6 +86,11 @@ def create_api(
     def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
+
+    @app.get("/.well-known/xinyong-keys.json", tags=["state"], response_model=models.KeysOut)
+    def published_keys() -> dict[str, Any]:
+        """The platform's public signing keys, where verifiers look for them (docs/verifying.md)."""
+        return service.reports.published()
 
     @app.get(
         "/readyz",

@@ -488,6 +488,23 @@ class CheckpointsOut(BaseModel):
     keys: dict[str, str] = Field(description="Key id → the Ed25519 public key, base64 (retired keys too).")
 
 
+class ReportChange(BaseModel):
+    record: str = Field(description="The record as the report names it (SOURCE:DOCUMENT_REF).")
+    kind: Literal["revoked", "corrected", "ended"]
+
+
+class VerificationOut(BaseModel):
+    report_id: str
+    status: Literal["valid", "superseded", "invalid"]
+    changes: list[ReportChange]
+
+
+class KeysOut(BaseModel):
+    algorithm: Literal["Ed25519"]
+    current: str | None = Field(description="The key that signs now; null before `xinyong init` made one.")
+    keys: dict[str, str] = Field(description="Key id → the Ed25519 public key, base64 (retired keys too).")
+
+
 # --- feeds for enforcer agencies (docs/enforcers.md) ---------------------------------------------
 
 

@@ -333,11 +333,37 @@ def get_report(
     known_at: KnownAt = None,
     purpose: Purpose = None,
 ) -> Any:
-    """The credit report: in full for the subject and the office (logged); an organisation's public
-    report for everyone else."""
-    return outputs.plain(
-        svc.questions.report(principal, subject, as_of=as_of, known_at=known(known_at), purpose=purpose)
-    )
+    """The credit report, issued and sealed (`report_id`, `digest`, `key`, `signature`; docs/verifying.md):
+    in full for the subject and the office, an organisation's public report for everyone else;
+    logged either way, since its number, question and digest are kept."""
+    return svc.reports.issue(principal, subject, as_of=as_of, known_at=known(known_at), purpose=purpose)
+
+
+ReportId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A report's number: 32 characters 0–9 and a–f.")]
+
+
+@router.get("/verify/{report_id}", tags=["state"], openapi_extra=OPEN, response_model=models.VerificationOut)
+def verify_report(
+    report_id: ReportId,
+    principal: Caller,
+    svc: Svc,
+    digest: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9a-f]{64}$", description="The report's digest: `invalid` unless it is the one issued."),
+    ] = None,
+) -> dict[str, Any]:
+    """Whether an issued report still holds, asked again with today's knowledge: `valid`, or
+    `superseded` with each record it showed that was since revoked, corrected or ended. Public;
+    nothing of the report's content is revealed."""
+    return svc.reports.status(principal, report_id, digest=digest)
+
+
+@router.get("/keys", tags=["state"], openapi_extra=OPEN, response_model=models.KeysOut)
+def signing_keys(principal: Caller, svc: Svc) -> dict[str, Any]:
+    """The platform's public signing keys (reports, feed versions, audit checkpoints), retired ones
+    too; also at /.well-known/xinyong-keys.json. A token, if given, must be valid, as everywhere."""
+    del principal  # the keys are public; a caller is named only to refuse a bad token
+    return svc.reports.published()
 
 
 @router.get("/lists/{scheme}/{list_id}", tags=["state"], openapi_extra=OPEN, response_model=dict[str, Any])

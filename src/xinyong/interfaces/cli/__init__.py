@@ -5,7 +5,8 @@ one door that authorises, acts and writes the audit entry), so a command reads a
 what the API would for the same principal: the operator (`XINYONG_ACTOR`, by default `cli:` and
 the login name, as administrator), or the holder of the token given with `--token`. The commands
 live in one module per area — `schemes`, `subjects`, `records`, `questions`, `due_process`,
-`notices`, `feeds`, `lab`, `access`, `audit`, `operations` — and share `context` (store, clock, principal, output).
+`notices`, `feeds`, `lab`, `access`, `audit`, `operations`, `reports` — and share `context` (store,
+clock, principal, output).
 
 Exit status: 0 done, 2 bad input (the message says what and where), 1 anything else; never a stack
 trace unless XINYONG_DEBUG=1 asks for one.
@@ -30,6 +31,7 @@ from xinyong.interfaces.cli import (
     operations,
     questions,
     records,
+    reports,
     schemes,
     subjects,
 )
@@ -54,7 +56,6 @@ for command in (
     operations.rebuild,
     questions.score,
     questions.check,
-    questions.report,
     operations.state,
     lab.simulate,
     lab.fairness,
@@ -64,6 +65,7 @@ for command in (
 ):
     app.command()(command)
 for group, name in (
+    (reports.report_app, "report"),
     (schemes.scheme_app, "scheme"),
     (schemes.sources_app, "sources"),
     (subjects.subjects_app, "subjects"),
@@ -75,6 +77,7 @@ for group, name in (
     (feeds.feeds_app, "feeds"),
     (access.tokens_app, "tokens"),
     (audit.audit_app, "audit"),
+    (reports.keys_app, "keys"),
 ):
     app.add_typer(group, name=name)
 

@@ -1,17 +1,15 @@
-"""`score`, `check` and `report`: the questions asked about one subject."""
+"""`score` and `check`: the questions asked about one subject (the report is `reports`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from xinyong.errors import BadInput
-from xinyong.interfaces.cli.context import AsOfOpt, Context, JsonOpt, KnownAtOpt, console, ctx_of, emit, note
+from xinyong.interfaces.cli.context import AsOfOpt, Context, JsonOpt, KnownAtOpt, console, ctx_of, emit
 from xinyong.rules.clock import parse_instant
 
 
@@ -172,51 +170,3 @@ def check_file(ctx: Context, path: Path, measure: str, day: dt.date, known: dt.d
         console().print(table)
 
     emit(as_json, data, human)
-
-
-def report(
-    typer_ctx: typer.Context,
-    subject: str,
-    format: Annotated[str, typer.Option("--format", help="json, html or pdf.")] = "json",
-    out: Annotated[Path | None, typer.Option("--out", help="Write to a file instead of standard output.")] = None,
-    public: Annotated[bool, typer.Option("--public", help="The public report of an organisation.")] = False,
-    lang: Annotated[
-        str | None, typer.Option("--language", help="zh_Hans or en (html and pdf); default $XINYONG_LANGUAGE.")
-    ] = None,
-    as_of: AsOfOpt = None,
-    known_at: KnownAtOpt = None,
-) -> None:
-    """A subject's full credit report, as JSON, HTML or PDF."""
-    from xinyong import i18n
-    from xinyong.presentation import outputs
-
-    ctx = ctx_of(typer_ctx)
-    if format not in ("json", "html", "pdf"):
-        raise BadInput(f"--format: {format!r} is not one of json, html, pdf")
-    if format == "pdf" and out is None:
-        raise BadInput("--format pdf: give --out FILE (a PDF is not for the terminal)")
-    chosen = i18n.language(lang)
-    # --public asks as the public does: organisations only, public records only, nothing logged.
-    data = ctx.service().questions.report(
-        ctx.public if public else ctx.principal,
-        subject,
-        as_of=ctx.as_of(as_of),
-        known_at=ctx.known_at(known_at),
-    )
-    plain = outputs.plain(data)
-    if format == "json":
-        text = json.dumps(plain, ensure_ascii=False, indent=2) + "\n"
-    else:
-        from xinyong.presentation import rendering
-
-        if format == "pdf":
-            assert out is not None
-            out.write_bytes(rendering.pdf(plain, chosen))
-            note(f"report written to {out}")
-            return
-        text = rendering.html(plain, chosen)
-    if out is not None:
-        out.write_text(text, encoding="utf-8")
-        note(f"report written to {out}")
-    else:
-        sys.stdout.write(text)

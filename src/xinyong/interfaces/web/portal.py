@@ -169,9 +169,10 @@ def my_consent_change(
 def my_pdf(request: Request) -> Response:
     principal = require(request, Role.SUBJECT)
     assert principal.subject is not None
-    report = service(request).questions.report(principal, principal.subject, purpose="PDF report (web)")
-    body = rendering.pdf(report, session(request).lang)
-    name = f"xinyong-report-{report['as_of']}.pdf"
+    svc = service(request)
+    sealed = svc.reports.issue(principal, principal.subject, purpose="PDF report (web)")
+    body = svc.reports.document(sealed, "pdf", session(request).lang)
+    name = f"xinyong-report-{sealed['as_of']}-{sealed['report_id'][:8]}.pdf"
     return Response(
         body, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )

@@ -107,6 +107,17 @@ def audit_seals_download(request: Request) -> Response:
     )
 
 
+@router.get("/verify/{report_id}", response_class=HTMLResponse)
+def verify_report(request: Request, report_id: Annotated[str, Path(max_length=64)]) -> Response:
+    """Whether a credit report still holds, for whoever scanned its code: valid, or superseded with
+    the kinds of change to its records; nothing of its content (docs/verifying.md)."""
+    try:
+        found: dict[str, Any] | None = service(request).reports.status(session(request).principal, report_id)
+    except NotFound:
+        found = None  # said in the reader's language, with the same answer for a malformed number
+    return render(request, "verify.html", 404 if found is None else 200, found=found, report_id=report_id)
+
+
 @router.get("/statistics", response_class=HTMLResponse)
 def statistics(request: Request) -> Response:
     """Public statistics: each enforcing agency's delisting delay."""
