@@ -30,6 +30,7 @@ from helpers import org_id
 from xinyong.demo import city as demo
 from xinyong.demo import logins
 from xinyong.derived.search import pinyin
+from xinyong.due_process.after_append import AFTER_APPEND
 from xinyong.ledger import imports
 from xinyong.rules.clock import Clock
 from xinyong.rules.engine import State
@@ -117,6 +118,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             _csv([["subject_id", "kind", "name"], [org_id(9999), "organisation", MARKUP_NAME]]),
             now=clock.now(),
             actor="e2e",
+            after=AFTER_APPEND,
         )
     # An organisation whose public profile shows records, for the screenshot.
     public = Service(store, clock)

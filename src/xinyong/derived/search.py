@@ -1,55 +1,47 @@
 """Subject look-up: by part of a name in Chinese characters or pinyin, by code, by legal representative.
 
 Credit China's look-up is what people know: type a few characters of a company's name, or its
-pinyin (``changcheng``, or the initials ``cc``), or its unified code. A SQL ``LIKE`` finds only
-exact substrings of the characters, so the look-up runs over an in-memory index instead: every
-subject's name and legal representative with their pinyin (full, without tones) and initials,
-built once per store from the subjects table with pypinyin and scored with rapidfuzz.
+pinyin (``changcheng``, or the initials ``cc``), or its unified code. The look-up reads an index on
+disk (`storage.text_index`), derived from the subjects table like effects from the ledger: a
+subject is indexed in the transaction that registers it (`index_subjects`, from the after-append
+step), and `rebuild` derives the whole index again. Nothing is built when a server starts.
 
-Ranking, best first: the exact code; names (or representatives) containing the query's characters
-(a shorter name is a closer match); names whose pinyin or initials contain the query's letters;
-then fuzzy matches (rapidfuzz's partial ratio, at least ``FUZZY_CUTOFF``) to forgive a mistyped
-syllable. Substring hits always rank above fuzzy ones, so everything a ``LIKE`` would find is
-found.
-
-The index is refreshed when the subjects table changes: each look-up compares a cheap fingerprint
-(the number of subjects and the newest registration time) with the one the index was built from.
-Building it for the 22,000 subjects of the demo city takes 2.8 s (measured, docs/web.md; pypinyin's
-word segmentation dominates), so the server builds it in the background when it starts; a look-up
-over it takes 15-30 ms.
+Ranking, best first, as the linear scan this replaced ranked: the exact code; names containing
+the query's characters (a shorter name is a closer match); representatives containing them; names
+whose pinyin (read as words, `search_terms`) or initials contain the query's letters; a
+representative's pinyin; then, when fewer than ``FEW`` were found, names with one character or
+syllable mistyped. Each class is one index look-up that stops at the limit, because the index
+hands subjects out in the order of the ranking within the class (`text_index.search_position`).
 """
 
 from __future__ import annotations
 
-import re
-import threading
 import time
-import weakref
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from pypinyin import lazy_pinyin
-from rapidfuzz import fuzz, process
-from sqlalchemy import Connection, Engine, func, select
+from rapidfuzz import fuzz
+from sqlalchemy import Connection, select
 
+from xinyong.derived import search_terms as terms
+from xinyong.rules.identifiers import normalise
 from xinyong.storage import tables as t
+from xinyong.storage.text_index import Entry, Phrase, search_position, text_index
 
+FEW = 5  # fewer hits than this and mistyped forms are tried too
 FUZZY_CUTOFF = 80  # for pinyin: two wrong letters in ten
-FUZZY_CUTOFF_HAN = 70  # for characters: one wrong character in four
-_LATIN = re.compile(r"[^a-z0-9]+")
-_HAN = re.compile(r"[\u3400-\u9fff]")
+TYPO_CANDIDATES = 200  # subjects read per mistyped form before the exact comparison
+REBUILD_BATCH = 50_000  # subjects read, read as pinyin and written at a time by `rebuild`
 
 
 @dataclass(frozen=True)
-class Entry:
+class Hit:
     id: str
     kind: str
     name: str
     legal_representative: str | None
     division: str | None
-    pinyin: str  # full pinyin of the name, no tones, no spaces: "changchengjianshe"
-    initials: str  # "ccjs"
-    rep_pinyin: str
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,117 +53,164 @@ class Entry:
         }
 
 
-def pinyin(text: str) -> tuple[str, str]:
-    """Full pinyin (lower case, no tones, no separators) and initials of a text; letters and digits
-    already in it pass through whole, in both ("ABC科技" → "abckeji", "abckj")."""
-    full, initials = [], []
-    for syllable in lazy_pinyin(text, errors="default"):
-        letters = _LATIN.sub("", syllable.lower())
-        if not letters:
-            continue
-        full.append(letters)
-        initials.append(letters if syllable in text else letters[0])
-    return "".join(full), "".join(initials)
+def entries(subjects: Iterable[Any], first_serial: int) -> list[Entry]:
+    """Index entries of subjects (rows or mappings with id, kind, name, legal_representative),
+    numbered from `first_serial`."""
+    made = []
+    for serial, row in enumerate(subjects, start=first_serial):
+        doc = terms.document(row["name"], row["legal_representative"])
+        columns = {"chars": doc.chars, "syllables": doc.syllables, "initials": doc.initials, "rep": doc.rep}
+        position = search_position(row["kind"], len(terms.normal(row["name"])), serial)
+        made.append(Entry(position, row["id"], row["kind"], doc.pinyin, columns))
+    return made
 
 
-def _entry(row: Any) -> Entry:
-    full, initials = pinyin(row.name)
-    rep = pinyin(row.legal_representative)[0] if row.legal_representative else ""
-    return Entry(row.id, row.kind, row.name, row.legal_representative, row.division, full, initials, rep)
+def index_subjects(conn: Connection, subjects: Sequence[Any]) -> None:
+    """Index newly registered subjects, in the caller's transaction."""
+    if not subjects:
+        return
+    index = text_index(conn)
+    index.add(conn, entries(subjects, index.next_serial(conn)))
 
 
-def fingerprint(conn: Connection) -> tuple[int, str]:
-    row = conn.execute(select(func.count(), func.max(t.subjects.c.registered_at)).select_from(t.subjects)).one()
-    return int(row[0]), str(row[1])
+@dataclass(frozen=True)
+class Rebuilt:
+    subjects: int
+    seconds: float
 
 
-@dataclass
-class SearchIndex:
-    entries: list[Entry] = field(default_factory=list)
-    built_from: tuple[int, str] | None = None
-    build_seconds: float = 0.0
-
-    @classmethod
-    def build(cls, conn: Connection) -> SearchIndex:
-        started = time.perf_counter()
-        tag = fingerprint(conn)
-        rows = conn.execute(select(t.subjects).order_by(t.subjects.c.name, t.subjects.c.id))
-        entries = [_entry(row) for row in rows]
-        return cls(entries, tag, time.perf_counter() - started)
-
-    def search(self, query: str, *, organisations_only: bool, limit: int = 50) -> list[Entry]:
-        text = query.strip()
-        if not text:
-            return []
-        pool = [e for e in self.entries if e.kind == "organisation"] if organisations_only else self.entries
-        ranked: dict[str, tuple[float, Entry]] = {}
-
-        def hit(entry: Entry, rank: float) -> None:
-            best = ranked.get(entry.id)
-            if best is None or rank < best[0]:
-                ranked[entry.id] = (rank, entry)
-
-        code = text.upper()
-        han = bool(_HAN.search(text))
-        letters = _LATIN.sub("", text.lower())
-        for entry in pool:
-            if entry.id == code:
-                hit(entry, 0)
-            elif text in entry.name:
-                hit(entry, 1 + len(entry.name) / 1000)
-            elif entry.legal_representative and text in entry.legal_representative:
-                hit(entry, 2 + len(entry.name) / 1000)
-            elif letters and not han and len(letters) >= 2:
-                if letters in entry.pinyin:
-                    hit(entry, 3 + len(entry.pinyin) / 1000)
-                elif letters in entry.initials:
-                    hit(entry, 3.5 + len(entry.initials) / 1000)
-                elif entry.rep_pinyin and letters == entry.rep_pinyin:
-                    hit(entry, 4)
-        if len(ranked) < 5 and ((han and len(text) >= 2) or (not han and len(letters) >= 4)):
-            # Forgive a wrong character or syllable: fuzzy partial matching over names or pinyin.
-            choices = [e.name for e in pool] if han else [e.pinyin for e in pool]
-            needle = text if han else letters
-            for _, score, index in process.extract(
-                needle,
-                choices,
-                scorer=fuzz.partial_ratio,
-                score_cutoff=FUZZY_CUTOFF_HAN if han else FUZZY_CUTOFF,
-                limit=limit * 2,
-            ):
-                hit(pool[index], 5 + (100 - score) / 100)
-        ordered = sorted(ranked.values(), key=lambda pair: (pair[0], pair[1].name, pair[1].id))
-        return [entry for _, entry in ordered[:limit]]
+def rebuild(conn: Connection) -> Rebuilt:
+    """Derive the whole index again from the subjects table, in one transaction."""
+    started = time.perf_counter()
+    index = text_index(conn)
+    index.next_serial(conn)  # takes the index's turn
+    index.clear(conn)
+    done = 0
+    for batch in _batches(conn):
+        index.add(conn, entries(batch, done))
+        done += len(batch)
+    return Rebuilt(done, time.perf_counter() - started)
 
 
-class Indexes:
-    """One index per database engine (so per store), rebuilt when the subjects table has changed."""
-
-    def __init__(self) -> None:
-        self._by_engine: weakref.WeakKeyDictionary[Engine, SearchIndex] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-
-    def current(self, conn: Connection) -> SearchIndex:
-        engine = conn.engine
-        tag = fingerprint(conn)
-        found = self._by_engine.get(engine)
-        if found is not None and found.built_from == tag:
-            return found
-        with self._lock:
-            found = self._by_engine.get(engine)
-            if found is None or found.built_from != tag:
-                found = SearchIndex.build(conn)
-                self._by_engine[engine] = found
-            return found
-
-    def forget(self) -> None:
-        self._by_engine.clear()
+def _batches(conn: Connection) -> Iterator[list[Any]]:
+    s = t.subjects
+    query = select(s.c.id, s.c.kind, s.c.name, s.c.legal_representative).order_by(s.c.id)
+    rows = conn.execute(query.execution_options(yield_per=REBUILD_BATCH))
+    for part in rows.mappings().partitions(REBUILD_BATCH):
+        yield list(part)
 
 
-INDEXES = Indexes()
+class _Ranked:
+    """Hits gathered class by class, each subject once, in the order first found."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.hits: dict[str, Hit] = {}
+
+    @property
+    def full(self) -> bool:
+        return len(self.hits) >= self.limit
+
+    def take(self, rows: Iterable[Any]) -> None:
+        for row in rows:
+            if self.full:
+                return
+            if row.id not in self.hits:
+                self.hits[row.id] = Hit(row.id, row.kind, row.name, row.legal_representative, row.division)
 
 
 def search(conn: Connection, query: str, *, organisations_only: bool, limit: int = 50) -> list[dict[str, Any]]:
     """Subjects matching a query, best first, as plain dicts (id, kind, name, legal_representative, division)."""
-    index = INDEXES.current(conn)
-    return [e.as_dict() for e in index.search(query, organisations_only=organisations_only, limit=limit)]
+    text = query.strip()
+    q = terms.normal(text)
+    if not q:
+        return []
+    index = text_index(conn)
+    ranked = _Ranked(limit)
+
+    def find(column: str, *phrases: Phrase, n: int = limit) -> list[Any]:
+        return index.find(conn, column, phrases, organisations_only=organisations_only, limit=n)
+
+    code = conn.execute(select(t.subjects).where(t.subjects.c.id == normalise(text))).first()
+    if code is not None and not (organisations_only and code.kind != "organisation"):
+        ranked.take([code])
+    if terms.has_han(q):
+        chars = Phrase(tuple(terms.pairs(q)), open_end=len(q) == 1)
+        for column in ("chars", "rep"):
+            if not ranked.full:
+                ranked.take(find(column, chars))
+        if len(ranked.hits) < FEW and not ranked.full:
+            ranked.take(_mistyped_characters(q, find))
+    else:
+        syllables = terms.segment(q)
+        said = Phrase(tuple(syllables), open_end=True) if syllables else Phrase((q,), open_end=True)
+        plans = [("syllables", said)]
+        if len(q) >= 2:
+            plans.append(("initials", Phrase(tuple(terms.pairs(q)))))
+        plans.append(("rep", said))
+        for column, phrase in plans:
+            if not ranked.full:
+                ranked.take(find(column, phrase))
+        if len(ranked.hits) < FEW and not ranked.full and len(q) >= 4:
+            ranked.take(_mistyped_pinyin(q, syllables, find))
+    return [hit.as_dict() for hit in ranked.hits.values()]
+
+
+def _mistyped_characters(q: str, find: Any) -> list[Any]:
+    """Names with one character of the query replaced: each character in turn is let go, the pairs
+    on either side of it must be there, and the name must hold the query with one character
+    different."""
+    if len(q) < 3:
+        return []
+    found: dict[str, Any] = {}
+    for i in range(len(q)):
+        sides = [side for side in (q[:i], q[i + 1 :]) if len(side) >= 2]
+        if not sides:
+            continue
+        for row in find("chars", *(Phrase(tuple(terms.pairs(side))) for side in sides), n=TYPO_CANDIDATES):
+            if row.id not in found and _one_different(q, terms.normal(row.name)):
+                found[row.id] = row
+    return sorted(found.values(), key=lambda row: row.position)
+
+
+def _one_different(q: str, name: str) -> bool:
+    k = len(q)
+    return any(sum(a != b for a, b in zip(q, name[i : i + k], strict=True)) <= 1 for i in range(len(name) - k + 1))
+
+
+def _mistyped_pinyin(q: str, syllables: list[str] | None, find: Any) -> list[Any]:
+    """Names whose pinyin holds the query with a syllable mistyped: the syllables on either side
+    of the mistyped one must be there, and the pinyin must come close (rapidfuzz's partial ratio,
+    at least ``FUZZY_CUTOFF``)."""
+    pieces = syllables or _around_one_unknown(q)
+    if pieces is None or len(pieces) < 3:
+        return []
+    scored: dict[str, tuple[float, Any]] = {}
+    # A mistyped syllable can be cut as another (cheng typed cehng reads ce hng): one piece or two
+    # beside each other are let go in turn.
+    gaps = [(i, i + width) for width in (1, 2) for i in range(len(pieces) - width + 1)]
+    for start, end in gaps:
+        sides = [s for s in (pieces[:start], pieces[end:]) if s and all(p in terms.SYLLABLES for p in s)]
+        if sum(map(len, sides)) < 2:  # one syllable left is in too many names to be a clue
+            continue
+        for row in find("syllables", *(Phrase(tuple(side)) for side in sides), n=TYPO_CANDIDATES):
+            score = fuzz.partial_ratio(q, row.pinyin)
+            if score >= FUZZY_CUTOFF and row.id not in scored:
+                scored[row.id] = (score, row)
+    return [row for _, row in sorted(scored.values(), key=lambda pair: (-pair[0], pair[1].position))]
+
+
+def _around_one_unknown(q: str) -> list[str] | None:
+    """Letters that are not pinyin as typed (changchengjainshe), cut into syllables around one
+    piece that is not one, in the fewest pieces (chang cheng jain she): the syllables on its sides
+    are what the index is asked."""
+    cuts = []
+    for start in range(len(q)):
+        left = terms.whole_syllables(q[:start])
+        if left is None:
+            continue
+        for end in range(start + 1, min(len(q), start + 6) + 1):
+            right = terms.whole_syllables(q[end:])
+            if right is not None:
+                cuts.append((len(left) + 1 + len(right), end - start, [*left, q[start:end], *right]))
+    return min(cuts)[2] if cuts else None
