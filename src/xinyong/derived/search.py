@@ -9,30 +9,36 @@ step), and `rebuild` derives the whole index again. Nothing is built when a serv
 Ranking, best first, as the linear scan this replaced ranked: the exact code; names containing
 the query's characters (a shorter name is a closer match); representatives containing them; names
 whose pinyin (read as words, `search_terms`) or initials contain the query's letters; a
-representative's pinyin; then, when fewer than ``FEW`` were found, names with one character or
-syllable mistyped. Each class is one index look-up that stops at the limit, because the index
-hands subjects out in the order of the ranking within the class (`text_index.search_position`).
+representative's pinyin; then, when nothing was found, names with one character or syllable
+mistyped. A code names one subject: when it is found, it is the answer. Each class is one index
+look-up that stops at the limit, because the index hands subjects out in the order of the ranking
+within the class (`text_index.search_position`).
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
+from multiprocessing import get_context
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from xinyong.derived import search_terms as terms
 from xinyong.rules.identifiers import normalise
 from xinyong.storage import tables as t
-from xinyong.storage.text_index import Entry, Phrase, search_position, text_index
+from xinyong.storage.text_index import COLUMNS, Entry, Phrase, search_position, text_index
 
-FEW = 5  # fewer hits than this and mistyped forms are tried too
 FUZZY_CUTOFF = 80  # for pinyin: two wrong letters in ten
 TYPO_CANDIDATES = 200  # subjects read per mistyped form before the exact comparison
 REBUILD_BATCH = 50_000  # subjects read, read as pinyin and written at a time by `rebuild`
+_BY_CODE = select(t.subjects).where(t.subjects.c.id == bindparam("id"))
 
 
 @dataclass(frozen=True)
@@ -53,24 +59,34 @@ class Hit:
         }
 
 
-def entries(subjects: Iterable[Any], first_serial: int) -> list[Entry]:
-    """Index entries of subjects (rows or mappings with id, kind, name, legal_representative),
-    numbered from `first_serial`."""
+Read = tuple[str, str, str, int, str, str, str, str]  # kind, id, pinyin, length, then the columns
+
+
+def read_subjects(subjects: Sequence[tuple[str, str, str, str | None]]) -> list[Read]:
+    """What the index keeps of subjects given as (id, kind, name, legal_representative): the
+    pinyin work, apart from the store so that `rebuild` can hand it to other processes."""
     made = []
-    for serial, row in enumerate(subjects, start=first_serial):
-        doc = terms.document(row["name"], row["legal_representative"])
-        columns = {"chars": doc.chars, "syllables": doc.syllables, "initials": doc.initials, "rep": doc.rep}
-        position = search_position(row["kind"], len(terms.normal(row["name"])), serial)
-        made.append(Entry(position, row["id"], row["kind"], doc.pinyin, columns))
+    for subject_id, kind, name, representative in subjects:
+        doc = terms.document(name, representative)
+        made.append((kind, subject_id, doc.pinyin, doc.length, doc.chars, doc.syllables, doc.initials, doc.rep))
     return made
 
 
-def index_subjects(conn: Connection, subjects: Sequence[Any]) -> None:
-    """Index newly registered subjects, in the caller's transaction."""
+def _entries(read: Sequence[Read], first_serial: int) -> list[Entry]:
+    return [
+        Entry(search_position(kind, length, serial), subject_id, kind, pinyin, dict(zip(COLUMNS, columns, strict=True)))
+        for serial, (kind, subject_id, pinyin, length, *columns) in enumerate(read, start=first_serial)
+    ]
+
+
+def index_subjects(conn: Connection, subjects: Sequence[Mapping[str, Any]]) -> None:
+    """Index newly registered subjects (mappings with id, kind, name, legal_representative), in
+    the caller's transaction."""
     if not subjects:
         return
     index = text_index(conn)
-    index.add(conn, entries(subjects, index.next_serial(conn)))
+    given = [(s["id"], s["kind"], s["name"], s["legal_representative"]) for s in subjects]
+    index.add(conn, _entries(read_subjects(given), index.next_serial(conn)))
 
 
 @dataclass(frozen=True)
@@ -79,25 +95,53 @@ class Rebuilt:
     seconds: float
 
 
-def rebuild(conn: Connection) -> Rebuilt:
-    """Derive the whole index again from the subjects table, in one transaction."""
+def rebuild(conn: Connection, *, readers: int | None = None) -> Rebuilt:
+    """Derive the whole index again from the subjects table, in one transaction.
+
+    Reading names as pinyin is Python and takes most of the time; the writing is the database's
+    and runs without the GIL. Past `REBUILD_BATCH` subjects the reading is spread over `readers`
+    processes (default: one per core), a few batches ahead of the writing, so that every core
+    reads or writes (benchmarks/search.py measures the rate)."""
     started = time.perf_counter()
     index = text_index(conn)
     index.next_serial(conn)  # takes the index's turn
     index.clear(conn)
+    total = conn.execute(select(func.count()).select_from(t.subjects)).scalar_one()
+    workers = readers if readers is not None else (os.cpu_count() or 1)
     done = 0
-    for batch in _batches(conn):
-        index.add(conn, entries(batch, done))
-        done += len(batch)
+    with ExitStack() as stack:
+        if total > REBUILD_BATCH and workers > 1:
+            # Forked, not spawned: a spawned reader would run the caller's main module again. The
+            # readers never touch the store's connection they inherit, and leave by os._exit.
+            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=get_context("fork")))
+            read: Iterable[list[Read]] = _ahead(pool, _batches(conn), 2 * workers)
+        else:
+            read = map(read_subjects, _batches(conn))
+        for batch in read:
+            index.add(conn, _entries(batch, done))
+            done += len(batch)
+    index.finish(conn)
     return Rebuilt(done, time.perf_counter() - started)
+
+
+def _ahead(pool: ProcessPoolExecutor, batches: Iterator[list[Any]], depth: int) -> Iterator[list[Read]]:
+    """`read_subjects` of each batch, in order, with at most `depth` batches in the pool at once
+    (the subjects table is not held in memory whole)."""
+    waiting: deque[Future[list[Read]]] = deque()
+    for batch in batches:
+        waiting.append(pool.submit(read_subjects, batch))
+        if len(waiting) >= depth:
+            yield waiting.popleft().result()
+    while waiting:
+        yield waiting.popleft().result()
 
 
 def _batches(conn: Connection) -> Iterator[list[Any]]:
     s = t.subjects
-    query = select(s.c.id, s.c.kind, s.c.name, s.c.legal_representative).order_by(s.c.id)
+    query = select(s.c.id, s.c.kind, s.c.name, s.c.legal_representative)
     rows = conn.execute(query.execution_options(yield_per=REBUILD_BATCH))
-    for part in rows.mappings().partitions(REBUILD_BATCH):
-        yield list(part)
+    for part in rows.partitions(REBUILD_BATCH):
+        yield [tuple(row) for row in part]
 
 
 class _Ranked:
@@ -121,8 +165,8 @@ class _Ranked:
 
 def search(conn: Connection, query: str, *, organisations_only: bool, limit: int = 50) -> list[dict[str, Any]]:
     """Subjects matching a query, best first, as plain dicts (id, kind, name, legal_representative, division)."""
-    text = query.strip()
-    q = terms.normal(text)
+    typed = query.strip()
+    q = terms.normal(typed)
     if not q:
         return []
     index = text_index(conn)
@@ -131,29 +175,43 @@ def search(conn: Connection, query: str, *, organisations_only: bool, limit: int
     def find(column: str, *phrases: Phrase, n: int = limit) -> list[Any]:
         return index.find(conn, column, phrases, organisations_only=organisations_only, limit=n)
 
-    code = conn.execute(select(t.subjects).where(t.subjects.c.id == normalise(text))).first()
+    code = conn.execute(_BY_CODE, {"id": normalise(typed)}).first()
     if code is not None and not (organisations_only and code.kind != "organisation"):
-        ranked.take([code])
+        return [Hit(code.id, code.kind, code.name, code.legal_representative, code.division).as_dict()]
     if terms.has_han(q):
-        chars = Phrase(tuple(terms.pairs(q)), open_end=len(q) == 1)
-        for column in ("chars", "rep"):
-            if not ranked.full:
-                ranked.take(find(column, chars))
-        if len(ranked.hits) < FEW and not ranked.full:
+        pairs = terms.pairs(q)
+        ranked.take(find("chars", Phrase(tuple(pairs), open_end=len(q) == 1)))
+        if not ranked.full:
+            ranked.take(find("rep", Phrase(terms.marked(terms.REP, pairs), open_end=len(q) == 1)))
+        if not ranked.hits:
             ranked.take(_mistyped_characters(q, find))
     else:
-        syllables = terms.segment(q)
-        said = Phrase(tuple(syllables), open_end=True) if syllables else Phrase((q,), open_end=True)
-        plans = [("syllables", said)]
-        if len(q) >= 2:
-            plans.append(("initials", Phrase(tuple(terms.pairs(q)))))
-        plans.append(("rep", said))
-        for column, phrase in plans:
+        cut = terms.segment(q)
+        for column, phrase in _letter_plans(q, cut):
             if not ranked.full:
                 ranked.take(find(column, phrase))
-        if len(ranked.hits) < FEW and not ranked.full and len(q) >= 4:
-            ranked.take(_mistyped_pinyin(q, syllables, find))
+        if not ranked.hits and len(q) >= 4 and q.isalpha():
+            ranked.take(_mistyped_pinyin(q, cut, find))
     return [hit.as_dict() for hit in ranked.hits.values()]
+
+
+def _letter_plans(q: str, cut: list[str] | None) -> list[tuple[str, Phrase]]:
+    """Where letters are looked for, best class first: as pinyin of names, as initials, as a
+    representative's pinyin.
+
+    A last syllable still being typed (changch) is a beginning of a token, which the engine
+    answers by merging the lists of every token it begins (ch: chang, cheng, chi, …); a whole
+    syllable is matched whole. Letters that read as two or more whole syllables are not initials
+    (no name's initials hold a vowel after a consonant that often), which spares a phrase of many
+    common pairs."""
+    said = tuple(cut) if cut else (q,)
+    open_end = cut is None or said[-1] not in terms.SYLLABLES
+    plans = [("syllables", Phrase(said, open_end))]
+    whole = cut is not None and not open_end and len(cut) >= 2
+    if len(q) >= 2 and not whole:
+        plans.append(("initials", Phrase(terms.marked(terms.INITIALS, terms.pairs(q)))))
+    plans.append(("rep", Phrase(terms.marked(terms.REP, said), open_end)))
+    return plans
 
 
 def _mistyped_characters(q: str, find: Any) -> list[Any]:

@@ -38,7 +38,7 @@ class Subjects(Area):
         does not wait for them. The index itself is on disk: nothing is built."""
         from xinyong.derived import search_terms
 
-        search_terms.read("长城")
+        search_terms.read("重庆长城")
 
     def rebuild_search(self, principal: Principal) -> tuple[int, float]:
         """Derive the look-up's index again from the subjects table (after a migration, or to

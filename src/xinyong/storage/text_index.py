@@ -81,6 +81,10 @@ class TextIndex(ABC):
     def clear(self, conn: Connection) -> None:
         """Forget every subject (before a rebuild)."""
 
+    @abstractmethod
+    def finish(self, conn: Connection) -> None:
+        """After a rebuild: leave the index in its best shape for reading."""
+
     def next_serial(self, conn: Connection) -> int:
         """The serial of the next subject to be indexed, after taking the index's turn: two
         imports at once on PostgreSQL would otherwise hand out the same one."""
@@ -123,6 +127,11 @@ class SqliteTextIndex(TextIndex):
         conn.exec_driver_sql("DELETE FROM search_entries")
         conn.exec_driver_sql("INSERT INTO search_text (search_text) VALUES ('delete-all')")
 
+    def finish(self, conn: Connection) -> None:
+        """FTS5 writes an index in segments as it goes; merged into one, a phrase is one seek per
+        token instead of one per segment."""
+        conn.exec_driver_sql("INSERT INTO search_text (search_text) VALUES ('optimize')")
+
     def _matches(self, column: str, phrases: Sequence[Phrase]) -> tuple[str, dict[str, Any]]:
         # Tokens are letters and digits only (`search_terms.normal`), so quoting cannot be broken.
         said = " AND ".join('"' + " ".join(p.tokens) + '"' + (" *" if p.open_end else "") for p in phrases)
@@ -146,6 +155,9 @@ class PostgresTextIndex(TextIndex):
 
     def clear(self, conn: Connection) -> None:
         conn.exec_driver_sql("DELETE FROM search_entries")
+
+    def finish(self, conn: Connection) -> None:
+        conn.exec_driver_sql("ANALYZE search_entries")
 
     def _matches(self, column: str, phrases: Sequence[Phrase]) -> tuple[str, dict[str, Any]]:
         said = " & ".join(
