@@ -196,8 +196,8 @@ def search(conn: Connection, query: str, *, organisations_only: bool, limit: int
 
 
 def _letter_plans(q: str, cut: list[str] | None) -> list[tuple[str, Phrase]]:
-    """Where letters are looked for, best class first: as pinyin of names, as initials, as a
-    representative's pinyin.
+    """Where letters are looked for, best class first: as pinyin of names (cut into the fewest
+    syllables, then the other ways, luan → lu an), as initials, as a representative's pinyin.
 
     A last syllable still being typed (changch) is a beginning of a token, which the engine
     answers by merging the lists of every token it begins (ch: chang, cheng, chi, …); a whole
@@ -207,6 +207,8 @@ def _letter_plans(q: str, cut: list[str] | None) -> list[tuple[str, Phrase]]:
     said = tuple(cut) if cut else (q,)
     open_end = cut is None or said[-1] not in terms.SYLLABLES
     plans = [("syllables", Phrase(said, open_end))]
+    others = terms.segmentations(q)[1:] if cut else []
+    plans += [("syllables", Phrase(tuple(other), other[-1] not in terms.SYLLABLES)) for other in others]
     whole = cut is not None and not open_end and len(cut) >= 2
     if len(q) >= 2 and not whole:
         plans.append(("initials", Phrase(terms.marked(terms.INITIALS, terms.pairs(q)))))

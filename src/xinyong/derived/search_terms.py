@@ -76,8 +76,11 @@ CONTEXTUAL = frozenset(
     "陂陆降隗隽雀露靓革鞘鞞顿颈颉颤食騃驮骠鸟鹄鹘麇黾齐龈龟"
 )
 # fmt: on
+# What typed letters are cut into: syllables with a vowel (n, ng, hm are interjections, 嗯 and
+# 哼, and would cut xian into xia n).
+_TYPED = frozenset(s for s in SYLLABLES if set(s) & set("aeiouv"))
 _LONGEST = max(map(len, SYLLABLES))
-_PREFIXES = frozenset(s[:n] for s in SYLLABLES for n in range(1, len(s) + 1))
+_PREFIXES = frozenset(s[:n] for s in _TYPED for n in range(1, len(s) + 1))
 _HAN = "\u3400-\u9fff\U00020000-\U0002fa1f"
 _HAN_CHAR = re.compile(f"[{_HAN}]")
 _RUNS = re.compile(f"([{_HAN}]+)|([^{_HAN}]+)")
@@ -243,21 +246,24 @@ def segment(letters: str) -> list[str] | None:
     """Letters typed as pinyin, cut into the fewest syllables (the last may be a syllable's
     beginning, still being typed): changcheng → chang cheng, xian → xian, changch → chang ch;
     None when they are not pinyin."""
+    cuts = segmentations(letters)
+    return cuts[0] if cuts else None
+
+
+def segmentations(letters: str, most: int = 3) -> list[list[str]]:
+    """The `most` cuts of the letters into the fewest syllables, fewest first: luan → luan, lu an;
+    changan → chang an, chan gan (a cut alone cannot tell Lu'an or Chang'an from a word)."""
     n = len(letters)
-    best: list[list[str] | None] = [None] * (n + 1)
-    best[0] = []
+    best: list[list[list[str]]] = [[] for _ in range(n + 1)]
+    best[0] = [[]]
     for start in range(n):
-        sofar = best[start]
-        if sofar is None:
-            continue
-        for end in range(min(n, start + _LONGEST), start, -1):
-            piece = letters[start:end]
-            if piece not in SYLLABLES and not (end == n and piece in _PREFIXES):
-                continue
-            have = best[end]
-            if have is None or len(sofar) + 1 < len(have):
-                best[end] = [*sofar, piece]
-    return best[n]
+        best[start] = sorted(best[start], key=len)[:most]
+        for sofar in best[start]:
+            for end in range(min(n, start + _LONGEST), start, -1):
+                piece = letters[start:end]
+                if piece in _TYPED or (end == n and piece in _PREFIXES):
+                    best[end].append([*sofar, piece])
+    return sorted(best[n], key=len)[:most]
 
 
 def whole_syllables(letters: str) -> list[str] | None:
