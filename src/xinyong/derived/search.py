@@ -186,8 +186,10 @@ def search(conn: Connection, query: str, *, organisations_only: bool, limit: int
         if not ranked.hits:
             ranked.take(_mistyped_characters(q, find))
     else:
-        cut = terms.segment(q)
-        for column, phrase in _letter_plans(q, cut):
+        # Letters that are not all pinyin may hold a word in Latin script (abckeji: abc ke ji).
+        cuts = terms.segmentations(q) or (_around_one_unknown(q) if q.isalpha() else [])
+        cut = cuts[0] if cuts else None
+        for column, phrase in _letter_plans(q, cuts):
             if not ranked.full:
                 ranked.take(find(column, phrase))
         if not ranked.hits and len(q) >= 4 and q.isalpha():
@@ -195,7 +197,7 @@ def search(conn: Connection, query: str, *, organisations_only: bool, limit: int
     return [hit.as_dict() for hit in ranked.hits.values()]
 
 
-def _letter_plans(q: str, cut: list[str] | None) -> list[tuple[str, Phrase]]:
+def _letter_plans(q: str, cuts: list[list[str]]) -> list[tuple[str, Phrase]]:
     """Where letters are looked for, best class first: as pinyin of names (cut into the fewest
     syllables, then the other ways, luan → lu an), as initials, as a representative's pinyin.
 
@@ -204,16 +206,22 @@ def _letter_plans(q: str, cut: list[str] | None) -> list[tuple[str, Phrase]]:
     syllable is matched whole. Letters that read as two or more whole syllables are not initials
     (no name's initials hold a vowel after a consonant that often), which spares a phrase of many
     common pairs."""
-    said = tuple(cut) if cut else (q,)
-    open_end = cut is None or said[-1] not in terms.SYLLABLES
-    plans = [("syllables", Phrase(said, open_end))]
-    others = terms.segmentations(q)[1:] if cut else []
-    plans += [("syllables", Phrase(tuple(other), other[-1] not in terms.SYLLABLES)) for other in others]
-    whole = cut is not None and not open_end and len(cut) >= 2
+    said = tuple(cuts[0]) if cuts else (q,)
+    open_end = said[-1] not in terms.SYLLABLES
+    plans = [("syllables", _syllables(cut, cut[-1] not in terms.SYLLABLES)) for cut in cuts or [list(said)]]
+    whole = len(said) >= 2 and all(p in terms.SYLLABLES for p in said)
     if len(q) >= 2 and not whole:
         plans.append(("initials", Phrase(terms.marked(terms.INITIALS, terms.pairs(q)))))
     plans.append(("rep", Phrase(terms.marked(terms.REP, said), open_end)))
     return plans
+
+
+def _syllables(said: Sequence[str], open_end: bool) -> Phrase:
+    """Syllables as the index keeps them, in pairs (`search_terms.syllable_pairs`); one syllable
+    alone is the beginning of a pair."""
+    if len(said) < 2:
+        return Phrase(tuple(said), open_end=True)
+    return Phrase(tuple(terms.syllable_pairs(said, last_alone=False)), open_end)
 
 
 def _mistyped_characters(q: str, find: Any) -> list[Any]:
@@ -242,7 +250,7 @@ def _mistyped_pinyin(q: str, syllables: list[str] | None, find: Any) -> list[Any
     """Names whose pinyin holds the query with a syllable mistyped: the syllables on either side
     of the mistyped one must be there, and the pinyin must come close (rapidfuzz's partial ratio,
     at least ``FUZZY_CUTOFF``)."""
-    pieces = syllables or _around_one_unknown(q)
+    pieces = syllables or next(iter(_around_one_unknown(q)), None)
     if pieces is None or len(pieces) < 3:
         return []
     scored: dict[str, tuple[float, Any]] = {}
@@ -250,20 +258,21 @@ def _mistyped_pinyin(q: str, syllables: list[str] | None, find: Any) -> list[Any
     # beside each other are let go in turn.
     gaps = [(i, i + width) for width in (1, 2) for i in range(len(pieces) - width + 1)]
     for start, end in gaps:
-        sides = [s for s in (pieces[:start], pieces[end:]) if s and all(p in terms.SYLLABLES for p in s)]
-        if sum(map(len, sides)) < 2:  # one syllable left is in too many names to be a clue
+        # One syllable alone is in too many names to be a clue.
+        sides = [s for s in (pieces[:start], pieces[end:]) if len(s) >= 2 and all(p in terms.SYLLABLES for p in s)]
+        if not sides:
             continue
-        for row in find("syllables", *(Phrase(tuple(side)) for side in sides), n=TYPO_CANDIDATES):
+        for row in find("syllables", *(_syllables(side, False) for side in sides), n=TYPO_CANDIDATES):
             score = fuzz.partial_ratio(q, row.pinyin)
             if score >= FUZZY_CUTOFF and row.id not in scored:
                 scored[row.id] = (score, row)
     return [row for _, row in sorted(scored.values(), key=lambda pair: (-pair[0], pair[1].position))]
 
 
-def _around_one_unknown(q: str) -> list[str] | None:
-    """Letters that are not pinyin as typed (changchengjainshe), cut into syllables around one
-    piece that is not one, in the fewest pieces (chang cheng jain she): the syllables on its sides
-    are what the index is asked."""
+def _around_one_unknown(q: str, most: int = 3) -> list[list[str]]:
+    """Letters that are not pinyin as typed (changchengjainshe, abckeji), cut into syllables
+    around one piece that is not one, fewest pieces and shortest piece first (chang cheng jain
+    she; abc ke ji): the syllables on its sides are what the index is asked."""
     cuts = []
     for start in range(len(q)):
         left = terms.whole_syllables(q[:start])
@@ -273,4 +282,4 @@ def _around_one_unknown(q: str) -> list[str] | None:
             right = terms.whole_syllables(q[end:])
             if right is not None:
                 cuts.append((len(left) + 1 + len(right), end - start, [*left, q[start:end], *right]))
-    return min(cuts)[2] if cuts else None
+    return [cut for _, _, cut in sorted(cuts)[:most]]
