@@ -117,7 +117,7 @@ def build_store(folder: Path, subjects: int) -> tuple[str, str, list[str], dict[
         registry.publish_scheme(conn, parse_scheme(text), text, start, after=AFTER_APPEND)
         registry.add_source(conn, "court", ["COURT.DEFAULT"], start)
         rows = "subject_id,kind,name\n" + "".join(f"{s},person,Person {n}\n" for n, s in enumerate(ids))
-        imports.import_subjects(conn, "subjects.csv", rows.encode(), now=start, actor="bench")
+        imports.import_subjects(conn, "subjects.csv", rows.encode(), now=start, actor="bench", after=AFTER_APPEND)
         records = "subject_id,behaviour,occurred_on,document_ref\n" + "".join(
             f"{s},COURT.DEFAULT,2025-12-01,({n})执{n}号\n" for n, s in enumerate(ids) if n % 2 == 0
         )

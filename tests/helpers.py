@@ -104,7 +104,9 @@ class World:
         writer.writerow(["subject_id", "kind", "name"])
         writer.writerows(rows)
         with self.store.write() as conn:
-            imports.import_subjects(conn, "subjects.csv", buffer.getvalue().encode(), now=at(when, 0), actor="test")
+            imports.import_subjects(
+                conn, "subjects.csv", buffer.getvalue().encode(), now=at(when, 0), actor="test", after=AFTER_APPEND
+            )
 
     def standard(self) -> tuple[str, str]:
         """DESIGN.md's example scheme, sources court/transport/civil-affairs, a person with consent

@@ -192,9 +192,15 @@ def test_the_schema_and_the_migrations_agree(store: Store) -> None:
 
     from xinyong.storage.tables import audit_metadata, metadata
 
+    def described(name: str | None, kind: str, parents: object) -> bool:
+        # The look-up's text index belongs to its engine (migration 0013): SQLite's FTS5 table and
+        # its shadow tables, PostgreSQL's GIN expression indexes; SQLAlchemy describes neither.
+        return not (name or "").startswith(("search_text", "ix_search_entries_"))
+
+    opts = {"include_name": described}
     if store.audit_apart:
         with store.engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+            assert compare_metadata(MigrationContext.configure(conn, opts=opts), metadata) == []
         with store.audit_engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), audit_metadata) == []
     else:
@@ -202,7 +208,7 @@ def test_the_schema_and_the_migrations_agree(store: Store) -> None:
         for table in [*metadata.tables.values(), *audit_metadata.tables.values()]:
             table.to_metadata(both)
         with store.engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), both) == []
+            assert compare_metadata(MigrationContext.configure(conn, opts=opts), both) == []
 
 
 def test_an_edited_head_is_found(sqlite_store: Store) -> None:

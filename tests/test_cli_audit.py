@@ -254,6 +254,8 @@ CASES: list[tuple[str, Callable[[City], list[str]], list[tuple[str, str | None]]
     ("audit compact", fixed("audit", "compact"), [("audit.compact", None)]),
     ("audit checkpoint", fixed("audit", "checkpoint"), [("audit.checkpoint", None)]),
     ("rebuild", fixed("rebuild"), [("effects.rebuild", None)]),
+    ("search rebuild", fixed("search", "rebuild"), [("search.rebuild", None)]),
+    ("subjects search --as-office", fixed("subjects", "search", "测试", "--as-office"), [("subjects.search", None)]),
     ("state", fixed("state", "--out", "state.parquet"), [("state.batch", None)]),
     ("simulate", a_draft, [("lab.aggregates", None)]),
     ("simulate --out", lambda c: [*a_draft(c), "--out", "lab"], [("lab.aggregates", None)]),
@@ -317,6 +319,27 @@ def test_verifying_a_report_and_showing_the_keys_are_public_and_not_logged(city:
     assert city.ok("report", "verify", "public.html")["status"] == "valid"
     assert city.ok("keys", "show")["current"]
     assert city.entries_after(before) == []
+
+
+def test_subjects_search_is_the_publics_unless_as_office(city: City) -> None:
+    """`subjects search` finds organisations only and is not logged; `--as-office` finds persons
+    too, under the operator's name, logged with the query."""
+    before = city.head()
+    public = city.ok("subjects", "search", "ceshi")
+    assert public == {
+        "query": "ceshi",
+        "results": [
+            {"id": O1, "kind": "organisation", "name": "测试有限公司", "legal_representative": None, "division": None}
+        ],
+    }
+    assert city.entries_after(before) == []
+    office = city.ok("subjects", "search", "ceshi", "--as-office", "--limit", "2")
+    assert [r["id"] for r in office["results"]] == [O1, P1]
+    [entry] = city.entries_after(before)
+    assert json.loads(entry["detail"]) == {"q": "ceshi", "found": 2}
+    bad = city.run("subjects", "search", "  ", "--json")
+    assert bad.code == 2
+    assert "give a name, a code or a legal representative" in bad.err
 
 
 def test_a_token_acts_under_its_own_rights(city: City) -> None:

@@ -663,7 +663,7 @@ def test_subjects_files_follow_the_same_reading_rules(stores: dict[str, Store], 
     spec = SUBJECT_CASES[case]
     try:
         with stores["rows"].write() as conn:
-            result = imports.import_subjects(conn, spec.file, spec.body, now=NOW, actor="test")
+            result = imports.import_subjects(conn, spec.file, spec.body, now=NOW, actor="test", after=AFTER_APPEND)
         outcome: Outcome = ("imported", result.imported, result.already_present, result.lines)
     except BadInput as exc:
         outcome = refusal(exc)

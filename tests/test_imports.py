@@ -50,7 +50,7 @@ def import_records(store: Store, name: str, data: bytes, source: str = "court") 
 
 def import_subjects(store: Store, name: str, data: bytes) -> ImportResult:
     with store.write() as conn:
-        return imports.import_subjects(conn, name, data, now=NOW, actor="test")
+        return imports.import_subjects(conn, name, data, now=NOW, actor="test", after=AFTER_APPEND)
 
 
 def refused(store: Store, name: str, data: bytes, source: str = "court") -> BadInput:

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from helpers import World, at, org_id, person_id
+from test_search import register
 from xinyong.interfaces.site import create_app
 from xinyong.rules.clock import FixedClock
 from xinyong.security import audit
@@ -61,11 +62,9 @@ class Site:
 def build_world(store: Store) -> dict[str, int]:
     world = World(store)
     world.standard()  # P1 张三 (consent), O1 测试有限公司
-    world.subjects([(P2, "person", "李四"), (O2, "organisation", MARKUP_ORG), (P3, "person", MARKUP_PERSON)])
-    with store.write() as conn:
-        from xinyong.storage import tables as t
-
-        conn.execute(t.subjects.update().where(t.subjects.c.id == O2).values(legal_representative=MARKUP_REP))
+    world.subjects([(P2, "person", "李四"), (P3, "person", MARKUP_PERSON)])
+    # Through the import, so that the look-up's index has the representative too.
+    register(store, [(O2, "organisation", MARKUP_ORG, MARKUP_REP)])
     world.consent(P3, True, "2020-01-02")
     return {
         "court": world.record(P1, "COURT.DEFAULT", "2026-01-05", at("2026-01-06")),

@@ -1,55 +1,53 @@
 """Subject look-up: by part of a name in Chinese characters or pinyin, by code, by legal representative.
 
 Credit China's look-up is what people know: type a few characters of a company's name, or its
-pinyin (``changcheng``, or the initials ``cc``), or its unified code. A SQL ``LIKE`` finds only
-exact substrings of the characters, so the look-up runs over an in-memory index instead: every
-subject's name and legal representative with their pinyin (full, without tones) and initials,
-built once per store from the subjects table with pypinyin and scored with rapidfuzz.
+pinyin (``changcheng``, or the initials ``cc``), or its unified code. The look-up reads an index on
+disk (`storage.text_index`), derived from the subjects table like effects from the ledger: a
+subject is indexed in the transaction that registers it (`index_subjects`, from the after-append
+step), and `rebuild` derives the whole index again. Nothing is built when a server starts.
 
-Ranking, best first: the exact code; names (or representatives) containing the query's characters
-(a shorter name is a closer match); names whose pinyin or initials contain the query's letters;
-then fuzzy matches (rapidfuzz's partial ratio, at least ``FUZZY_CUTOFF``) to forgive a mistyped
-syllable. Substring hits always rank above fuzzy ones, so everything a ``LIKE`` would find is
-found.
-
-The index is refreshed when the subjects table changes: each look-up compares a cheap fingerprint
-(the number of subjects and the newest registration time) with the one the index was built from.
-Building it for the 22,000 subjects of the demo city takes 2.8 s (measured, docs/web.md; pypinyin's
-word segmentation dominates), so the server builds it in the background when it starts; a look-up
-over it takes 15-30 ms.
+Ranking, best first, as the linear scan this replaced ranked: the exact code; names containing
+the query's characters (a shorter name is a closer match); representatives containing them; names
+whose pinyin (read as words, `search_terms`) or initials contain the query's letters; a
+representative's pinyin; then, when nothing was found, names with one character or syllable
+mistyped. A code names one subject: when it is found, it is the answer. Each class is one index
+look-up that stops at the limit, because the index hands subjects out in the order of the ranking
+within the class (`text_index.search_position`).
 """
 
 from __future__ import annotations
 
-import re
-import threading
+import os
 import time
-import weakref
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from multiprocessing import get_context
 from typing import Any
 
-from pypinyin import lazy_pinyin
-from rapidfuzz import fuzz, process
-from sqlalchemy import Connection, Engine, func, select
+from rapidfuzz import fuzz
+from sqlalchemy import Connection, bindparam, func, select
 
+from xinyong.derived import search_terms as terms
+from xinyong.rules.identifiers import normalise
 from xinyong.storage import tables as t
+from xinyong.storage.text_index import COLUMNS, Entry, Phrase, search_position, text_index
 
 FUZZY_CUTOFF = 80  # for pinyin: two wrong letters in ten
-FUZZY_CUTOFF_HAN = 70  # for characters: one wrong character in four
-_LATIN = re.compile(r"[^a-z0-9]+")
-_HAN = re.compile(r"[\u3400-\u9fff]")
+TYPO_CANDIDATES = 200  # subjects read per mistyped form before the exact comparison
+REBUILD_BATCH = 50_000  # subjects read, read as pinyin and written at a time by `rebuild`
+_BY_CODE = select(t.subjects).where(t.subjects.c.id == bindparam("id"))
 
 
 @dataclass(frozen=True)
-class Entry:
+class Hit:
     id: str
     kind: str
     name: str
     legal_representative: str | None
     division: str | None
-    pinyin: str  # full pinyin of the name, no tones, no spaces: "changchengjianshe"
-    initials: str  # "ccjs"
-    rep_pinyin: str
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,117 +59,227 @@ class Entry:
         }
 
 
-def pinyin(text: str) -> tuple[str, str]:
-    """Full pinyin (lower case, no tones, no separators) and initials of a text; letters and digits
-    already in it pass through whole, in both ("ABC科技" → "abckeji", "abckj")."""
-    full, initials = [], []
-    for syllable in lazy_pinyin(text, errors="default"):
-        letters = _LATIN.sub("", syllable.lower())
-        if not letters:
-            continue
-        full.append(letters)
-        initials.append(letters if syllable in text else letters[0])
-    return "".join(full), "".join(initials)
+Read = tuple[str, str, str, int, str, str, str, str]  # kind, id, pinyin, length, then the columns
 
 
-def _entry(row: Any) -> Entry:
-    full, initials = pinyin(row.name)
-    rep = pinyin(row.legal_representative)[0] if row.legal_representative else ""
-    return Entry(row.id, row.kind, row.name, row.legal_representative, row.division, full, initials, rep)
+def read_subjects(subjects: Sequence[tuple[str, str, str, str | None]]) -> list[Read]:
+    """What the index keeps of subjects given as (id, kind, name, legal_representative): the
+    pinyin work, apart from the store so that `rebuild` can hand it to other processes."""
+    made = []
+    for subject_id, kind, name, representative in subjects:
+        doc = terms.document(name, representative)
+        made.append((kind, subject_id, doc.pinyin, doc.length, doc.chars, doc.syllables, doc.initials, doc.rep))
+    return made
 
 
-def fingerprint(conn: Connection) -> tuple[int, str]:
-    row = conn.execute(select(func.count(), func.max(t.subjects.c.registered_at)).select_from(t.subjects)).one()
-    return int(row[0]), str(row[1])
+def _entries(read: Sequence[Read], first_serial: int) -> list[Entry]:
+    return [
+        Entry(search_position(kind, length, serial), subject_id, kind, pinyin, dict(zip(COLUMNS, columns, strict=True)))
+        for serial, (kind, subject_id, pinyin, length, *columns) in enumerate(read, start=first_serial)
+    ]
 
 
-@dataclass
-class SearchIndex:
-    entries: list[Entry] = field(default_factory=list)
-    built_from: tuple[int, str] | None = None
-    build_seconds: float = 0.0
-
-    @classmethod
-    def build(cls, conn: Connection) -> SearchIndex:
-        started = time.perf_counter()
-        tag = fingerprint(conn)
-        rows = conn.execute(select(t.subjects).order_by(t.subjects.c.name, t.subjects.c.id))
-        entries = [_entry(row) for row in rows]
-        return cls(entries, tag, time.perf_counter() - started)
-
-    def search(self, query: str, *, organisations_only: bool, limit: int = 50) -> list[Entry]:
-        text = query.strip()
-        if not text:
-            return []
-        pool = [e for e in self.entries if e.kind == "organisation"] if organisations_only else self.entries
-        ranked: dict[str, tuple[float, Entry]] = {}
-
-        def hit(entry: Entry, rank: float) -> None:
-            best = ranked.get(entry.id)
-            if best is None or rank < best[0]:
-                ranked[entry.id] = (rank, entry)
-
-        code = text.upper()
-        han = bool(_HAN.search(text))
-        letters = _LATIN.sub("", text.lower())
-        for entry in pool:
-            if entry.id == code:
-                hit(entry, 0)
-            elif text in entry.name:
-                hit(entry, 1 + len(entry.name) / 1000)
-            elif entry.legal_representative and text in entry.legal_representative:
-                hit(entry, 2 + len(entry.name) / 1000)
-            elif letters and not han and len(letters) >= 2:
-                if letters in entry.pinyin:
-                    hit(entry, 3 + len(entry.pinyin) / 1000)
-                elif letters in entry.initials:
-                    hit(entry, 3.5 + len(entry.initials) / 1000)
-                elif entry.rep_pinyin and letters == entry.rep_pinyin:
-                    hit(entry, 4)
-        if len(ranked) < 5 and ((han and len(text) >= 2) or (not han and len(letters) >= 4)):
-            # Forgive a wrong character or syllable: fuzzy partial matching over names or pinyin.
-            choices = [e.name for e in pool] if han else [e.pinyin for e in pool]
-            needle = text if han else letters
-            for _, score, index in process.extract(
-                needle,
-                choices,
-                scorer=fuzz.partial_ratio,
-                score_cutoff=FUZZY_CUTOFF_HAN if han else FUZZY_CUTOFF,
-                limit=limit * 2,
-            ):
-                hit(pool[index], 5 + (100 - score) / 100)
-        ordered = sorted(ranked.values(), key=lambda pair: (pair[0], pair[1].name, pair[1].id))
-        return [entry for _, entry in ordered[:limit]]
+def index_subjects(conn: Connection, subjects: Sequence[Mapping[str, Any]]) -> None:
+    """Index newly registered subjects (mappings with id, kind, name, legal_representative), in
+    the caller's transaction."""
+    if not subjects:
+        return
+    index = text_index(conn)
+    given = [(s["id"], s["kind"], s["name"], s["legal_representative"]) for s in subjects]
+    index.add(conn, _entries(read_subjects(given), index.next_serial(conn)))
 
 
-class Indexes:
-    """One index per database engine (so per store), rebuilt when the subjects table has changed."""
-
-    def __init__(self) -> None:
-        self._by_engine: weakref.WeakKeyDictionary[Engine, SearchIndex] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-
-    def current(self, conn: Connection) -> SearchIndex:
-        engine = conn.engine
-        tag = fingerprint(conn)
-        found = self._by_engine.get(engine)
-        if found is not None and found.built_from == tag:
-            return found
-        with self._lock:
-            found = self._by_engine.get(engine)
-            if found is None or found.built_from != tag:
-                found = SearchIndex.build(conn)
-                self._by_engine[engine] = found
-            return found
-
-    def forget(self) -> None:
-        self._by_engine.clear()
+@dataclass(frozen=True)
+class Rebuilt:
+    subjects: int
+    seconds: float
 
 
-INDEXES = Indexes()
+def rebuild(conn: Connection, *, readers: int | None = None) -> Rebuilt:
+    """Derive the whole index again from the subjects table, in one transaction.
+
+    Reading names as pinyin is Python and takes most of the time; the writing is the database's
+    and runs without the GIL. Past `REBUILD_BATCH` subjects the reading is spread over `readers`
+    processes (default: one per core), a few batches ahead of the writing, so that every core
+    reads or writes (benchmarks/search.py measures the rate)."""
+    started = time.perf_counter()
+    index = text_index(conn)
+    index.next_serial(conn)  # takes the index's turn
+    index.clear(conn)
+    total = conn.execute(select(func.count()).select_from(t.subjects)).scalar_one()
+    workers = readers if readers is not None else (os.cpu_count() or 1)
+    done = 0
+    with ExitStack() as stack:
+        if total > REBUILD_BATCH and workers > 1:
+            # Forked, not spawned: a spawned reader would run the caller's main module again. The
+            # readers never touch the store's connection they inherit, and leave by os._exit.
+            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=get_context("fork")))
+            read: Iterable[list[Read]] = _ahead(pool, _batches(conn), 2 * workers)
+        else:
+            read = map(read_subjects, _batches(conn))
+        for batch in read:
+            index.add(conn, _entries(batch, done))
+            done += len(batch)
+    index.finish(conn)
+    return Rebuilt(done, time.perf_counter() - started)
+
+
+def _ahead(pool: ProcessPoolExecutor, batches: Iterator[list[Any]], depth: int) -> Iterator[list[Read]]:
+    """`read_subjects` of each batch, in order, with at most `depth` batches in the pool at once
+    (the subjects table is not held in memory whole)."""
+    waiting: deque[Future[list[Read]]] = deque()
+    for batch in batches:
+        waiting.append(pool.submit(read_subjects, batch))
+        if len(waiting) >= depth:
+            yield waiting.popleft().result()
+    while waiting:
+        yield waiting.popleft().result()
+
+
+def _batches(conn: Connection) -> Iterator[list[Any]]:
+    s = t.subjects
+    query = select(s.c.id, s.c.kind, s.c.name, s.c.legal_representative)
+    rows = conn.execute(query.execution_options(yield_per=REBUILD_BATCH))
+    for part in rows.partitions(REBUILD_BATCH):
+        yield [tuple(row) for row in part]
+
+
+class _Ranked:
+    """Hits gathered class by class, each subject once, in the order first found."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.hits: dict[str, Hit] = {}
+
+    @property
+    def full(self) -> bool:
+        return len(self.hits) >= self.limit
+
+    def take(self, rows: Iterable[Any]) -> None:
+        for row in rows:
+            if self.full:
+                return
+            if row.id not in self.hits:
+                self.hits[row.id] = Hit(row.id, row.kind, row.name, row.legal_representative, row.division)
 
 
 def search(conn: Connection, query: str, *, organisations_only: bool, limit: int = 50) -> list[dict[str, Any]]:
     """Subjects matching a query, best first, as plain dicts (id, kind, name, legal_representative, division)."""
-    index = INDEXES.current(conn)
-    return [e.as_dict() for e in index.search(query, organisations_only=organisations_only, limit=limit)]
+    typed = query.strip()
+    q = terms.normal(typed)
+    if not q:
+        return []
+    index = text_index(conn)
+    ranked = _Ranked(limit)
+
+    def find(column: str, *phrases: Phrase, n: int = limit) -> list[Any]:
+        return index.find(conn, column, phrases, organisations_only=organisations_only, limit=n)
+
+    code = conn.execute(_BY_CODE, {"id": normalise(typed)}).first()
+    if code is not None and not (organisations_only and code.kind != "organisation"):
+        return [Hit(code.id, code.kind, code.name, code.legal_representative, code.division).as_dict()]
+    if terms.has_han(q):
+        pairs = terms.pairs(q)
+        ranked.take(find("chars", Phrase(tuple(pairs), open_end=len(q) == 1)))
+        if not ranked.full:
+            ranked.take(find("rep", Phrase(terms.marked(terms.REP, pairs), open_end=len(q) == 1)))
+        if not ranked.hits:
+            ranked.take(_mistyped_characters(q, find))
+    else:
+        # Letters that are not all pinyin may hold a word in Latin script (abckeji: abc ke ji).
+        cuts = terms.segmentations(q) or (_around_one_unknown(q) if q.isalpha() else [])
+        cut = cuts[0] if cuts else None
+        for column, phrase in _letter_plans(q, cuts):
+            if not ranked.full:
+                ranked.take(find(column, phrase))
+        if not ranked.hits and len(q) >= 4 and q.isalpha():
+            ranked.take(_mistyped_pinyin(q, cut, find))
+    return [hit.as_dict() for hit in ranked.hits.values()]
+
+
+def _letter_plans(q: str, cuts: list[list[str]]) -> list[tuple[str, Phrase]]:
+    """Where letters are looked for, best class first: as pinyin of names (cut into the fewest
+    syllables, then the other ways, luan → lu an), as initials, as a representative's pinyin.
+
+    A last syllable still being typed (changch) is a beginning of a token, which the engine
+    answers by merging the lists of every token it begins (ch: chang, cheng, chi, …); a whole
+    syllable is matched whole. Letters that read as two or more whole syllables are not initials
+    (no name's initials hold a vowel after a consonant that often), which spares a phrase of many
+    common pairs."""
+    said = tuple(cuts[0]) if cuts else (q,)
+    open_end = said[-1] not in terms.SYLLABLES
+    plans = [("syllables", _syllables(cut, cut[-1] not in terms.SYLLABLES)) for cut in cuts or [list(said)]]
+    whole = len(said) >= 2 and all(p in terms.SYLLABLES for p in said)
+    if len(q) >= 2 and not whole:
+        plans.append(("initials", Phrase(terms.marked(terms.INITIALS, terms.pairs(q)))))
+    plans.append(("rep", Phrase(terms.marked(terms.REP, said), open_end)))
+    return plans
+
+
+def _syllables(said: Sequence[str], open_end: bool) -> Phrase:
+    """Syllables as the index keeps them, in pairs (`search_terms.syllable_pairs`); one syllable
+    alone is the beginning of a pair."""
+    if len(said) < 2:
+        return Phrase(tuple(said), open_end=True)
+    return Phrase(tuple(terms.syllable_pairs(said, last_alone=False)), open_end)
+
+
+def _mistyped_characters(q: str, find: Any) -> list[Any]:
+    """Names with one character of the query replaced: each character in turn is let go, the pairs
+    on either side of it must be there, and the name must hold the query with one character
+    different."""
+    if len(q) < 3:
+        return []
+    found: dict[str, Any] = {}
+    for i in range(len(q)):
+        sides = [side for side in (q[:i], q[i + 1 :]) if len(side) >= 2]
+        if not sides:
+            continue
+        for row in find("chars", *(Phrase(tuple(terms.pairs(side))) for side in sides), n=TYPO_CANDIDATES):
+            if row.id not in found and _one_different(q, terms.normal(row.name)):
+                found[row.id] = row
+    return sorted(found.values(), key=lambda row: row.position)
+
+
+def _one_different(q: str, name: str) -> bool:
+    k = len(q)
+    return any(sum(a != b for a, b in zip(q, name[i : i + k], strict=True)) <= 1 for i in range(len(name) - k + 1))
+
+
+def _mistyped_pinyin(q: str, syllables: list[str] | None, find: Any) -> list[Any]:
+    """Names whose pinyin holds the query with a syllable mistyped: the syllables on either side
+    of the mistyped one must be there, and the pinyin must come close (rapidfuzz's partial ratio,
+    at least ``FUZZY_CUTOFF``)."""
+    pieces = syllables or next(iter(_around_one_unknown(q)), None)
+    if pieces is None or len(pieces) < 3:
+        return []
+    scored: dict[str, tuple[float, Any]] = {}
+    # A mistyped syllable can be cut as another (cheng typed cehng reads ce hng): one piece or two
+    # beside each other are let go in turn.
+    gaps = [(i, i + width) for width in (1, 2) for i in range(len(pieces) - width + 1)]
+    for start, end in gaps:
+        # One syllable alone is in too many names to be a clue.
+        sides = [s for s in (pieces[:start], pieces[end:]) if len(s) >= 2 and all(p in terms.SYLLABLES for p in s)]
+        if not sides:
+            continue
+        for row in find("syllables", *(_syllables(side, False) for side in sides), n=TYPO_CANDIDATES):
+            score = fuzz.partial_ratio(q, row.pinyin)
+            if score >= FUZZY_CUTOFF and row.id not in scored:
+                scored[row.id] = (score, row)
+    return [row for _, row in sorted(scored.values(), key=lambda pair: (-pair[0], pair[1].position))]
+
+
+def _around_one_unknown(q: str, most: int = 3) -> list[list[str]]:
+    """Letters that are not pinyin as typed (changchengjainshe, abckeji), cut into syllables
+    around one piece that is not one, fewest pieces and shortest piece first (chang cheng jain
+    she; abc ke ji): the syllables on its sides are what the index is asked."""
+    cuts = []
+    for start in range(len(q)):
+        left = terms.whole_syllables(q[:start])
+        if left is None:
+            continue
+        for end in range(start + 1, min(len(q), start + 6) + 1):
+            right = terms.whole_syllables(q[end:])
+            if right is not None:
+                cuts.append((len(left) + 1 + len(right), end - start, [*left, q[start:end], *right]))
+    return [cut for _, _, cut in sorted(cuts)[:most]]

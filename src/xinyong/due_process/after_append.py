@@ -3,7 +3,8 @@
 One step for every path that appends — a file imported row by row or in bulk, one submitted
 record, an event (a correction, an objection, a repair), a consent, a scheme version published:
 the records' effects are derived, their subject is sent its notice (notice before effect), and the
-serving rows of a subject whose story changed are computed again. The ledger calls it through the
+serving rows of a subject whose story changed are computed again; a subject registered is indexed
+for the look-up. The ledger calls it through the
 `ledger.appended.AfterAppend` interface and knows nothing of effects, notices or serving rows.
 
 Serving rows are refreshed for the subject of an event, of a consent or of a record submitted on
@@ -15,10 +16,10 @@ next batch. Refreshing a million subjects row by row inside an import is a batch
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
@@ -54,6 +55,13 @@ class AfterAppendStep:
 
     def subjects_changed(self, conn: Connection, subject_ids: Sequence[str], now: dt.datetime) -> None:
         serving.refresh_if_served(conn, subject_ids, now)
+
+    def subjects_registered(self, conn: Connection, subjects: Sequence[Mapping[str, Any]]) -> None:
+        # Imported here: pypinyin's tables take a third of a second to load, which every command
+        # line run would pay otherwise.
+        from xinyong.derived import search
+
+        search.index_subjects(conn, subjects)
 
     def scheme_published(self, conn: Connection, version: SchemeVersion) -> None:
         derivation.derive_version(conn, version)

@@ -11,8 +11,8 @@ can append and forget what follows.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -55,6 +55,10 @@ class AfterAppend(Protocol):
         """These subjects' state may have changed other than by an event of a record (a consent
         granted or withdrawn, one record submitted on its own): what is kept of their state
         must follow."""
+
+    def subjects_registered(self, conn: Connection, subjects: Sequence[Mapping[str, Any]]) -> None:
+        """Subjects (id, kind, name, legal_representative, division) were registered: the look-up
+        finds them from this transaction on."""
 
     def scheme_published(self, conn: Connection, version: SchemeVersion) -> None:
         """A scheme version was published: every record it knows gets its effects under it."""

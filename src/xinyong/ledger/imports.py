@@ -95,7 +95,9 @@ def _log(
     )
 
 
-def import_subjects(conn: Connection, name: str, data: bytes, *, now: dt.datetime, actor: str) -> ImportResult:
+def import_subjects(
+    conn: Connection, name: str, data: bytes, *, now: dt.datetime, actor: str, after: AfterAppend
+) -> ImportResult:
     rows, problems = read_rows(name, data, SUBJECT_COLUMNS, SUBJECT_OPTIONAL)
     clean: dict[str, dict[str, Any]] = {}
     first_line: dict[str, int] = {}
@@ -155,6 +157,7 @@ def import_subjects(conn: Connection, name: str, data: bytes, *, now: dt.datetim
     if clean:
         stamp = to_storage(now)
         conn.execute(t.subjects.insert(), [{**v, "registered_at": stamp} for v in clean.values()])
+        after.subjects_registered(conn, list(clean.values()))
     _log(conn, "subjects", None, name, data, len(rows), len(clean), now, actor)
     return ImportResult(len(clean), present, len(rows))
 

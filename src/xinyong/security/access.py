@@ -62,6 +62,7 @@ class Action(StrEnum):
     CONTACTS_CHANGE = "contacts.change"
     NOTICES_DELIVER = "notices.deliver"
     EFFECTS_REBUILD = "effects.rebuild"
+    SEARCH_REBUILD = "search.rebuild"
     STATE_BATCH = "state.batch"
     FEEDS_KEY = "feeds.key"
     FEEDS_WEBHOOK = "feeds.webhook"

@@ -28,23 +28,36 @@ class Subjects(Area):
         scope = decide(principal, Action.SUBJECTS_SEARCH)
         with self.door.reading(principal, Action.SUBJECTS_SEARCH) as (conn, act):
             act.audited = scope is not Scope.PUBLIC
-            # Fuzzy, by characters or pinyin, over an in-memory index (search.py).
+            # By characters, pinyin, initials, code or representative, over the index on disk.
             found = search.search(conn, text, organisations_only=scope is Scope.PUBLIC, limit=limit)
             act.detail.update(q=text, found=len(found))
             return found
 
     def prepare_search(self) -> None:
-        """Build the search index now, so that the first look-up does not wait for it."""
+        """Load the look-up's pinyin tables now (a third of a second), so that the first look-up
+        does not wait for them. The index itself is on disk: nothing is built."""
+        from xinyong.derived import search_terms
+
+        search_terms.read("重庆长城")
+
+    def rebuild_search(self, principal: Principal) -> tuple[int, float]:
+        """Derive the look-up's index again from the subjects table (after a migration, or to
+        repair it): how many subjects, in how many seconds."""
         from xinyong.derived import search
 
-        with self.store.read() as conn:
-            search.INDEXES.current(conn)
+        with self.door.writing(principal, Action.SEARCH_REBUILD, "search index", patient=True) as (conn, act):
+            decide(principal, Action.SEARCH_REBUILD)
+            done = search.rebuild(conn)
+            act.detail.update(subjects=done.subjects)
+            return done.subjects, done.seconds
 
     def import_file(self, principal: Principal, name: str, data: bytes) -> ImportResult:
         """Persons and organisations from a CSV or JSON Lines file: the whole file or nothing."""
         with self.door.writing(principal, Action.SUBJECTS_IMPORT, patient=True) as (conn, act):
             decide(principal, Action.SUBJECTS_IMPORT)
-            result = imports.import_subjects(conn, name, data, now=self.clock.now(), actor=principal.name)
+            result = imports.import_subjects(
+                conn, name, data, now=self.clock.now(), actor=principal.name, after=self.door.after
+            )
             act.detail.update(file=name, imported=result.imported, already_present=result.already_present)
             return result
 

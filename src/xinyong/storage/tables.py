@@ -192,6 +192,24 @@ subject_changes = Table(
     Index(None, "subject_id", "changed_at"),
 )
 
+# The public look-up's index (`derived.search`, `storage.text_index`): one row per subject, written
+# in the transaction that registers it. `position` orders every answer (organisations first, then
+# shorter names); on SQLite it is the rowid of the FTS5 table `search_text` (created by migration
+# 0013, which SQLAlchemy does not describe) and the texts stay NULL here; on PostgreSQL the texts
+# are kept here under GIN text-search indexes.
+search_entries = Table(
+    "search_entries",
+    metadata,
+    Column("position", Id, primary_key=True, autoincrement=False),
+    Column("subject_id", String(32), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("pinyin", Text, nullable=False),
+    Column("chars", Text),
+    Column("syllables", Text),
+    Column("initials", Text),
+    Column("rep", Text),
+)
+
 effects = Table(
     "effects",
     metadata,

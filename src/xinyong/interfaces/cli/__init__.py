@@ -69,6 +69,7 @@ for group, name in (
     (schemes.scheme_app, "scheme"),
     (schemes.sources_app, "sources"),
     (subjects.subjects_app, "subjects"),
+    (subjects.search_app, "search"),
     (records.records_app, "records"),
     (due_process.objections_app, "objections"),
     (subjects.consent_app, "consent"),

@@ -1,4 +1,5 @@
-"""`subjects import` and `consent grant|withdraw`: who the platform knows, and their consent to scoring."""
+"""`subjects import|search`, `search rebuild` and `consent grant|withdraw`: who the platform knows,
+finding them, and their consent to scoring."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import typer
 
 from xinyong.errors import BadInput
 from xinyong.interfaces.cli.context import JsonOpt, console, ctx_of, emit, yield_to_checks
+from xinyong.security.access import PUBLIC
 
 subjects_app = typer.Typer(help="Persons and organisations.", no_args_is_help=True)
 consent_app = typer.Typer(help="Consent to scoring, per scheme.", no_args_is_help=True)
+search_app = typer.Typer(help="The public look-up's index.", no_args_is_help=True)
 
 
 def read_file(path: Path) -> bytes:
@@ -32,6 +35,40 @@ def subjects_import(typer_ctx: typer.Context, file: Path, as_json: JsonOpt = Fal
         as_json,
         {"imported": result.imported, "already_present": result.already_present},
         lambda: console().print(f"{result.imported} subjects imported, {result.already_present} already present"),
+    )
+
+
+@subjects_app.command("search")
+def subjects_search(
+    typer_ctx: typer.Context,
+    query: str,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=200, help="At most this many subjects.")] = 50,
+    as_office: Annotated[
+        bool, typer.Option("--as-office", help="The office's full view (persons too), which is audited.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find subjects by name (characters, pinyin or initials), code or legal representative, as the public would."""
+    ctx = ctx_of(typer_ctx)
+    principal = ctx.principal if as_office else PUBLIC
+    found = ctx.service().subjects.search(principal, query, limit=limit)
+
+    def human() -> None:
+        for f in found:
+            console().print(f"{f['id']}  {f['name']}", markup=False)
+
+    emit(as_json, {"query": query, "results": found}, human)
+
+
+@search_app.command("rebuild")
+def search_rebuild(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Derive the look-up's index again from the subjects table."""
+    ctx = ctx_of(typer_ctx)
+    subjects, seconds = ctx.service().subjects.rebuild_search(ctx.principal)
+    emit(
+        as_json,
+        {"subjects": subjects, "seconds": round(seconds, 2)},
+        lambda: console().print(f"{subjects} subjects indexed in {seconds:.1f} s"),
     )
 
 

@@ -34,20 +34,21 @@ def install(app: FastAPI, service: Service, *, secret: str | None = None, warm_i
         app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if warm_index:
-        # Build the search index in the background so that the first look-up does not wait for it.
+        # Load the look-up's pinyin tables and count the dashboard in the background, so that the
+        # first visitors do not wait for them.
         def warm() -> None:
             try:
                 service.subjects.prepare_search()
                 if service.answers.enabled:  # the counts are kept only where answers are cached (SQLite)
                     today = local_day(service.clock.now())
                     service.aggregates.population_counts(WARM_UP, month_ends(today, DASHBOARD_MONTHS))
-            except Exception:  # a store that is not ready yet is indexed on the first look-up instead
+            except Exception:  # a store that is not ready yet is counted on the first visit instead
                 return
-            # The index lives as long as the worker, like what the worker froze as it started
-            # (`interfaces.site`): out of the collector's sight too. Left in, each full collection
-            # walked its 100,000 organisations' entries (1 M subjects): 0.5 s stalls of every
-            # check, p99 545 ms against p50 12 ms under cold checks.
+            # What was loaded lives as long as the worker, like what the worker froze as it started
+            # (`interfaces.site`): out of the collector's sight too. (When the look-up's index was
+            # in memory, each full collection walked its 100,000 organisations' entries at 1 M
+            # subjects: 0.5 s stalls of every check, p99 545 ms against p50 12 ms.)
             gc.collect()
             gc.freeze()
 
-        threading.Thread(target=warm, name="xinyong-search-index", daemon=True).start()
+        threading.Thread(target=warm, name="xinyong-warm-up", daemon=True).start()

@@ -1,7 +1,7 @@
 """issued_reports: of each credit report issued, its id, its question and its digest
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-08 01:00:00
 
 What `xinyong report verify` and the public verification page ask about (`service.reports`): the
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
