@@ -74,6 +74,7 @@ def build_world(store: Store) -> dict[str, int]:
         "markup_org": world.record(O2, "COURT.DEFAULT", "2026-01-05", at("2026-01-06")),
         "markup_person": world.record(P3, "COURT.DEFAULT", "2026-01-05", at("2026-01-06")),
         "p2": world.record(P2, "TRAFFIC.MINOR", "2026-01-05", at("2026-01-06")),
+        "p2_day": world.record(P2, "TRAFFIC.MINOR", "2026-01-06", at("2026-01-07")),
     }
 
 
@@ -333,6 +334,48 @@ def test_the_officer_decides_an_objection_from_the_queue(site: Site) -> None:
     page = site.client.get("/me", params={"lang": "en"})
     assert "revoked" in page.text
     assert "Your objection was decided" in site.client.get("/me/notices", params={"lang": "en"}).text
+
+
+def test_the_staff_form_offers_every_outcome_and_corrects_a_record(site: Site) -> None:
+    """Upheld, corrected and revoked, as the command line has them, labelled as actions; a
+    correction's date goes through the one validator, and a bad one changes nothing."""
+    site.log_in(P2)
+    site.client.post(
+        "/me/objections", data={"csrf": site.csrf("/me"), "record": str(site.records["p2_day"]), "reason": "wrong day"}
+    )
+    filed = Service(site.store, FixedClock(NOW)).objections.listing(ADMIN, subject_id=P2, undecided=True)[0]
+    site.log_in("officer")
+    for lang, labels in (("en", ("Uphold", "Correct", "Revoke")), ("zh_Hans", ("维持", "更正", "撤销"))):
+        row = site.client.get("/staff/objections", params={"lang": lang}).text.split(f'id="objection-{filed.id}"')[1]
+        row = row.split("</tr>")[0]
+        assert [f'value="{v}"' in row for v in ("upheld", "corrected", "revoked")] == [True] * 3
+        assert all(label in row for label in labels), lang
+        assert "已撤销" not in row
+    bad = site.client.post(
+        f"/staff/objections/{filed.id}",
+        data={
+            "csrf": site.csrf("/staff/objections"),
+            "outcome": "corrected",
+            "reason": "x",
+            "occurred_on": "2026-13-01",
+        },
+    )
+    assert bad.status_code == 400
+    assert "occurred_on" in bad.text
+    assert Service(site.store, FixedClock(NOW)).objections.listing(ADMIN, subject_id=P2, undecided=True)
+    done = site.client.post(
+        f"/staff/objections/{filed.id}",
+        data={
+            "csrf": site.csrf("/staff/objections"),
+            "outcome": "corrected",
+            "reason": "date was wrong",
+            "occurred_on": "2026-01-04",
+        },
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    shown = Service(site.store, FixedClock(NOW)).records.show(ADMIN, str(site.records["p2_day"])).view()
+    assert shown.occurred_on.isoformat() == "2026-01-04"
 
 
 def test_the_officer_approves_a_repair_from_the_queue(site: Site) -> None:

@@ -95,6 +95,10 @@ class Text:
             return str(get(f"{key}_zh"))
         return str(get(key) or "")
 
+    def basis(self, item: dict[str, Any] | Any) -> str:
+        """A legal basis in this language: `legal_basis_zh` for Chinese when the scheme gives one."""
+        return self.title(item, "legal_basis")
+
     def label(self, labels: dict[str, str], key: str | None) -> str:
         """The translated label of a code (an outcome, a list kind), or the code itself."""
         if key is None:

@@ -35,11 +35,12 @@ OUTCOMES = {
     "refused": N_("refused"),
 }
 HOW_TO_OBJECT = N_(
-    "You may object to any record with the credit office: in the portal, through the API "
-    "(POST /v1/objections) or with “xinyong objections file RECORD --reason …”. The record shows as "
-    "disputed at once and must be decided within %(days)s working days; an objection filed before a "
-    "record takes effect holds it until the decision. Once a record's repair day has passed you may "
-    "also apply to end its effect early (“xinyong repairs apply RECORD --evidence …”)."
+    "You may object to any record yourself: in the credit portal (sign in, open “My credit report” "
+    "and choose “Object” beside the record) or at the credit office, giving the record's reference "
+    "shown below. The record shows as disputed at once and the office must decide within %(days)s "
+    "working days; an objection filed before a record takes effect holds it until the decision. "
+    "From a record's repair day (shown beside it) you may also apply, in the portal or at the office, "
+    "to end its effect early."
 )
 
 

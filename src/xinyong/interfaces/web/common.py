@@ -66,6 +66,17 @@ OUTCOME_LABELS = {
 }
 
 
+# What an officer chooses on a decision form: the action, in the imperative (the outcome labels
+# above are what the decision then is: "撤销" to choose, "已撤销" once done).
+DECISION_LABELS = {
+    "upheld": N_("Uphold: the record stands"),
+    "corrected": N_("Correct: replace the behaviour, date or amount"),
+    "revoked": N_("Revoke: the record never had any effect"),
+    "approved": N_("Approve: end the record's effect"),
+    "refused": N_("Refuse: the record keeps its effect"),
+}
+
+
 ROLE_LABELS = {
     "admin": N_("administrator"),
     "officer": N_("officer"),
@@ -182,6 +193,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
             is_staff=current.principal.role in STAFF_ROLES,
             is_subject=current.principal.role is Role.SUBJECT,
             outcomes={k: t(v) for k, v in OUTCOME_LABELS.items()},
+            decisions={k: t(v) for k, v in DECISION_LABELS.items()},
             kinds={k: t(v) for k, v in rendering.KINDS.items()},
             list_kinds={k: t(v) for k, v in rendering.LIST_KINDS.items()},
             statuses={k: t(v) for k, v in rendering.STATUSES.items()},
@@ -214,7 +226,7 @@ def error_page(request: Request, status: int, message: str, exc: XinyongError | 
         "error.html",
         status=status,
         title=t(ERROR_TITLES.get(status, ERROR_TITLES[400])),
-        message=message,
+        message=t(message),  # a message the catalogue knows (a fixed one) is shown in the reader's language
         problems=problems,
     )
 
