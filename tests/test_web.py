@@ -157,8 +157,23 @@ def test_the_public_profile_shows_public_records_with_their_expiry(site: Site) -
 def test_every_scheme_is_published_in_full_with_its_versions(site: Site) -> None:
     page = site.client.get("/schemes/demo-city", params={"lang": "en"})
     assert page.status_code == 200
-    for text in ("TRAFFIC.MINOR", "Road Traffic Safety Law art. 90", "P2Y", "-100", "No air tickets", "AAA", "2026.1"):
+    for text in (
+        "TRAFFIC.MINOR",
+        "Road Traffic Safety Law art. 90",
+        "2 years",
+        "-100",
+        "No air tickets",
+        "AAA",
+        "2026.1",
+    ):
         assert text in page.text, text
+    # Periods and rules in words, not ISO 8601 or JSON.
+    assert "P2Y" not in page.text
+    assert "grade_in" not in page.text
+    assert "an active record of Failure to perform an effective judgment" in page.text
+    zh = site.client.get("/schemes/demo-city", params={"lang": "zh_Hans"}).text
+    assert "2 年" in zh
+    assert "方案编号" in zh
     assert "/lists/demo-city/defaulters" in page.text  # a public list (public-class behaviour only)
     assert "/lists/demo-city/repeat-traffic" not in page.text
     listing = site.client.get("/lists/demo-city/defaulters", params={"lang": "en"})

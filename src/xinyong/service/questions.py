@@ -282,6 +282,9 @@ class Questions(Area):
                 "list": list_id,
                 "kind": item.kind,
                 "title": item.title,
+                "title_zh": item.title_zh,
+                "scheme_title": version.scheme.title,
+                "scheme_title_zh": version.scheme.title_zh,
                 "as_of": day.isoformat(),
                 "members": members,
             }
