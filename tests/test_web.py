@@ -287,8 +287,11 @@ def test_a_subject_files_an_objection_applies_for_repair_and_reads_its_inbox(sit
     assert filed[0]["actor"] == f"web:{P1}"
     assert filed[0]["role"] == f"subject:{P1}"
     who = site.client.get("/me/who-looked", params={"lang": "en"})
-    assert "objections.file" in who.text
-    assert "reports.read" in who.text
+    assert "filed an objection" in who.text
+    assert "you looked at your own data" in who.text  # the day's own visits, gathered in one row
+    assert who.text.count("you looked at your own data") == 1
+    assert "objections.file" not in who.text
+    assert "reports.read" not in who.text
 
 
 def test_notices_can_be_marked_read(site: Site) -> None:

@@ -36,6 +36,9 @@ def N_(message: str) -> str:
     return message
 
 
+# Where an instant's day is counted when no scheme says otherwise (DESIGN.md's default).
+DEFAULT_ZONE = "Asia/Shanghai"
+
 # An empty period reads differently by what it measures: no notice, repair from the start.
 _ZERO_PERIODS = {"none": N_("none"), "at once": N_("at once")}
 
@@ -79,7 +82,9 @@ class Text:
         if value is None:
             return "—"
         if isinstance(value, str):
-            value = dt.date.fromisoformat(value[:10])
+            value = dt.datetime.fromisoformat(value) if len(value) > 10 else dt.date.fromisoformat(value)
+        if isinstance(value, dt.datetime):  # an instant's day is the day where the reader is, not UTC's
+            value = value.astimezone(_zone(DEFAULT_ZONE)).date() if value.tzinfo else value.date()
         return format_date(value, format="long", locale="zh_Hans_CN" if self.lang == "zh_Hans" else "en_GB")
 
     def moment(self, value: dt.datetime | str, timezone: str = "Asia/Shanghai") -> str:
