@@ -66,6 +66,7 @@ def build_report(
             title=behaviour.title if behaviour else view.behaviour,
             title_zh=behaviour.title_zh if behaviour else None,
             legal_basis=behaviour.legal_basis if behaviour else None,
+            legal_basis_zh=behaviour.legal_basis_zh if behaviour else None,
             data_class=data_class,
             windows={
                 scheme_id: {
@@ -92,6 +93,7 @@ def build_report(
                     "title_zh",
                     "occurred_on",
                     "legal_basis",
+                    "legal_basis_zh",
                     "status",
                     "expires_on",
                 )
@@ -266,6 +268,7 @@ def _measure_detail(scheme: Any, measure_id: str, state: State) -> dict[str, Any
         "title_zh": measure.title_zh,
         "implemented_by": measure.implemented_by,
         "legal_basis": measure.legal_basis,
+        "legal_basis_zh": measure.legal_basis_zh,
         "lists": list(verdict.lists),
         "records": sorted(verdict.records),
         "grade": verdict.grade,

@@ -65,6 +65,7 @@ class Behaviour(_Strict):
     title: str = Field(min_length=1)
     title_zh: str | None = None
     description: str | None = None
+    description_zh: str | None = None
     points: int
     polarity: Polarity | None = None
     validity: Duration
@@ -74,6 +75,7 @@ class Behaviour(_Strict):
     cap: int | None = Field(default=None, gt=0)
     data_class: DataClass = "market"
     legal_basis: str
+    legal_basis_zh: str | None = None  # every human text may be given in Chinese beside English
 
     @field_validator("legal_basis")
     @classmethod
@@ -164,6 +166,7 @@ class Measure(_Strict):
     implemented_by: str = Field(min_length=1)
     applies_when: Rule
     legal_basis: str
+    legal_basis_zh: str | None = None
 
     @field_validator("legal_basis")
     @classmethod
@@ -183,6 +186,7 @@ class Scheme(_Strict):
     title: str = Field(min_length=1)
     title_zh: str | None = None
     description: str | None = None
+    description_zh: str | None = None
     jurisdiction: str = Field(min_length=1)
     applies_to: list[SubjectKind] = Field(min_length=1)
     initial: int = 0
