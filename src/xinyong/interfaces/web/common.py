@@ -57,6 +57,16 @@ ERROR_TITLES = {
 }
 
 
+# What an error means, in the reader's language, when its own message (which names the value and
+# where it was) exists only in English: shown above it, so no reader is left with a foreign line.
+ERROR_MEANINGS = {
+    400: N_("Something in what was sent is not right, and nothing was changed. The details follow."),
+    403: N_("Your role may not do this here, and nothing was changed."),
+    404: N_("What you asked for does not exist, or is not public."),
+    409: N_("A rule of the platform refused this, and nothing was changed."),
+}
+
+
 OUTCOME_LABELS = {
     "upheld": N_("upheld"),
     "corrected": N_("corrected"),
@@ -227,6 +237,9 @@ def error_page(request: Request, status: int, message: str, exc: XinyongError | 
         status=status,
         title=t(ERROR_TITLES.get(status, ERROR_TITLES[400])),
         message=t(message),  # a message the catalogue knows (a fixed one) is shown in the reader's language
+        explained=t(ERROR_MEANINGS[status])
+        if status in ERROR_MEANINGS and t(message) == message != "" and t.lang != "en"
+        else None,
         problems=problems,
     )
 
