@@ -44,6 +44,16 @@ HOW_TO_OBJECT = N_(
 )
 
 
+NO_CONSENT = N_("No score under this scheme: it scores persons only with their consent, and none is on record.")
+NOT_APPLICABLE = N_("No score under this scheme: it does not apply to this kind of subject.")
+
+
+def why_no_state(t: Text, reason: str | None) -> str:
+    """The engine's reason for having no state, in the reader's language (the engine's own words
+    are English and name the scheme's fields)."""
+    return t(NO_CONSENT) if "consent" in (reason or "") else t(NOT_APPLICABLE)
+
+
 @lru_cache(maxsize=4)
 def environment(lang: str) -> jinja2.Environment:
     """One environment per language, with that language's gettext installed (newstyle: `_()`
@@ -82,6 +92,7 @@ def html(report: dict[str, Any], lang: str | None = None) -> str:
             data_classes={k: t(v) for k, v in DATA_CLASSES.items()},
             outcomes={k: t(v) for k, v in OUTCOMES.items()},
             how_to_object=t(HOW_TO_OBJECT, days=report.get("objection_deadline", 5)),
+            why_no_state=lambda reason: why_no_state(t, reason),
         )
     )
 

@@ -107,18 +107,6 @@ MEASURE_KINDS = {"punishment": N_("punishment"), "reward": N_("reward")}
 CONSENT_LABELS = {"required": N_("required"), "not_required": N_("not required")}
 
 
-NO_CONSENT = N_("No score under this scheme: it scores persons only with their consent, and none is on record.")
-
-
-NOT_APPLICABLE = N_("No score under this scheme: it does not apply to this kind of subject.")
-
-
-def why_no_state(t: Text, reason: str | None) -> str:
-    """The engine's reason for having no state, in the reader's language."""
-    text = reason or ""
-    return t(NO_CONSENT) if "consent" in text else t(NOT_APPLICABLE)
-
-
 @lru_cache(maxsize=4)
 def environment(lang: str) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -211,7 +199,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
             severities={k: t(v) for k, v in SEVERITIES.items()},
             measure_kinds={k: t(v) for k, v in MEASURE_KINDS.items()},
             consent_labels={k: t(v) for k, v in CONSENT_LABELS.items()},
-            why_no_state=lambda reason: why_no_state(t, reason),
+            why_no_state=lambda reason: rendering.why_no_state(t, reason),
             **context,
         )
     )
