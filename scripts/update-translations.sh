@@ -30,7 +30,8 @@ with open(path, "rb") as f:
     catalog = read_po(f, locale="en")
 catalog.fuzzy = False
 for message in catalog:
-    if message.id and not message.string:
+    plural = not isinstance(message.string, str)
+    if message.id and not (any(message.string) if plural else message.string):
         message.string = message.id
 with open(path, "wb") as f:
     write_po(f, catalog, omit_header=False, sort_output=True, include_previous=False, width=100)

@@ -442,6 +442,18 @@ def test_analysts_get_no_cell_under_ten(city: City) -> None:
     assert all(row["subjects"] is None for row in body["lists"])
 
 
+def test_grades_come_in_the_schemes_order_not_the_alphabets(city: City) -> None:
+    """A, AA, AAA sort alphabetically; dashboards read highest first, as the scheme lists them."""
+    from helpers import DEMO_CITY
+    from xinyong.rules.schemes import parse_scheme
+
+    body = city.call("admin", "GET", "/v1/aggregates/demo-city", params={"as_of": "2026-03-01"}).json()
+    order = [g.grade for g in parse_scheme(DEMO_CITY).grades]
+    shown = [row["grade"] for row in body["grades"]]
+    assert shown
+    assert shown == sorted(shown, key=lambda g: order.index(g) if g in order else len(order))
+
+
 def test_a_source_submits_only_what_it_is_authorised_for(city: City) -> None:
     ok = city.call("source_court", "POST", "/v1/records", json={**record_body("own"), "source": None})
     assert ok.status_code == 201, ok.text

@@ -307,6 +307,11 @@ SCORE_KEYS = {
 
 def assert_explained(state: dict[str, Any]) -> None:
     assert set(state) >= SCORE_KEYS
+    if state["kind"] == "list":
+        assert state["score"] is None
+        assert state["grade"] is None
+        assert "no_state_reason" not in state
+        return
     for line in state["contributions"]:
         assert {"record", "behaviour", "points", "start", "until", "kind"} <= set(line)
         if line["kind"] in {"cap", "clamp"}:
@@ -357,6 +362,21 @@ def test_score_of_every_scheme(city: City) -> None:
     assert {s["scheme"] for s in data["states"]} == {"city-points", "court-defaulters", "tax-credit"}
     for state in data["states"]:
         assert_explained(state)
+
+
+def test_a_list_scheme_has_no_score_or_grade(city: City) -> None:
+    """DESIGN.md "List schemes": court-defaulters has no grades and 0-point behaviours, so its state
+    says on / not on each list; a points scheme keeps its score."""
+    listed = city.ok("score", P1, "--scheme", "court-defaulters", now=LATER)
+    assert (listed["kind"], listed["score"], listed["grade"]) == ("list", None, None)
+    assert listed["lists"] == ["defaulters"]
+    assert "no_state_reason" not in listed
+    points = city.ok("score", P1, "--scheme", "city-points", now=LATER)
+    assert points["kind"] == "points"
+    assert isinstance(points["score"], int)
+    human = city.run("score", P1, "--scheme", "court-defaulters", now=LATER)
+    assert "a list scheme" in human.out
+    assert "score" not in human.out
 
 
 def test_check_json(city: City) -> None:

@@ -63,16 +63,22 @@ def test_an_adverse_record_gets_a_notice_saying_what_who_basis_effect_and_how_to
         "It feeds the black list Dishonest judgment defaulters.",
         "Measure that follows: No air tickets",
         "It takes effect on 12 March 2026 and counts until 1 March 2028.",
-        "file an objection by 11 March 2026",
+        "object by 11 March 2026",
         "within 5 working days",
-        "xinyong objections file court:DOC-1",
+        "choose “Object” beside record court:DOC-1",
+        "credit office with the reference court:DOC-1",
     ):
         assert expected in english.body, expected
+    assert english.subject not in english.body  # titled once: the subject line is the title
+    assert "xinyong" not in english.body
+    assert "/v1/" not in english.body
     chinese = notices.render(notice, "zh_Hans")
     assert chinese.subject.startswith("一条关于您的记录已登记")
     assert "法律依据：SPC provisions 2017 art. 1" in chinese.body
     assert "自 2026年3月12日 起生效" in chinese.body
-    assert "在 2026年3月11日 前（含当日）提出异议" in chinese.body
+    assert "2026年3月11日" in chinese.body
+    assert "court:DOC-1" in chinese.body
+    assert chinese.subject not in chinese.body
 
 
 def test_positive_records_get_no_notice(world: World, subjects: tuple[str, str]) -> None:
@@ -104,17 +110,24 @@ def test_every_event_of_an_adverse_record_gets_a_notice(world: World, subjects: 
     disputed = by_kind["disputed"]
     assert disputed.facts["schemes"][0]["held"] is True
     assert disputed.takes_effect_on is None
-    assert "it must be decided by 12 March 2026" in notices.render(disputed, "en").body
+    assert "You filed objection" in notices.render(disputed, "en").body
+    assert "must decide it by 12 March 2026" in notices.render(disputed, "en").body
     decided = by_kind["decided"]
     text = notices.render(decided, "en").body
     assert "Decision by test: corrected: the record was changed." in text
     assert "Corrected to: occurred on 1 February 2026." in text
     assert "Reasons: checked" in text
     assert decided.takes_effect_on == d("2026-03-12")  # max(notice end 03-12, decided 03-09)
-    revoked = by_kind["revoked"]
-    assert "It has no effect: the record is revoked." in notices.render(revoked, "en").body
-    ended = by_kind["ended"]
-    assert "Its effect ends on 1 April 2026: the obligation was fulfilled." in notices.render(ended, "en").body
+    assert "Object" not in text  # the decision answers an objection: it invites none
+    revoked = notices.render(by_kind["revoked"], "en").body
+    assert "it has no effect: the record is revoked and never counted." in revoked
+    for claim in ("points", "It feeds", "Measure that follows", "takes effect", "object", "repair"):
+        assert claim not in revoked, claim  # a revoked record's notice claims no effect and invites nothing
+    ended = notices.render(by_kind["ended"], "en").body
+    assert "Its effect ends on 1 April 2026: the obligation was fulfilled." in ended
+    assert "it no longer counts." in ended
+    assert "object" not in ended
+    assert "points" not in ended
 
 
 def test_an_officer_filing_on_the_subjects_behalf_is_named(world: World, subjects: tuple[str, str]) -> None:
@@ -130,7 +143,7 @@ def test_an_officer_filing_on_the_subjects_behalf_is_named(world: World, subject
         notice = notices.inbox(conn, person)[0]
     assert notice.facts["event"]["actor"] == "office:wang"
     assert "Objection" in notices.render(notice, "en").body
-    assert "filed by office:wang" in notices.render(notice, "en").body
+    assert "filed for you by office:wang of the credit office" in notices.render(notice, "en").body
     with world.store.write() as conn, pytest.raises(BadInput):
         objections.file(conn, record, reason="x", now=at("2026-03-04"), actor="x", filed_as="neighbour")
 

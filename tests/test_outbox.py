@@ -128,7 +128,8 @@ def test_each_notice_is_delivered_exactly_once_though_the_server_is_down_at_firs
     assert message["Content-Language"] == "zh-Hans"
     body = message.get_content()
     assert "法律依据：SPC provisions 2017 art. 1" in body
-    assert "xinyong objections file court:DOC-" in body
+    assert "在记录 court:DOC-" in body  # how to object, in the portal or at the office: no command
+    assert "xinyong objections" not in body
 
 
 def test_two_workers_at_once_never_send_a_notice_twice(sqlite_store: Store, server: Server, tmp_path: Any) -> None:

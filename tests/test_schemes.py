@@ -582,3 +582,14 @@ def test_load_scheme_file_names_the_file(tmp_path: Path) -> None:
     assert str(path) in caught.value.message
     with pytest.raises(BadInput, match="cannot read"):
         load_scheme_file(tmp_path / "missing.yaml")
+
+
+def test_a_list_scheme_is_one_with_no_grades_and_only_zero_points() -> None:
+    """DESIGN.md "List schemes"; grade_rank orders grades as the scheme does, no grade last."""
+    from helpers import DEMO_CITY
+
+    points = parse_scheme(DEMO_CITY)
+    assert not points.is_list
+    assert [points.grade_rank(g) for g in ("AAA", "A", "D", None)] == [0, 2, 5, 6]
+    shipped = {p.stem: load_scheme_file(p) for p in SCHEMES.glob("*.yaml")}
+    assert {k for k, v in shipped.items() if v.is_list} == {"court-defaulters"}

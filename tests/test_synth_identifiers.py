@@ -39,7 +39,7 @@ def _checks(rows: list[str], check: Callable[[str], str]) -> list[str]:
     return [chr(c) for c in out[:, -1]]
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)  # a shared machine under load missed 200 ms
 @given(st.lists(st.text(DIGITS, min_size=17, max_size=17), min_size=1, max_size=40))
 def test_resident_check_characters_are_stdnums(bodies: list[str]) -> None:
     # ric.calc_check_digit reads all but the last character of its argument.

@@ -73,6 +73,7 @@ def build_world(store: Store) -> dict[str, int]:
         "markup_org": world.record(O2, "COURT.DEFAULT", "2026-01-05", at("2026-01-06")),
         "markup_person": world.record(P3, "COURT.DEFAULT", "2026-01-05", at("2026-01-06")),
         "p2": world.record(P2, "TRAFFIC.MINOR", "2026-01-05", at("2026-01-06")),
+        "p2_day": world.record(P2, "TRAFFIC.MINOR", "2026-01-06", at("2026-01-07")),
     }
 
 
@@ -155,8 +156,23 @@ def test_the_public_profile_shows_public_records_with_their_expiry(site: Site) -
 def test_every_scheme_is_published_in_full_with_its_versions(site: Site) -> None:
     page = site.client.get("/schemes/demo-city", params={"lang": "en"})
     assert page.status_code == 200
-    for text in ("TRAFFIC.MINOR", "Road Traffic Safety Law art. 90", "P2Y", "-100", "No air tickets", "AAA", "2026.1"):
+    for text in (
+        "TRAFFIC.MINOR",
+        "Road Traffic Safety Law art. 90",
+        "2 years",
+        "-100",
+        "No air tickets",
+        "AAA",
+        "2026.1",
+    ):
         assert text in page.text, text
+    # Periods and rules in words, not ISO 8601 or JSON.
+    assert "P2Y" not in page.text
+    assert "grade_in" not in page.text
+    assert "an active record of Failure to perform an effective judgment" in page.text
+    zh = site.client.get("/schemes/demo-city", params={"lang": "zh_Hans"}).text
+    assert "2 年" in zh
+    assert "方案编号" in zh
     assert "/lists/demo-city/defaulters" in page.text  # a public list (public-class behaviour only)
     assert "/lists/demo-city/repeat-traffic" not in page.text
     listing = site.client.get("/lists/demo-city/defaulters", params={"lang": "en"})
@@ -270,8 +286,11 @@ def test_a_subject_files_an_objection_applies_for_repair_and_reads_its_inbox(sit
     assert filed[0]["actor"] == f"web:{P1}"
     assert filed[0]["role"] == f"subject:{P1}"
     who = site.client.get("/me/who-looked", params={"lang": "en"})
-    assert "objections.file" in who.text
-    assert "reports.read" in who.text
+    assert "filed an objection" in who.text
+    assert "you looked at your own data" in who.text  # the day's own visits, gathered in one row
+    assert who.text.count("you looked at your own data") == 1
+    assert "objections.file" not in who.text
+    assert "reports.read" not in who.text
 
 
 def test_notices_can_be_marked_read(site: Site) -> None:
@@ -332,6 +351,48 @@ def test_the_officer_decides_an_objection_from_the_queue(site: Site) -> None:
     page = site.client.get("/me", params={"lang": "en"})
     assert "revoked" in page.text
     assert "Your objection was decided" in site.client.get("/me/notices", params={"lang": "en"}).text
+
+
+def test_the_staff_form_offers_every_outcome_and_corrects_a_record(site: Site) -> None:
+    """Upheld, corrected and revoked, as the command line has them, labelled as actions; a
+    correction's date goes through the one validator, and a bad one changes nothing."""
+    site.log_in(P2)
+    site.client.post(
+        "/me/objections", data={"csrf": site.csrf("/me"), "record": str(site.records["p2_day"]), "reason": "wrong day"}
+    )
+    filed = Service(site.store, FixedClock(NOW)).objections.listing(ADMIN, subject_id=P2, undecided=True)[0]
+    site.log_in("officer")
+    for lang, labels in (("en", ("Uphold", "Correct", "Revoke")), ("zh_Hans", ("维持", "更正", "撤销"))):
+        row = site.client.get("/staff/objections", params={"lang": lang}).text.split(f'id="objection-{filed.id}"')[1]
+        row = row.split("</tr>")[0]
+        assert [f'value="{v}"' in row for v in ("upheld", "corrected", "revoked")] == [True] * 3
+        assert all(label in row for label in labels), lang
+        assert "已撤销" not in row
+    bad = site.client.post(
+        f"/staff/objections/{filed.id}",
+        data={
+            "csrf": site.csrf("/staff/objections"),
+            "outcome": "corrected",
+            "reason": "x",
+            "occurred_on": "2026-13-01",
+        },
+    )
+    assert bad.status_code == 400
+    assert "occurred_on" in bad.text
+    assert Service(site.store, FixedClock(NOW)).objections.listing(ADMIN, subject_id=P2, undecided=True)
+    done = site.client.post(
+        f"/staff/objections/{filed.id}",
+        data={
+            "csrf": site.csrf("/staff/objections"),
+            "outcome": "corrected",
+            "reason": "date was wrong",
+            "occurred_on": "2026-01-04",
+        },
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    shown = Service(site.store, FixedClock(NOW)).records.show(ADMIN, str(site.records["p2_day"])).view()
+    assert shown.occurred_on.isoformat() == "2026-01-04"
 
 
 def test_the_officer_approves_a_repair_from_the_queue(site: Site) -> None:

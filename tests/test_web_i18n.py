@@ -125,3 +125,60 @@ def test_every_page_in_english_is_english(site: Site) -> None:
         problems.extend(f"{name}: {text!r}" for text in visible(html) if text in chinese)
     assert not problems, "\n".join(problems)
     assert "My credit report" in pages["en /me"]
+
+
+# Latin text that is not English prose: codes (TRAFFIC.MINOR, AAA), ids and references
+# (demo-city, court:DOC-1, web:110…), numbers with units, file kinds.
+CODE = re.compile(r"^[A-Z0-9][A-Z0-9._:-]*$|.*[0-9._:/@-].*")
+# Names that are the same in both languages: the product, formats, the API's own name.
+NAMES = {"xinyong", "YAML", "PDF", "CSV", "JSON", "Lines", "API", "Ed25519", "SHA", "QR", "English"}
+# The test world's own identifiers and names: its sources, the actor that records, the pinyin
+# query, and the names made of markup (whose words are data, escaped).
+WORLD = {"court", "transport", "test", "ceshi", "script", "alert", "org"}
+
+
+def main_words(html: str) -> list[str]:
+    """The Latin words of a page's main content that are neither codes nor names."""
+    main = html.split("<main", 1)[-1].split("</main>", 1)[0]
+    main = re.sub(r"<(script|style)\b.*?</\1>", " ", main, flags=re.S)
+    main = re.sub(r'<(\w+)\b[^>]*class="[^"]*\bmono\b[^"]*"[^>]*>.*?</\1>', " ", main, flags=re.S)
+    # Text declared English (the importer's line-level reasons, an error's detail) is read as such.
+    main = re.sub(r'<(\w+)\b[^>]*\blang="en"[^>]*>.*?</\1>', " ", main, flags=re.S)
+    words = []
+    for text in visible("<main" + main):
+        for token in re.findall(r"[A-Za-z0-9][A-Za-z0-9._:/@'’-]*", text):
+            token = token.rstrip(".:-")
+            if re.search(r"[A-Za-z]{2,}", token) and not CODE.match(token) and token not in NAMES:
+                words.append(token)
+    return words
+
+
+def scheme_data_words(site: Site) -> set[str]:
+    """Words of the test scheme's own English data (titles it gives no `title_zh` for, its legal
+    bases): data, shown as the scheme file wrote it. The shipped schemes give Chinese for all."""
+    from helpers import DEMO_CITY
+    from xinyong.rules.schemes import parse_scheme
+
+    scheme = parse_scheme(DEMO_CITY)
+    texts = [scheme.title, *(x.title for x in [*scheme.behaviours, *scheme.lists, *scheme.measures])]
+    texts += [x.legal_basis for x in [*scheme.behaviours, *scheme.measures]]
+    return {w.strip("().,;") for text in texts for w in text.split()}
+
+
+def test_the_main_content_of_every_chinese_page_has_no_english_words(site: Site) -> None:
+    """Stricter than the catalogue check above: any English word left in a page's main content —
+    an untranslated message, an error, an audit code, a period like P10D, a rule as JSON — fails,
+    whatever produced it. Identifiers, codes and names are allowed."""
+    data = scheme_data_words(site)
+    problems = {}
+    for name, html in walk(site, "zh_Hans").items():
+        words = sorted({w for w in main_words(html) if w not in data | WORLD})
+        if words:
+            problems[name] = words
+    assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())
+
+
+def test_the_main_content_scanner_tells_words_from_codes() -> None:
+    page = '<main><p>记录 court:DOC-1 TRAFFIC.MINOR AAA 2026.1 · <span class="mono">reports.read</span></p></main>'
+    assert main_words(page) == []
+    assert main_words("<main><p>有效期 P10D，规则 {grade_in: [AAA]}，Score 100</p></main>") == ["Score"]

@@ -23,6 +23,7 @@ from babel.dates import format_date, format_datetime
 from babel.support import NullTranslations, Translations
 
 from xinyong import settings
+from xinyong.rules.periods import Period
 
 DOMAIN = "xinyong"
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -33,6 +34,13 @@ LANGUAGES = settings.LANGUAGES
 def N_(message: str) -> str:
     """Mark a message for extraction where it is defined; it is translated where it is shown."""
     return message
+
+
+# Where an instant's day is counted when no scheme says otherwise (DESIGN.md's default).
+DEFAULT_ZONE = "Asia/Shanghai"
+
+# An empty period reads differently by what it measures: no notice, repair from the start.
+_ZERO_PERIODS = {"none": N_("none"), "at once": N_("at once")}
 
 
 def language(value: str | None) -> str:
@@ -74,7 +82,9 @@ class Text:
         if value is None:
             return "—"
         if isinstance(value, str):
-            value = dt.date.fromisoformat(value[:10])
+            value = dt.datetime.fromisoformat(value) if len(value) > 10 else dt.date.fromisoformat(value)
+        if isinstance(value, dt.datetime):  # an instant's day is the day where the reader is, not UTC's
+            value = value.astimezone(_zone(DEFAULT_ZONE)).date() if value.tzinfo else value.date()
         return format_date(value, format="long", locale="zh_Hans_CN" if self.lang == "zh_Hans" else "en_GB")
 
     def moment(self, value: dt.datetime | str, timezone: str = "Asia/Shanghai") -> str:
@@ -94,6 +104,23 @@ class Text:
         if self.lang == "zh_Hans" and get(f"{key}_zh"):
             return str(get(f"{key}_zh"))
         return str(get(key) or "")
+
+    def period(self, value: Period | str, zero: str = "none") -> str:
+        """A period in words, as the scheme's readers count: 10 天 / 10 days, 1 年 / 1 year (the
+        ISO 8601 form P10D is for files, not people); `zero` is what an empty period means here."""
+        found = Period.parse(value) if isinstance(value, str) else value
+        parts = []
+        if found.years:
+            parts.append(self.ngettext("%(num)s year", "%(num)s years", found.years))
+        if found.months:
+            parts.append(self.ngettext("%(num)s month", "%(num)s months", found.months))
+        if found.days:
+            parts.append(self.ngettext("%(num)s day", "%(num)s days", found.days))
+        return " ".join(parts) if parts else self(_ZERO_PERIODS[zero])
+
+    def basis(self, item: dict[str, Any] | Any) -> str:
+        """A legal basis in this language: `legal_basis_zh` for Chinese when the scheme gives one."""
+        return self.title(item, "legal_basis")
 
     def label(self, labels: dict[str, str], key: str | None) -> str:
         """The translated label of a code (an outcome, a list kind), or the code itself."""

@@ -353,3 +353,44 @@ def test_the_audit_seals_read_on_a_phone_and_a_desktop_in_both_languages(served:
     assert saved["checkpoints"]
     assert set(saved["keys"]) == {c["key"] for c in saved["checkpoints"]}
     page.close()
+
+
+READERS_PAGES = {
+    # name: (path, who is logged in, a phrase of its main content in English and in Chinese)
+    "portal": ("/", None, ("Search", "查询")),
+    "profile": ("/subjects/{org}", None, ("Grades and lists", "等级与名单")),
+    "scheme": ("/schemes/court-defaulters", None, ("an active record of", "有一条有效的以下行为记录")),
+    "list": ("/lists/court-defaulters/defaulters", None, ("members", "失信被执行人")),
+    "me": ("/me", "subject", ("How to object", "如何提出异议")),
+    "notices": ("/me/notices", "subject", ("credit office", "信用办")),
+    "objections": ("/staff/objections?all=1", "officer", ("Objections queue", "异议待办")),
+}
+
+
+def test_what_people_read_on_a_phone_and_a_desktop_in_both_languages(served: Served, browser: Any) -> None:
+    """The pages citizens and officers read, at 390 px and 1280 px in Chinese and English, saved
+    under docs/screenshots/ (NAME-LANG-WIDTH.png). None names a command or an API path, the list
+    scheme shows no score, and every scheme page reads its periods in words."""
+    base = served.url
+    page = browser.new_page()
+    for name, (path, who, phrases) in READERS_PAGES.items():
+        if who is None:
+            page.context.clear_cookies()
+        else:
+            log_in(page, base, served.logins[who]["login"], served.logins[who]["password"])
+        for lang, phrase in zip(("en", "zh_Hans"), phrases, strict=True):
+            for width in (1280, 390):
+                page.set_viewport_size({"width": width, "height": 900 if width > 400 else 844})
+                page.goto(f"{base}/lang/{lang}?next={path.format(org=served.organisation['id'])}")
+                page.wait_for_load_state()
+                main = page.inner_text("main")
+                assert phrase in main, (name, lang, width)
+                assert "/v1/" not in main, (name, lang)
+                assert not re.search(r"\bxinyong (objections|repairs|records)\b| --reason", main), (name, lang)
+                assert not re.search(r"\bP\d+[DMY]\b", main), (name, lang)  # periods in words
+                shot(page, f"{name}-{lang}-{width}", readme=True)
+    log_in(page, base, served.logins["subject"]["login"], served.logins["subject"]["password"])
+    main = page.inner_text("main")
+    assert "This scheme is a list" in main
+    assert page.locator("[data-testid=score-court-defaulters]").count() == 0
+    page.close()

@@ -89,7 +89,6 @@ def check_many(
         raise NotFound(f"scheme {scheme_id} version {version.version} has no measure {measure_id}")
     wanted = [normalise(s) for s in subject_ids]
     found = served_many(conn, set(wanted), scheme_id, as_of, known_at)
-    contest = how_to_contest(version.scheme)
     answers: list[CheckAnswer | XinyongError] = []
     for subject_id in wanted:
         served = found.get(subject_id)
@@ -118,7 +117,7 @@ def check_many(
                 grade=basis[1].grade if basis else None,
                 records=tuple(sorted(basis[1].records)) if basis else (),
                 legal_basis=measure.legal_basis,
-                contest=contest,
+                contest=how_to_contest(version.scheme, tuple(sorted(basis[1].records)) if basis else ()),
             )
         )
     return answers

@@ -18,6 +18,15 @@ if TYPE_CHECKING:  # shaped here, made elsewhere: a check need not load due proc
     from xinyong.ledger.records import History
 
 
+# Where a client files an objection: the machine-readable link beside every human "how to contest".
+OBJECTIONS_PATH = "/v1/objections"
+
+
+def contest_link(records: Sequence[int]) -> dict[str, Any]:
+    """How a client contests, as data: the endpoint, its method and the records it would name."""
+    return {"method": "POST", "href": OBJECTIONS_PATH, "records": list(records)}
+
+
 def plain(value: Any) -> Any:
     """Dates as ISO text, decimals as strings (exact), dataclasses and tuples as dicts and lists."""
     if isinstance(value, dt.datetime):
@@ -58,6 +67,7 @@ def state(result: State | NoState) -> dict[str, Any]:
     if isinstance(result, NoState):
         return {
             **base,
+            "kind": None,
             "score": None,
             "grade": None,
             "initial": None,
@@ -67,11 +77,13 @@ def state(result: State | NoState) -> dict[str, Any]:
             "next_grade": None,
             "no_state_reason": result.reason,
         }
+    listed = result.kind == "list"
     return {
         **base,
-        "score": result.score,
-        "grade": result.grade,
-        "initial": result.initial,
+        "kind": result.kind,
+        "score": result.shown_score,
+        "grade": None if listed else result.grade,
+        "initial": None if listed else result.initial,
         "contributions": [contribution(line) for line in result.contributions],
         "lists": list(result.lists),
         "measures": list(result.measures),
@@ -97,6 +109,7 @@ def check(answer: CheckAnswer) -> dict[str, Any]:
         },
         "legal_basis": answer.legal_basis,
         "contest": answer.contest,
+        "contest_link": contest_link(answer.records),
     }
 
 

@@ -37,12 +37,23 @@ OUTCOMES = {
     "refused": N_("refused"),
 }
 HOW_TO_OBJECT = N_(
-    "You may object to any record with the credit office: in the portal, through the API "
-    "(POST /v1/objections) or with “xinyong objections file RECORD --reason …”. The record shows as "
-    "disputed at once and must be decided within %(days)s working days; an objection filed before a "
-    "record takes effect holds it until the decision. Once a record's repair day has passed you may "
-    "also apply to end its effect early (“xinyong repairs apply RECORD --evidence …”)."
+    "You may object to any record yourself: in the credit portal (sign in, open “My credit report” "
+    "and choose “Object” beside the record) or at the credit office, giving the record's reference "
+    "shown below. The record shows as disputed at once and the office must decide within %(days)s "
+    "working days; an objection filed before a record takes effect holds it until the decision. "
+    "From a record's repair day (shown beside it) you may also apply, in the portal or at the office, "
+    "to end its effect early."
 )
+
+
+NO_CONSENT = N_("No score under this scheme: it scores persons only with their consent, and none is on record.")
+NOT_APPLICABLE = N_("No score under this scheme: it does not apply to this kind of subject.")
+
+
+def why_no_state(t: Text, reason: str | None) -> str:
+    """The engine's reason for having no state, in the reader's language (the engine's own words
+    are English and name the scheme's fields)."""
+    return t(NO_CONSENT) if "consent" in (reason or "") else t(NOT_APPLICABLE)
 
 
 @lru_cache(maxsize=4)
@@ -83,6 +94,7 @@ def html(report: dict[str, Any], lang: str | None = None) -> str:
             data_classes={k: t(v) for k, v in DATA_CLASSES.items()},
             outcomes={k: t(v) for k, v in OUTCOMES.items()},
             how_to_object=t(HOW_TO_OBJECT, days=report.get("objection_deadline", 5)),
+            why_no_state=lambda reason: why_no_state(t, reason),
             **_seal_parts(report),
         )
     )

@@ -67,6 +67,7 @@ def build_report(
             title=behaviour.title if behaviour else view.behaviour,
             title_zh=behaviour.title_zh if behaviour else None,
             legal_basis=behaviour.legal_basis if behaviour else None,
+            legal_basis_zh=behaviour.legal_basis_zh if behaviour else None,
             data_class=data_class,
             windows={
                 scheme_id: {
@@ -78,6 +79,7 @@ def build_report(
                 for scheme_id, w in windows.items()
             },
             expires_on=outputs.plain(expires_on),
+            object_by=outputs.plain(_object_by(windows.values(), as_of, view.void or view.disputed)),
             repair_possible_from=outputs.plain(repairs.possible_from(conn, view)),
             expired=expires_on is not None and expires_on <= as_of,
         )
@@ -92,6 +94,7 @@ def build_report(
                     "title_zh",
                     "occurred_on",
                     "legal_basis",
+                    "legal_basis_zh",
                     "status",
                     "expires_on",
                 )
@@ -107,18 +110,33 @@ def build_report(
             item["restore"] = _restore(result, records)
             item["list_details"] = [_list_detail(in_force[scheme_id], x, result) for x in result.lists]
             item["measure_details"] = [_measure_detail(in_force[scheme_id], x, result) for x in result.measures]
+            if result.kind == "list":
+                item["key_factors"], item["restore"] = [], None
+                item["list_status"] = [
+                    _list_status(in_force[scheme_id], x.id, result) for x in in_force[scheme_id].lists
+                ]
         if audience == "public":
-            item = {
-                k: item[k]
-                for k in ("scheme", "scheme_version", "title", "title_zh", "grade", "lists", "measures", "list_details")
-                if k in item
-            }
+            kept = (
+                "scheme",
+                "scheme_version",
+                "kind",
+                "title",
+                "title_zh",
+                "grade",
+                "lists",
+                "measures",
+                "list_details",
+            )
+            item = {k: item[k] for k in (*kept, "list_status") if k in item}
             item["lists"] = [x for x in item.get("lists", []) if in_force[scheme_id].list_is_public(x)]
             item["list_details"] = [
                 {k: v for k, v in x.items() if k != "records"}
                 for x in item.get("list_details", [])
                 if x["id"] in item["lists"]
             ]
+            if "list_status" in item:
+                public = in_force[scheme_id].list_is_public
+                item["list_status"] = [{**x, "records": []} for x in item["list_status"] if public(x["id"])]
         schemes_out.append(item)
     report: dict[str, Any] = {
         "audience": audience,
@@ -133,9 +151,11 @@ def build_report(
         },
         "as_of": as_of.isoformat(),
         "known_at": known_at.isoformat(),
+        "timezone": next((s.timezone for s in in_force.values()), "Asia/Shanghai"),
         "schemes": schemes_out,
         "records": records,
         "how_to_contest": how_to_contest(),
+        "contest_link": outputs.contest_link([r["id"] for r in records if "id" in r and r["status"] == "recorded"]),
         "objection_deadline": min((s.objection_deadline for s in in_force.values()), default=5),
     }
     if audience == "subject":
@@ -148,6 +168,13 @@ def build_report(
             r.as_dict(as_of) for r in repairs.listing(conn, subject_id=subject_id) if r.applied_at <= known_at
         ]
     return report
+
+
+def _object_by(windows: Any, as_of: dt.date, settled: bool) -> dt.date | None:
+    """The last day an objection still holds the record's effect (the day before it first takes
+    effect), or None once it has taken effect or is revoked or already disputed."""
+    starts = [w.start for w in windows if w.start > as_of]
+    return None if settled or not starts else min(starts) - dt.timedelta(days=1)
 
 
 def _definition(schemes: Any, code: str) -> Behaviour | None:
@@ -218,6 +245,20 @@ def _list_detail(scheme: Any, list_id: str, state: State) -> dict[str, Any]:
     }
 
 
+def _list_status(scheme: Any, list_id: str, state: State) -> dict[str, Any]:
+    """One list of a list scheme, on or not on: what such a scheme says instead of a score."""
+    item = scheme.list_by_id[list_id]
+    verdict = state.list_basis.get(list_id)
+    return {
+        "id": list_id,
+        "kind": item.kind,
+        "title": item.title,
+        "title_zh": item.title_zh,
+        "on": verdict is not None,
+        "records": sorted(verdict.records) if verdict else [],
+    }
+
+
 def _measure_detail(scheme: Any, measure_id: str, state: State) -> dict[str, Any]:
     measure = scheme.measure_by_id[measure_id]
     verdict = state.measure_basis[measure_id]
@@ -228,6 +269,7 @@ def _measure_detail(scheme: Any, measure_id: str, state: State) -> dict[str, Any
         "title_zh": measure.title_zh,
         "implemented_by": measure.implemented_by,
         "legal_basis": measure.legal_basis,
+        "legal_basis_zh": measure.legal_basis_zh,
         "lists": list(verdict.lists),
         "records": sorted(verdict.records),
         "grade": verdict.grade,

@@ -55,6 +55,12 @@ class State:
     list_basis: dict[str, Verdict] = field(default_factory=dict)
     measure_basis: dict[str, Verdict] = field(default_factory=dict)
     next_grade: NextGrade | None = None
+    kind: str = "points"  # "points" | "list": a list scheme's score and grade mean nothing
+
+    @property
+    def shown_score(self) -> int | None:
+        """The score as people and clients see it: none under a list scheme (DESIGN.md)."""
+        return None if self.kind == "list" else self.score
 
 
 def score_of(scheme: Scheme, active: Sequence[Effect]) -> tuple[int, list[Contribution]]:
@@ -155,6 +161,7 @@ def evaluate_state(
         list_basis={k: v for k, v in list_basis.items() if v.holds},
         measure_basis={k: v for k, v in measure_basis.items() if v.holds},
         next_grade=_next_grade(scheme, grade, score, active, as_of) if scheme.grades else None,
+        kind="list" if scheme.is_list else "points",
     )
 
 

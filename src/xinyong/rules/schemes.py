@@ -65,6 +65,7 @@ class Behaviour(_Strict):
     title: str = Field(min_length=1)
     title_zh: str | None = None
     description: str | None = None
+    description_zh: str | None = None
     points: int
     polarity: Polarity | None = None
     validity: Duration
@@ -74,6 +75,7 @@ class Behaviour(_Strict):
     cap: int | None = Field(default=None, gt=0)
     data_class: DataClass = "market"
     legal_basis: str
+    legal_basis_zh: str | None = None  # every human text may be given in Chinese beside English
 
     @field_validator("legal_basis")
     @classmethod
@@ -164,6 +166,7 @@ class Measure(_Strict):
     implemented_by: str = Field(min_length=1)
     applies_when: Rule
     legal_basis: str
+    legal_basis_zh: str | None = None
 
     @field_validator("legal_basis")
     @classmethod
@@ -183,6 +186,7 @@ class Scheme(_Strict):
     title: str = Field(min_length=1)
     title_zh: str | None = None
     description: str | None = None
+    description_zh: str | None = None
     jurisdiction: str = Field(min_length=1)
     applies_to: list[SubjectKind] = Field(min_length=1)
     initial: int = 0
@@ -232,6 +236,17 @@ class Scheme(_Strict):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def is_list(self) -> bool:
+        """DESIGN.md's list scheme: no grades and every behaviour worth 0 points, so a score would
+        say nothing; its state is on or not on each list."""
+        return not self.grades and all(b.points == 0 for b in self.behaviours)
+
+    def grade_rank(self, grade: str | None) -> int:
+        """A grade's place in the scheme's order (highest first); no grade ranks last."""
+        names = [g.grade for g in self.grades]
+        return names.index(grade) if grade in names else len(names)
+
     def applies_to_kind(self, kind: str) -> bool:
         return kind in self.applies_to
 
@@ -274,15 +289,16 @@ class Scheme(_Strict):
 Loc = tuple[int | str, ...]
 
 
-def how_to_contest(scheme: Scheme | None = None) -> str:
+def how_to_contest(scheme: Scheme | None = None, records: Sequence[int] = ()) -> str:
     """The sentence every check, report and notice carries, so nobody is told of an effect without
-    being told how to challenge it."""
+    being told how to challenge it: in words a person can act on (the portal or the office, the
+    record and the time the office has), never a command; clients get the link beside it."""
     days = scheme.objection_deadline if scheme else DEFAULT_OBJECTION_DEADLINE
+    which = f"record {', '.join(str(r) for r in records)}" if records else "the record"
     return (
-        "To contest, file an objection against the record with the credit office "
-        "(`xinyong objections file RECORD --reason …`, or POST /v1/objections). "
-        f"The record shows as disputed at once and must be decided within {days} working days; "
-        "an objection filed before the record takes effect holds it until the decision."
+        f"To contest, the person concerned objects to {which} in the credit portal or at the credit "
+        f"office. The record shows as disputed at once and the office must decide within {days} "
+        "working days; an objection filed before the record takes effect holds it until the decision."
     )
 
 

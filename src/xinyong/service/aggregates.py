@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import String, func, select
+from sqlalchemy import Connection, String, func, select
 
 from xinyong import settings
 from xinyong.derived.state import population
@@ -27,6 +27,14 @@ def min_cell() -> int:
 
 def _cell(n: int) -> int | None:
     return n if n >= min_cell() else None
+
+
+def _rank(conn: Connection, scheme_id: str) -> Callable[[str], int]:
+    """A grade's rank in the newest loaded version of the scheme, so dashboards read highest first
+    (alphabetical order put A before AAA and D after the empty grade)."""
+    versions = registry.scheme_versions(conn, scheme_id)
+    scheme = versions[-1].scheme if versions else None
+    return lambda grade: scheme.grade_rank(grade or None) if scheme else 0
 
 
 class Aggregates(Area):
@@ -58,8 +66,10 @@ class Aggregates(Area):
                 if not isinstance(result, State):
                     continue
                 group = getattr(reader.subject, by) or "" if by else ""
-                grades[(group, result.grade or "")] += 1
+                if result.kind != "list":
+                    grades[(group, result.grade or "")] += 1
                 lists.update(result.lists)
+            rank = _rank(conn, scheme_id)
         return {
             "scheme": scheme_id,
             "as_of": day.isoformat(),
@@ -67,7 +77,7 @@ class Aggregates(Area):
             "min_cell": min_cell(),
             "grades": [
                 {"group": group if by else None, "grade": grade or None, "subjects": _cell(n)}
-                for (group, grade), n in sorted(grades.items())
+                for (group, grade), n in sorted(grades.items(), key=lambda item: (item[0][0], rank(item[0][1])))
             ],
             "lists": [{"list": name, "subjects": _cell(n)} for name, n in sorted(lists.items())],
         }
@@ -118,6 +128,7 @@ class Aggregates(Area):
         sizes: list[dict[str, Any]] = []
         with self.store.read() as conn:
             scheme_ids = registry.scheme_ids(conn)
+            ranks = {scheme_id: _rank(conn, scheme_id) for scheme_id in scheme_ids}
             for day in ordered:
                 counted: Counter[tuple[str, str]] = Counter()
                 for reader in population(conn, day, known):
@@ -126,7 +137,7 @@ class Aggregates(Area):
                         if not isinstance(result, State):
                             continue
                         counted.update((scheme_id, x) for x in result.lists)
-                        if day == ordered[-1]:
+                        if day == ordered[-1] and result.kind != "list":
                             grades[(scheme_id, result.grade or "")] += 1
                 sizes.extend(
                     {"day": day.isoformat(), "scheme": k[0], "list": k[1], "subjects": n}
@@ -134,6 +145,9 @@ class Aggregates(Area):
                 )
         return {
             "days": [d.isoformat() for d in ordered],
-            "grades": [{"scheme": k[0], "grade": k[1] or None, "subjects": n} for k, n in sorted(grades.items())],
+            "grades": [
+                {"scheme": k[0], "grade": k[1] or None, "subjects": n}
+                for k, n in sorted(grades.items(), key=lambda item: (item[0][0], ranks[item[0][0]](item[0][1])))
+            ],
             "lists": sizes,
         }

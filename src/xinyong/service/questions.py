@@ -34,7 +34,7 @@ from xinyong.service.answers import AnswerCache
 from xinyong.service.door import Act, Area, Door
 
 # What an enforcer learns from a check, and nothing else (DESIGN.md safeguard 6).
-ENFORCER_FIELDS = ("subject", "measure", "as_of", "applies", "since", "legal_basis", "contest")
+ENFORCER_FIELDS = ("subject", "measure", "as_of", "applies", "since", "legal_basis", "contest", "contest_link")
 
 
 class Questions(Area):
@@ -235,7 +235,11 @@ class Questions(Area):
     ) -> dict[str, Any]:
         """Who the subject is and where it stands: the public view for the public, in full otherwise."""
         data = self.report(principal, subject_id, as_of=as_of, purpose=purpose, action=Action.SUBJECTS_READ)
-        return {k: data[k] for k in ("audience", "subject", "as_of", "schemes", "how_to_contest") if k in data}
+        return {
+            k: data[k]
+            for k in ("audience", "subject", "as_of", "schemes", "how_to_contest", "contest_link")
+            if k in data
+        }
 
     def list_members(
         self, principal: Principal, scheme_id: str, list_id: str, *, as_of: dt.date | None = None
@@ -268,6 +272,9 @@ class Questions(Area):
                 "list": list_id,
                 "kind": item.kind,
                 "title": item.title,
+                "title_zh": item.title_zh,
+                "scheme_title": version.scheme.title,
+                "scheme_title_zh": version.scheme.title_zh,
                 "as_of": day.isoformat(),
                 "members": members,
             }

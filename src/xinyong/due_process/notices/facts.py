@@ -83,6 +83,7 @@ def _measures_following(in_force: dict[str, Scheme], scheme_id: str, list_ids: l
                         "title_zh": measure.title_zh,
                         "implemented_by": measure.implemented_by,
                         "legal_basis": measure.legal_basis,
+                        "legal_basis_zh": measure.legal_basis_zh,
                     }
                 )
     return found
@@ -238,6 +239,7 @@ def _record_facts(
             "title": definition.title if definition else view.behaviour,
             "title_zh": definition.title_zh if definition else None,
             "legal_basis": definition.legal_basis if definition else None,
+            "legal_basis_zh": definition.legal_basis_zh if definition else None,
             "data_class": definition.data_class if definition else None,
             "occurred_on": iso(view.occurred_on),
             "amount": str(view.amount) if view.amount is not None else None,

@@ -296,9 +296,17 @@ class CheckBasis(BaseModel):
     records: list[int]
 
 
+class ContestLink(BaseModel):
+    """How a client files an objection: beside the words of `contest`, as data."""
+
+    method: str
+    href: str
+    records: list[int] = Field(description="The records an objection would name (empty when nothing applies).")
+
+
 class CheckOut(BaseModel):
     """A check's answer. An enforcer's has only subject, measure, as_of, applies, since,
-    legal_basis and contest; the other fields are for the office and the subject."""
+    legal_basis, contest and contest_link; the other fields are for the office and the subject."""
 
     subject: str
     measure: str
@@ -307,6 +315,7 @@ class CheckOut(BaseModel):
     since: dt.date | None
     legal_basis: str
     contest: str
+    contest_link: ContestLink | None = None
     title: str | None = None
     implemented_by: str | None = None
     known_at: dt.datetime | None = None
@@ -339,6 +348,7 @@ class BatchAnswer(BaseModel):
     since: dt.date | None = None
     legal_basis: str | None = None
     contest: str | None = None
+    contest_link: ContestLink | None = None
     error: AnswerError | None = None
 
 

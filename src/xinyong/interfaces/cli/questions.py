@@ -18,6 +18,14 @@ def print_state(data: dict[str, Any]) -> None:
     from rich.table import Table
 
     out = console()
+    if data.get("kind") == "list":
+        on = ", ".join(data["lists"]) or "none"
+        out.print(
+            f"[bold]{data['scheme']}[/] {data['scheme_version']}: a list scheme; on {data['as_of']} on lists: {on}"
+        )
+        if data["measures"]:
+            out.print(f"measures: {', '.join(data['measures'])}")
+        return
     if data["score"] is None:
         out.print(f"[bold]{data['scheme']}[/]: no state — {data['no_state_reason']}")
         return

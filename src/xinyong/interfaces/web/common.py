@@ -57,12 +57,33 @@ ERROR_TITLES = {
 }
 
 
+# What an error means, in the reader's language, when its own message (which names the value and
+# where it was) exists only in English: shown above it, so no reader is left with a foreign line.
+ERROR_MEANINGS = {
+    400: N_("Something in what was sent is not right, and nothing was changed. The details follow."),
+    403: N_("Your role may not do this here, and nothing was changed."),
+    404: N_("What you asked for does not exist, or is not public."),
+    409: N_("A rule of the platform refused this, and nothing was changed."),
+}
+
+
 OUTCOME_LABELS = {
     "upheld": N_("upheld"),
     "corrected": N_("corrected"),
     "revoked": N_("revoked"),
     "approved": N_("approved"),
     "refused": N_("refused"),
+}
+
+
+# What an officer chooses on a decision form: the action, in the imperative (the outcome labels
+# above are what the decision then is: "撤销" to choose, "已撤销" once done).
+DECISION_LABELS = {
+    "upheld": N_("Uphold: the record stands"),
+    "corrected": N_("Correct: replace the behaviour, date or amount"),
+    "revoked": N_("Revoke: the record never had any effect"),
+    "approved": N_("Approve: end the record's effect"),
+    "refused": N_("Refuse: the record keeps its effect"),
 }
 
 
@@ -84,18 +105,6 @@ MEASURE_KINDS = {"punishment": N_("punishment"), "reward": N_("reward")}
 
 
 CONSENT_LABELS = {"required": N_("required"), "not_required": N_("not required")}
-
-
-NO_CONSENT = N_("No score under this scheme: it scores persons only with their consent, and none is on record.")
-
-
-NOT_APPLICABLE = N_("No score under this scheme: it does not apply to this kind of subject.")
-
-
-def why_no_state(t: Text, reason: str | None) -> str:
-    """The engine's reason for having no state, in the reader's language."""
-    text = reason or ""
-    return t(NO_CONSENT) if "consent" in text else t(NOT_APPLICABLE)
 
 
 @lru_cache(maxsize=4)
@@ -182,6 +191,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
             is_staff=current.principal.role in STAFF_ROLES,
             is_subject=current.principal.role is Role.SUBJECT,
             outcomes={k: t(v) for k, v in OUTCOME_LABELS.items()},
+            decisions={k: t(v) for k, v in DECISION_LABELS.items()},
             kinds={k: t(v) for k, v in rendering.KINDS.items()},
             list_kinds={k: t(v) for k, v in rendering.LIST_KINDS.items()},
             statuses={k: t(v) for k, v in rendering.STATUSES.items()},
@@ -189,7 +199,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
             severities={k: t(v) for k, v in SEVERITIES.items()},
             measure_kinds={k: t(v) for k, v in MEASURE_KINDS.items()},
             consent_labels={k: t(v) for k, v in CONSENT_LABELS.items()},
-            why_no_state=lambda reason: why_no_state(t, reason),
+            why_no_state=lambda reason: rendering.why_no_state(t, reason),
             **context,
         )
     )
@@ -214,7 +224,10 @@ def error_page(request: Request, status: int, message: str, exc: XinyongError | 
         "error.html",
         status=status,
         title=t(ERROR_TITLES.get(status, ERROR_TITLES[400])),
-        message=message,
+        message=t(message),  # a message the catalogue knows (a fixed one) is shown in the reader's language
+        explained=t(ERROR_MEANINGS[status])
+        if status in ERROR_MEANINGS and t(message) == message != "" and t.lang != "en"
+        else None,
         problems=problems,
     )
 

@@ -25,7 +25,8 @@ from xinyong.interfaces.web.common import (
     session,
 )
 from xinyong.presentation import rendering
-from xinyong.rules.clock import local_day
+from xinyong.presentation.looked import rows as looked_rows
+from xinyong.rules.clock import DEFAULT_TIMEZONE, local_day
 from xinyong.security.access import Role
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -183,4 +184,5 @@ def my_readers(request: Request) -> Response:
     principal = require(request, Role.SUBJECT)
     assert principal.subject is not None
     looked = service(request).audit.looked(principal, principal.subject)
-    return render(request, "who_looked.html", entries=looked["entries"], feeds=looked["feeds"])
+    shown = looked_rows(Text(session(request).lang), looked["entries"], principal.subject, DEFAULT_TIMEZONE)
+    return render(request, "who_looked.html", entries=shown, feeds=looked["feeds"])

@@ -26,6 +26,7 @@ from xinyong.interfaces.web.common import (
     sessions,
 )
 from xinyong.interfaces.web.session import LANG_COOKIE, new_csrf, set_cookie
+from xinyong.presentation import wording
 from xinyong.security.access import Action, Role, Unauthenticated
 from xinyong.service.credentials import LockedOut
 
@@ -79,7 +80,17 @@ def scheme(request: Request, scheme_id: Annotated[str, Path(max_length=64)], ver
     if chosen is None:
         raise NotFound(f"scheme {scheme_id} has no version {version}")
     public_lists = {x.id for x in chosen.scheme.lists if chosen.scheme.list_is_public(x.id)}
-    return render(request, "scheme.html", v=chosen, s=chosen.scheme, versions=versions, public_lists=public_lists)
+    t = Text(session(request).lang)
+    return render(
+        request,
+        "scheme.html",
+        v=chosen,
+        s=chosen.scheme,
+        versions=versions,
+        public_lists=public_lists,
+        rule_words=lambda found: wording.rule(t, found, chosen.scheme),
+        data_class_help={k: t(v) for k, v in wording.DATA_CLASS_HELP.items()},
+    )
 
 
 @router.get("/lists/{scheme_id}/{list_id}", response_class=HTMLResponse)

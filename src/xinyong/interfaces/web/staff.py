@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from starlette.responses import HTMLResponse, Response
 
 from xinyong.errors import BadInput
-from xinyong.i18n import Text
+from xinyong.i18n import N_, Text
 from xinyong.interfaces.web import charts
 from xinyong.interfaces.web.common import (
     STAFF_ROLES,
@@ -132,12 +132,27 @@ def objection_decision(
     token: Csrf,
     outcome: Annotated[str, Form()],
     reason: Annotated[str, Form()],
+    behaviour: Annotated[str, Form()] = "",
+    occurred_on: Annotated[str, Form()] = "",
+    amount: Annotated[str, Form()] = "",
 ) -> Response:
+    """Every outcome the command line has; a correction's values are read by the same validators."""
     csrf(request, token)
     principal = require(request, *STAFF_ROLES)
-    if outcome not in {"upheld", "revoked"}:
-        raise BadInput("outcome: decide upheld or revoked here; a correction needs the API or the command line")
-    service(request).objections.decide(principal, objection_id, outcome=outcome, reason=reason)
+    if outcome not in {"upheld", "corrected", "revoked"}:
+        raise BadInput(N_("outcome: choose uphold, correct or revoke"))
+    corrected = outcome == "corrected"
+    if not corrected and (behaviour.strip() or occurred_on.strip() or amount.strip()):
+        raise BadInput(N_("corrected values are given only with the outcome “correct”"))
+    service(request).objections.decide(
+        principal,
+        objection_id,
+        outcome=outcome,
+        reason=reason,
+        behaviour=behaviour.strip() or None,
+        occurred_on=values.day(occurred_on.strip(), where="occurred_on") if occurred_on.strip() else None,
+        amount=values.amount(amount.strip() or None, where="amount"),
+    )
     return redirect("/staff/objections?done=decided")
 
 
