@@ -57,6 +57,7 @@ for command in (
     questions.report,
     operations.state,
     lab.simulate,
+    lab.compare,
     lab.fairness,
     operations.synth,
     operations.serve,
