@@ -75,6 +75,8 @@ VALID = {
     "lang": "en",
     "path": "app.css",
     "agency": "civil-aviation",
+    "scheme_a": "demo-city",
+    "scheme_b": "demo-city",  # compared with itself: refused (422), which the fuzz accepts as an answer
 }
 
 # Bodies of the routes that take one: valid, so that only the path is at fault.
