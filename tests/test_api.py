@@ -68,6 +68,20 @@ class City:
         return self.client.request(method, path, headers=headers, **kwargs)
 
 
+OTHER_CITY = """\
+scheme: other-city
+version: "2026.1"
+title: Other City credit points
+jurisdiction: "321300"
+applies_to: [person]
+initial: 1000
+grades: [{grade: GOOD, min: 1000}, {grade: POOR, min: 0}]
+behaviours:
+  - {code: TRAFFIC.MINOR, title: Minor traffic violation, points: -20, validity: P2Y,
+     severity: minor, data_class: market, legal_basis: "Road Traffic Safety Law art. 90"}
+"""
+
+
 def build(store: Store) -> World:
     world = World(store)
     person, org = world.standard()
@@ -86,6 +100,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     store = Store(f"sqlite:///{folder / 'api.db'}")
     store.migrate()
     world = build(store)
+    world.load(OTHER_CITY)  # a second scheme, for /v1/lab/comparisons
     records = {}
     rows = ["subject_id,behaviour,occurred_on,document_ref"]
     for role in ROLES:
@@ -223,6 +238,15 @@ ENDPOINTS: list[tuple[str, str, Any, Any, set[str]]] = [
     ("public list", "GET", "/v1/lists/demo-city/defaulters", {}, EVERYONE),
     ("non-public list", "GET", "/v1/lists/demo-city/repeat-traffic", {}, OFFICE),
     ("aggregates", "GET", "/v1/aggregates/demo-city", {}, {"admin", "officer", "analyst"}),
+    (
+        "simulate",
+        "POST",
+        "/v1/lab/simulations",
+        {"json": {"draft": DEMO_CITY.replace('"2026.1"', '"2026.9"'), "as_of": "2026-03-01", "by": ["sex"]}},
+        {"admin", "analyst"},
+    ),
+    ("compare", "GET", "/v1/lab/comparisons/demo-city/other-city", {}, {"admin", "analyst"}),
+    ("fairness", "GET", "/v1/lab/fairness/demo-city", {"params": {"by": "age_band"}}, {"admin", "analyst"}),
     (
         "file objection",
         "POST",

@@ -118,6 +118,7 @@ def test_the_wheel_holds_every_module_and_data_file(wheel: Path) -> None:
     assert {name for name in names if name.startswith("xinyong/demo/schemes/")} == {
         "xinyong/demo/schemes/city-points.yaml",
         "xinyong/demo/schemes/court-defaulters.yaml",
+        "xinyong/demo/schemes/suqian-points.yaml",
         "xinyong/demo/schemes/tax-credit.yaml",
     }
     entry_points = zipfile.ZipFile(wheel).read(f"{dist_info}/entry_points.txt").decode()

@@ -76,6 +76,8 @@ VALID = {
     "path": "app.css",
     "agency": "civil-aviation",
     "report_id": "0123456789abcdef0123456789abcdef",
+    "scheme_a": "demo-city",
+    "scheme_b": "demo-city",  # compared with itself: refused (422), which the fuzz accepts as an answer
 }
 
 # Bodies of the routes that take one: valid, so that only the path is at fault.

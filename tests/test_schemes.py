@@ -143,10 +143,10 @@ def test_catalogue_is_read_as_written() -> None:
     by_source, by_scheme = catalogue()
     assert set(by_source) == {"court", "tax", "market", "transport", "environment", "civil-affairs"}
     assert len(all_catalogue_codes()) == 26
-    assert set(by_scheme) == {"city-points", "court-defaulters", "tax-credit"}
+    assert set(by_scheme) == {"city-points", "court-defaulters", "tax-credit", "suqian-points"}
 
 
-@pytest.mark.parametrize("scheme_id", ["city-points", "court-defaulters", "tax-credit"])
+@pytest.mark.parametrize("scheme_id", ["city-points", "court-defaulters", "tax-credit", "suqian-points"])
 def test_shipped_scheme_loads_with_exactly_its_catalogue_codes(scheme_id: str) -> None:
     scheme = shipped(scheme_id)
     assert scheme.scheme == scheme_id
@@ -160,7 +160,7 @@ def test_shipped_scheme_loads_with_exactly_its_catalogue_codes(scheme_id: str) -
         assert measure.legal_basis.strip()
 
 
-@pytest.mark.parametrize("scheme_id", ["city-points", "court-defaulters", "tax-credit"])
+@pytest.mark.parametrize("scheme_id", ["city-points", "court-defaulters", "tax-credit", "suqian-points"])
 def test_shipped_scheme_starts_with_a_comment_block(scheme_id: str) -> None:
     text = (SCHEMES / f"{scheme_id}.yaml").read_text(encoding="utf-8")
     head = text.splitlines()[:5]

@@ -1,4 +1,5 @@
-"""The policy lab: what a draft scheme would change, and how fairly a scheme treats groups.
+"""The policy lab: what a draft scheme would change, two places' schemes side by side, and how
+fairly a scheme treats groups.
 
 Analysts get the figures with every cell under the minimum cell size withheld; the operator
 (administrator) gets them exact, and alone may write the per-subject before/after file
@@ -125,3 +126,39 @@ class Lab(Area):
         if least is not None:
             report["min_cell"] = least
         return report
+
+    def compare(
+        self,
+        principal: Principal,
+        scheme_a: str,
+        scheme_b: str,
+        *,
+        as_of: dt.date | None = None,
+        known_at: dt.datetime | None = None,
+        engine: str = "duckdb",
+        spark_master: str | None = None,
+    ) -> dict[str, Any]:
+        """Two schemes rule by rule (behaviours matched by code) and population by population (the
+        subjects with state under both: grade against grade, lists of one kind in one place only)."""
+        from xinyong.derived.lab import compare, populations
+
+        day, known = self.door.day(as_of), self.door.known(known_at)
+        with self.door.auditing(principal, Action.LAB_AGGREGATES, "scheme comparison") as act:
+            scope = decide(principal, Action.LAB_AGGREGATES)
+            if scheme_a == scheme_b:
+                raise BadInput(f"compare: give two different schemes, not {scheme_a} twice")
+            act.detail.update(schemes=[scheme_a, scheme_b], as_of=day.isoformat())
+            versions, state = populations.evaluate_versions(
+                self.store, _engine(engine, spark_master), [scheme_a, scheme_b], as_of=day, known_at=known
+            )
+            a, b = versions[scheme_a], versions[scheme_b]
+            found = compare.populations(a, b, state)
+        report: dict[str, Any] = {
+            "a": {"scheme": a.scheme, "version": a.version},
+            "b": {"scheme": b.scheme, "version": b.version},
+            "as_of": day.isoformat(),
+            "known_at": known.isoformat(),
+            "rules": compare.rules(a, b),
+            **found,
+        }
+        return report if scope is Scope.ANY else compare.published(report, settings.current().min_cell)

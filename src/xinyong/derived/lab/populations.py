@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,14 +90,24 @@ def evaluate(
     return Population(baseline, draft, before, after)
 
 
-def evaluate_version(
-    store: Store, engine: BatchEngine, scheme: str, *, as_of: dt.date, known_at: dt.datetime
-) -> pa.Table:
-    """The population of one loaded scheme under its version in force (fairness, comparisons)."""
+def evaluate_versions(
+    store: Store, engine: BatchEngine, schemes: Sequence[str], *, as_of: dt.date, known_at: dt.datetime
+) -> tuple[dict[str, Scheme], pa.Table]:
+    """Loaded schemes' versions in force on D as known at K, and their populations' state (one
+    query: `STATE_SCHEMA` rows of every wanted scheme)."""
     with workdir() as folder:
         inputs = export_inputs(store, folder / "inputs")
         versions = inputs.versions()
-        if not any(v.id == scheme for v in versions):
-            raise BadInput(f"--scheme: scheme {scheme} is not loaded")
-        chosen = in_force(versions, scheme, as_of, known_at)
-        return chosen, engine.table(build_query(versions, as_of, known_at, [scheme]), inputs)
+        for scheme in schemes:
+            if not any(v.id == scheme for v in versions):
+                raise BadInput(f"scheme {scheme} is not loaded")
+        chosen = {scheme: in_force(versions, scheme, as_of, known_at) for scheme in schemes}
+        return chosen, engine.table(build_query(versions, as_of, known_at, list(schemes)), inputs)
+
+
+def evaluate_version(
+    store: Store, engine: BatchEngine, scheme: str, *, as_of: dt.date, known_at: dt.datetime
+) -> tuple[Scheme, pa.Table]:
+    """One loaded scheme's version in force on D as known at K, and its population's state."""
+    chosen, state = evaluate_versions(store, engine, [scheme], as_of=as_of, known_at=known_at)
+    return chosen[scheme], state

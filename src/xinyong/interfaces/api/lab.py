@@ -1,4 +1,5 @@
-"""The policy lab's routes under /v1/lab: a draft's simulated impact and a scheme's fairness.
+"""The policy lab's routes under /v1/lab: a draft's simulated impact, two schemes compared, and a
+scheme's fairness.
 
 Aggregates only (the analyst's, with small cells withheld; the administrator's exact): the
 per-subject before/after file is the command line's (`simulate --out`), never an answer here. Both
@@ -93,12 +94,61 @@ class FairnessOut(BaseModel):
     min_cell: int | None = None
 
 
+class Treatment(BaseModel):
+    title: str
+    points: int
+    cap: int | None
+    validity: str
+    notice: str
+    severity: str
+    lists: list[str] = Field(description="The scheme's lists whose rule counts this conduct.")
+    list_kinds: list[str] = Field(description="Their kinds (black, red, watch), which the comparison compares.")
+
+
+class RuleCompared(BaseModel):
+    a: Treatment | None
+    b: Treatment | None
+    only_in: Literal["a", "b"] | None
+    differs: list[str]
+
+
+class ListCompared(BaseModel):
+    kind: str
+    subjects: Count
+    not_under_other: Count = Field(description="Of them, on no list of the same kind under the other scheme.")
+
+
+class SchemeRef(BaseModel):
+    scheme: str
+    version: str
+
+
+class ComparisonOut(BaseModel):
+    a: SchemeRef
+    b: SchemeRef
+    as_of: str
+    known_at: str
+    rules: dict[str, RuleCompared] = Field(description="Per behaviour code, as each scheme treats it.")
+    subjects: Count = Field(description="Subjects with state under both schemes.")
+    grades: dict[str, Count] = Field(description='{"GRADE_A→GRADE_B": subjects}.')
+    lists: dict[Literal["a", "b"], dict[str, ListCompared]]
+    min_cell: int | None = None
+
+
 @router.post("/simulations", tags=["lab"], response_model=SimulationOut)
 def simulate(body: SimulationIn, principal: Caller, svc: Svc) -> dict[str, Any]:
     """What a draft (a new version of a loaded scheme, validated like any, never loaded) would change
     over the whole population on a day: grade transitions, list and measure entries and exits, mean
     scores, per group. Analysts and the administrator."""
     return svc.lab.simulate(principal, body.draft, where="draft", as_of=body.as_of, by=body.by)
+
+
+@router.get("/comparisons/{scheme_a}/{scheme_b}", tags=["lab"], response_model=ComparisonOut)
+def compare(scheme_a: SchemeId, scheme_b: SchemeId, principal: Caller, svc: Svc, as_of: AsOf = None) -> dict[str, Any]:
+    """Two schemes rule by rule (conduct matched by code) and population by population (grade
+    against grade for the subjects under both; lists of one kind in one place only). Analysts and
+    the administrator."""
+    return svc.lab.compare(principal, scheme_a, scheme_b, as_of=as_of)
 
 
 @router.get("/fairness/{scheme}", tags=["lab"], response_model=FairnessOut)

@@ -58,6 +58,7 @@ for command in (
     questions.check,
     operations.state,
     lab.simulate,
+    lab.compare,
     lab.fairness,
     operations.synth,
     operations.serve,

@@ -1,4 +1,4 @@
-"""`simulate` and `fairness`: the policy lab (docs/lab.md)."""
+"""`simulate`, `compare` and `fairness`: the policy lab (docs/lab.md)."""
 
 from __future__ import annotations
 
@@ -103,6 +103,45 @@ def fairness(
             f"{report['scheme']} {report['version']} on {report['as_of']} by {report['by']}",
             rows,
             ("group", "n", "", "kind", "id", "rate", "ratio", "95% interval", "flag"),
+        )
+
+    emit(as_json, report, human)
+
+
+def compare(
+    typer_ctx: typer.Context,
+    scheme_a: Annotated[str, typer.Argument(help="One scheme.")],
+    scheme_b: Annotated[str, typer.Argument(help="The scheme to put beside it.")],
+    as_of: AsOfOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Two schemes side by side: conduct by conduct, and the same subjects under both."""
+    ctx = ctx_of(typer_ctx)
+    report = ctx.service().lab.compare(
+        ctx.principal, scheme_a, scheme_b, as_of=ctx.as_of(as_of), engine=engine, spark_master=spark_master
+    )
+
+    def human() -> None:
+        a, b = report["a"]["scheme"], report["b"]["scheme"]
+        rows = [
+            (
+                code,
+                *(r[side][k] if r[side] else "—" for side in ("a", "b") for k in ("points", "validity")),
+                ", ".join(r["differs"]) or (f"only in {r['only_in']}" if r["only_in"] else ""),
+            )
+            for code, r in report["rules"].items()
+        ]
+        _table(
+            f"{a} beside {b}",
+            rows,
+            ("behaviour", f"{a} points", f"{a} validity", f"{b} points", f"{b} validity", "differs"),
+        )
+        _table(
+            f"{report['subjects']} subjects under both on {report['as_of']}",
+            list(report["grades"].items()),
+            (f"{a}→{b}", "subjects"),
         )
 
     emit(as_json, report, human)
