@@ -16,10 +16,10 @@ from sqlalchemy import Connection
 from xinyong.derived.serving import served_many
 from xinyong.derived.state import StateReader
 from xinyong.errors import BadInput, NotFound, XinyongError
-from xinyong.ledger.registry import scheme_versions
+from xinyong.ledger.registry import scheme_versions, unregistered
 from xinyong.rules.clock import local_day
 from xinyong.rules.engine import State, change_days
-from xinyong.rules.identifiers import invalid_reason, mask, normalise
+from xinyong.rules.identifiers import mask, normalise
 from xinyong.rules.lists import Verdict
 from xinyong.rules.schemes import SchemeVersion, how_to_contest, version_in_force
 
@@ -94,8 +94,7 @@ def check_many(
     for subject_id in wanted:
         served = found.get(subject_id)
         if served is None:
-            invalid = invalid_reason(subject_id)
-            answers.append(BadInput(invalid) if invalid else NotFound(f"subject {subject_id} is not registered"))
+            answers.append(unregistered(subject_id))
             continue
         if served.version == version.version and measure_id not in served.measures:
             basis = None  # a fresh served "no": nothing to compute
