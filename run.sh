@@ -121,10 +121,18 @@ have_pdf_tools() {
   # WeasyPrint loads Pango through cffi (and HarfBuzz's subsetter: without it, fontTools subsets
   # the large CJK font in pure Python, ~6x slower); Chinese needs a font with CJK glyphs; the report tests
   # turn PDFs into pages and text with poppler's pdftoppm and pdftotext.
+  # No pipes into `grep -q` here: under pipefail, grep's early exit kills the writer with SIGPIPE
+  # and the check fails at random. The libraries are asked of the dynamic loader, as WeasyPrint
+  # will: `ldconfig` is in /sbin, which a non-root user's PATH often lacks.
   command -v pdftoppm >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 \
-    && ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0' \
-    && ldconfig -p 2>/dev/null | grep -q 'libharfbuzz-subset.so.0' \
-    && fc-list ':lang=zh' 2>/dev/null | grep -q .
+    && have_libraries libpangoft2-1.0.so.0 libharfbuzz-subset.so.0 \
+    && [[ -n "$(fc-list ':lang=zh' family 2>/dev/null)" ]]
+}
+
+have_libraries() {
+  "$PY" -c 'import ctypes, sys
+for name in sys.argv[1:]:
+    ctypes.CDLL(name)' "$@" >/dev/null 2>&1
 }
 
 ensure_pdf_tools() {
@@ -200,4 +208,7 @@ main() {
   esac
 }
 
-main "$@"
+# Sourced (the tests call its checks one by one), it only defines them.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

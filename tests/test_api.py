@@ -644,6 +644,8 @@ def test_token_roles_must_be_bound_properly(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="--subject"):
         service.credentials.create_token(ADMIN, Role.SUBJECT)
     with pytest.raises(NotFound):
+        service.credentials.create_token(ADMIN, Role.SUBJECT, subject=person_id(99))
+    with pytest.raises(BadInput, match="wrong check character"):
         service.credentials.create_token(ADMIN, Role.SUBJECT, subject="110105199001019999")
     with pytest.raises(BadInput, match="--agency"):
         service.credentials.create_token(ADMIN, Role.OFFICER, agency="court")
@@ -926,3 +928,14 @@ def test_a_repeated_check_is_answered_again_but_logged_each_time(
     assert len({e["at"] for e in looks}) == 5
     assert [e["purpose"] for e in looks].count("boarding gate 7") == 1
     assert all(e["detail"]["applies"] is True for e in looks)
+
+
+@pytest.mark.parametrize(
+    ("subject", "reason"),
+    [(P1[:-1], "18 characters"), (P1[:-1] + ("0" if P1[-1] != "0" else "1"), "wrong check character")],
+)
+def test_an_id_that_cannot_be_one_is_422_with_its_reason_not_404(city: City, subject: str, reason: str) -> None:
+    answer = city.call("enforcer_aviation", "GET", f"/v1/checks/{subject}/demo-city/no-flights")
+    assert answer.status_code == 422, answer.text
+    assert reason in answer.text
+    assert city.call("admin", "GET", f"/v1/subjects/{subject}/state").status_code == 422

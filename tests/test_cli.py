@@ -13,6 +13,7 @@ the records were imported.
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import os
@@ -51,6 +52,17 @@ class Result:
         value = json.loads(self.out)
         assert isinstance(value, dict)
         return value
+
+    def error(self) -> dict[str, Any]:
+        """The one JSON object a command given `--json` prints on standard output when it fails
+        (DESIGN.md, "Errors under --json"), and nothing on standard error."""
+        assert self.code != 0
+        assert self.err == ""
+        value = json.loads(self.out)
+        assert list(value) == ["error"]
+        assert list(value["error"]) == ["code", "message", "problems"]
+        assert isinstance(value["error"], dict)
+        return value["error"]
 
     @property
     def flat_err(self) -> str:
@@ -234,16 +246,17 @@ def test_a_bad_records_file_exits_2_naming_every_bad_line(city: City) -> None:
     before = city.ok("records", "show", "court:C-001")
     result = city.sub("records", "import", "bad.csv", "--source", "court", "--json")
     assert result.code == 2
-    assert "Traceback" not in result.err + result.out
-    assert result.out == ""
-    err = result.flat_err
-    assert "line 7, column subject_id" in err
-    assert "check character" in err
-    assert "line 9, column behaviour" in err
-    assert "unknown behaviour" in err
-    assert "nothing was imported" in err
-    for other in (2, 3, 4, 5, 6, 8, 10, 11):
-        assert f"line {other}," not in err
+    error = result.error()
+    assert error["code"] == "invalid"
+    assert "nothing was imported" in error["message"]
+    found = {(p["line"], p["column"]): p["reason"] for p in error["problems"]}
+    assert set(found) == {(7, "subject_id"), (9, "behaviour")}
+    assert "check character" in found[7, "subject_id"]
+    assert "unknown behaviour" in found[9, "behaviour"]
+    human = city.run("records", "import", "bad.csv", "--source", "court")
+    assert (human.code, human.out) == (2, "")
+    assert "line 7, column subject_id" in human.flat_err
+    assert "line 9, column behaviour" in human.flat_err
     missing = city.run("records", "show", "court:BAD-1")
     assert missing.code == 2
     assert city.ok("records", "show", "court:C-001") == before
@@ -271,12 +284,15 @@ behaviours:
 @pytest.fixture(scope="module")
 def protected(city: City) -> Result:
     path = city.write("order-city.yaml", PROTECTED)
-    return city.sub("scheme", "load", str(path), "--json")
+    return city.sub("scheme", "load", str(path))
 
 
 def test_a_scheme_scoring_petitioning_is_refused(city: City, protected: Result) -> None:
     assert protected.code == 2
     assert "Traceback" not in protected.err
+    error = city.run("scheme", "load", str(city.folder / "order-city.yaml"), "--json").error()
+    assert error["code"] == "refused"
+    assert any("ORDER.VISITS" in p["where"] for p in error["problems"])
     assert "ORDER.VISITS" in protected.flat_err
     assert "Abnormal petitioning (非正常上访)" in protected.flat_err
     assert "petitioning" in protected.flat_err
@@ -572,39 +588,40 @@ def test_rebuild_changes_no_answer(city: City) -> None:
 def test_unknown_subject_exits_2(city: City) -> None:
     result = city.sub("score", person_id(999), "--scheme", "city-points", "--json")
     assert result.code == 2
-    assert person_id(999) in result.flat_err
-    assert "not registered" in result.flat_err
-    assert "Traceback" not in result.err
-    assert result.out == ""
+    assert result.error() == {
+        "code": "not_found",
+        "message": f"subject {person_id(999)} is not registered",
+        "problems": [],
+    }
 
 
 def test_bad_as_of_exits_2(city: City) -> None:
     result = city.sub("score", P1, "--scheme", "city-points", "--as-of", "2026-02-30", "--json")
     assert result.code == 2
-    assert "--as-of" in result.flat_err
-    assert "2026-02-30" in result.flat_err
-    assert "Traceback" not in result.err
+    message = result.error()["message"]
+    assert "--as-of" in message
+    assert "2026-02-30" in message
 
 
 def test_missing_file_exits_2(city: City) -> None:
     result = city.sub("records", "import", "no-such-file.csv", "--source", "court", "--json")
     assert result.code == 2
-    assert "no-such-file.csv" in result.flat_err
-    assert "Traceback" not in result.err
+    assert "no-such-file.csv" in result.error()["message"]
 
 
 def test_uninitialised_store_exits_2(tmp_path: Path) -> None:
     empty = City(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}")
-    result = empty.sub("scheme", "list", "--json")
+    result = empty.sub("scheme", "list")
     assert result.code == 2
     assert "run `xinyong init`" in result.flat_err
     assert "Traceback" not in result.err
+    assert "run `xinyong init`" in empty.sub("scheme", "list", "--json").error()["message"]
 
 
 def test_bad_xinyong_now_exits_2(city: City) -> None:
     result = city.run("scheme", "list", "--json", now="tomorrow")
     assert result.code == 2
-    assert "XINYONG_NOW" in result.flat_err
+    assert "XINYONG_NOW" in result.error()["message"]
 
 
 def test_usage_errors_exit_2_without_a_traceback(city: City) -> None:
@@ -661,3 +678,82 @@ def test_the_command_alone_helps_and_parses_as_the_whole_app_does() -> None:
             assert runner.invoke(alone, argv).output == runner.invoke(app, argv).output, argv
     for argv in ([], ["--help"], ["--db", "check"], ["chek", "x"], ["--token=t"]):
         assert for_command(argv) is app, argv
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("score", "{wrong}", "--scheme", "city-points"),
+        ("check", "{wrong}", "court-defaulters/no-flights"),
+        ("consent", "grant", "{wrong}", "--scheme", "city-points"),
+    ],
+)
+def test_a_wrong_check_character_is_named_as_such(city: City, args: tuple[str, ...]) -> None:
+    wrong = P1[:-1] + ("0" if P1[-1] != "0" else "1")
+    argv = [a.replace("{wrong}", wrong) for a in args]
+    error = city.run(*argv, "--json").error()
+    assert error["code"] == "invalid"
+    assert "wrong check character" in error["message"]
+    assert "not registered" not in error["message"]
+    human = city.run(*argv)
+    assert human.code == 2
+    assert "wrong check character" in human.flat_err
+    report = city.run("report", wrong)
+    assert report.code == 2
+    assert "wrong check character" in report.flat_err
+
+
+def test_usage_errors_under_json_are_one_object_too(city: City) -> None:
+    result = city.run("score", "--json")
+    assert result.code == 2
+    error = result.error()
+    assert error["code"] == "usage"
+    assert "subject" in error["message"].lower()
+
+
+@pytest.mark.parametrize(
+    ("args", "suggested"),
+    [
+        (("score", P1, "--scheme", "city-pionts"), "did you mean city-points?"),
+        (("check", P1, "court-defaulters/no-fligts"), "did you mean no-flights?"),
+        (("check", P1, "court-defalters/no-flights"), "did you mean court-defaulters?"),
+        (("consent", "grant", P1, "--scheme", "citypoints"), "did you mean city-points?"),
+    ],
+)
+def test_a_wrong_scheme_or_measure_name_suggests_the_closest(city: City, args: tuple[str, ...], suggested: str) -> None:
+    error = city.run(*args, "--json").error()
+    assert error["message"].endswith(suggested)
+
+
+def test_a_far_off_measure_name_lists_the_measures(city: City) -> None:
+    message = city.run("check", P1, "court-defaulters/zzz", "--json").error()["message"]
+    assert "(known: " in message
+    assert "no-flights" in message
+
+
+def test_at_most_50_problems_are_printed_then_a_count_and_the_full_list(city: City) -> None:
+    lines = "".join(f"{P2},COURT.NO_SUCH_THING,2026-01-01,MANY-{n}\n" for n in range(720))
+    city.write("many.csv", "subject_id,behaviour,occurred_on,document_ref\n" + lines)
+    human = city.run("records", "import", "many.csv", "--source", "court")
+    assert human.code == 2
+    shown = [line for line in human.err.splitlines() if line.startswith("  line ")]
+    assert len(shown) == 50
+    assert shown[0].startswith("  line 2, column behaviour")
+    last = human.err.splitlines()[-1]
+    assert "670 more" in last
+    assert "all 720" in last
+    listed = Path(last.rsplit(" ", 1)[-1])
+    try:
+        assert oct(listed.stat().st_mode & 0o777) == "0o600"
+        with listed.open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        assert len(rows) == 720
+        assert rows[-1]["line"] == "721"
+        assert rows[-1]["column"] == "behaviour"
+    finally:
+        listed.unlink()
+    error = city.run("records", "import", "many.csv", "--source", "court", "--json").error()
+    assert len(error["problems"]) == 720  # a program reads every one

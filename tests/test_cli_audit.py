@@ -355,7 +355,11 @@ def test_a_token_acts_under_its_own_rights(city: City) -> None:
     before = city.head()
     refused = city.run("--token", clerk, "score", P1, "--json")
     assert refused.code == 1
-    assert "may not state.read" in refused.err
+    assert json.loads(refused.out)["error"] == {
+        "code": "denied",
+        "message": "role source may not state.read",
+        "problems": [],
+    }
     [entry] = city.entries_after(before)
     assert (entry["action"], entry["subject_id"], entry["outcome"]) == ("state.read", P1, "denied")
     assert city.run("--token", "xy_nope_nope", "score", P1).code == 1

@@ -52,7 +52,8 @@ DOCUMENTS = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 MADE_BY_RUNNING = {".tools/", ".venv/", "test-artifacts/"}
 # The first folder of a path that is a reference even without a file name: the repository's
 # folders of code and data, and src/xinyong's (`derived/batch`).
-FOLDERS = {"benchmarks", "docs", "schemes", "scripts", "src", "tests"} | {p.name for p in SRC.glob("[!_]*/")}
+TOP_FOLDERS = {"benchmarks", "docs", "examples", "schemes", "scripts", "src", "tests"}
+FOLDERS = TOP_FOLDERS | {p.name for p in SRC.glob("[!_]*/")}
 # The first word of a dotted name that is a reference: the package, or one of its modules or
 # folders without `xinyong.` (`rules.effects.active_window`, `service.questions.check`).
 PACKAGES = {"xinyong"} | {p.stem for p in SRC.glob("[!_]*.py")} | {p.parent.name for p in SRC.glob("*/__init__.py")}

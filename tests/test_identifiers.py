@@ -101,11 +101,40 @@ def test_malformed_ids_are_refused(value: str, kind: str, reason: str) -> None:
     assert repr(value) in str(caught.value)
 
 
-def test_an_impossible_birth_date_is_refused_as_a_component() -> None:
+def test_an_impossible_birth_date_is_refused_and_named() -> None:
     body = "11010519901332001"  # 32 December 1990 does not exist
     value = body + ric.calc_check_digit(body + "0")
-    with pytest.raises(ValueError, match="component"):
+    with pytest.raises(ValueError, match=r"no such date of birth \(19901332\)"):
         validate(value, "person")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "371082197503150029",  # Rongcheng (371082 since 1988), born 1975
+        person_id("371082", dt.date(1950, 6, 1), 7),
+        person_id("440305", dt.date(1960, 2, 29), 12),  # Shenzhen Nanshan, created 1990
+        person_id("110115", dt.date(1970, 3, 3), 1),  # Beijing Daxing district, created 2001
+        person_id("110103", dt.date(2012, 5, 5), 2),  # Chongwen, merged away in 2010: still a code
+    ],
+)
+def test_an_area_code_valid_in_any_year_is_accepted(value: str) -> None:
+    """The area code is where the number was issued, not where its holder was born: python-stdnum
+    alone refuses everyone born before their district was created or after it was merged."""
+    assert not ric.is_valid(value)
+    assert validate(value, "person") == value
+
+
+@pytest.mark.parametrize("region", ["999999", "110199", "371099"])
+def test_an_area_code_never_in_force_is_refused_and_named(region: str) -> None:
+    value = person_id(region, dt.date(1980, 1, 1), 5)
+    with pytest.raises(ValueError, match=f"{region} was never an area code"):
+        validate(value, "person")
+
+
+def test_a_birth_date_before_1880_is_refused() -> None:
+    with pytest.raises(ValueError, match="no such date of birth"):
+        validate(person_id("110105", dt.date(1850, 1, 1), 5), "person")
 
 
 def test_an_unknown_kind_is_refused() -> None:

@@ -324,6 +324,61 @@ def test_a_file_that_is_not_utf8_is_refused(store: Store, people: list[str]) -> 
     assert "gbk.csv" in error.render()
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_gb18030_file_is_named_as_such(store: Store, people: list[str], suffix: str) -> None:
+    """Excel and WPS on a Chinese Windows save GB 18030: the sender is told which encoding they have."""
+    values = {"subject_id": people[0], "behaviour": "COURT.DEFAULT", "occurred_on": "2026-01-01"}
+    values |= {"document_ref": "（2026）鲁1082执12号", "note": "张三，已履行"}
+    if suffix == ".csv":
+        text = HEADER + ",note\n" + ",".join(values.values()) + "\n"
+    else:
+        text = json.dumps(values, ensure_ascii=False) + "\n"
+    error = refused(store, "gbk" + suffix, text.encode("gb18030"))
+    (problem,) = error.problems
+    assert "not UTF-8 but GB 18030 (GBK) text" in problem.why
+    assert "save the file as UTF-8" in problem.why
+
+
+def test_a_latin1_file_is_not_called_gb18030(store: Store, people: list[str]) -> None:
+    body = (HEADER + ",note\n" + f"{people[0]},COURT.DEFAULT,2026-01-01,L-1,café crème\n").encode("latin-1")
+    (problem,) = refused(store, "latin.csv", body).problems
+    assert problem.why.startswith("not UTF-8 text")
+    assert "GB 18030 (GBK) text" not in problem.why
+
+
+def test_subjects_are_imported_from_parquet(store: Store) -> None:
+    """`xinyong synth` writes subjects.parquet; the README's "At scale" imports it as it is."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids = [person_id(n) for n in range(1, 4)] + [org_id(1)]
+    table = pa.table(
+        {
+            "subject_id": ids,
+            "kind": ["person"] * 3 + ["organisation"],
+            "name": ["张三", "李四", " 王五 ", "长城建材有限公司"],
+            "division": ["371082", None, None, "371082"],
+        }
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    data = sink.getvalue().to_pybytes()
+    assert import_subjects(store, "subjects.parquet", data).imported == 4
+    assert import_subjects(store, "subjects.parquet", data).already_present == 4
+    bad = pa.table({"subject_id": [ids[0][:-1]], "kind": ["person"], "nom": ["x"]})
+    sink = pa.BufferOutputStream()
+    pq.write_table(bad, sink)
+    with pytest.raises(BadInput) as caught:
+        import_subjects(store, "bad.parquet", sink.getvalue().to_pybytes())
+    assert {(p.where, p.why.split(" (")[0]) for p in caught.value.problems} == {
+        ("columns, column nom", "unknown column"),
+        ("columns, column name", "required column is missing"),
+    }
+    with pytest.raises(BadInput) as caught:
+        import_subjects(store, "fake.parquet", b"subject_id,kind,name\n")
+    assert "not a readable Parquet file" in caught.value.problems[0].why
+
+
 @pytest.mark.parametrize("name", ["records.txt", "records.xlsx", "records"])
 def test_a_file_must_be_csv_or_jsonl(store: Store, people: list[str], name: str) -> None:
     error = refused(store, name, csv_body([f"{people[0]},COURT.DEFAULT,2026-01-01,E-1"]))

@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from helpers import World, at, d
+from helpers import World, at, d, person_id
 from xinyong.due_process import notices, objections, repairs
 from xinyong.due_process.after_append import AFTER_APPEND
 from xinyong.errors import BadInput, NotFound
@@ -210,6 +210,8 @@ def test_the_inbox_marks_read_and_contacts_choose_email_and_language(world: Worl
         with pytest.raises(BadInput):
             notices.set_contact(conn, person, email="not an address", lang=None, now=at("2026-03-01"))
         with pytest.raises(NotFound):
+            notices.set_contact(conn, person_id(99), email=None, lang=None, now=at("2026-03-01"))
+        with pytest.raises(BadInput, match="wrong check character"):
             notices.set_contact(conn, "110105199001019999", email=None, lang=None, now=at("2026-03-01"))
         with pytest.raises(BadInput):
             notices.set_contact(conn, person, email=None, lang="fr", now=at("2026-03-01"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -70,3 +71,17 @@ class Refused(BadInput):
 class Unavailable(XinyongError):
     """The store cannot answer now (busy, locked, unreachable): nothing was changed; ask again
     (HTTP 503 with Retry-After, exit status 1)."""
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """The end of a "no such name" message: the closest known name (difflib), else the known names
+    when they are few, so a typo (`city-pionts`, `no-fligts`) costs no guessing."""
+    names = sorted(set(known))
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]}?"
+    if not names:
+        return ""
+    if len(names) <= 12:
+        return f" (known: {', '.join(names)})"
+    return ""

@@ -14,6 +14,7 @@ import io
 import random
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.progress import Progress
 
+from xinyong.demo import objections
 from xinyong.demo.synth import SOURCES, City, RecordRow, generate_city
 from xinyong.demo.synth.city import RECORD_HEADER
 from xinyong.errors import Refused
@@ -48,6 +50,7 @@ SOURCE_TITLES = {
     "civil-affairs": "Civil Affairs Bureau",
 }
 ZONE = ZoneInfo(DEFAULT_TIMEZONE)
+NEGATIVE_SOURCES = frozenset({"court", "tax", "market", "environment"})
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ def plan(city: City, now: dt.datetime, seed: int) -> list[Step]:
     first = min((r.occurred_on for r in city.records), default=today)
     steps = [Step(_moment(first - dt.timedelta(days=1), 9), 0, "consent", None)]
     batches: dict[tuple[str, dt.date], list[RecordRow]] = defaultdict(list)
+    objected: list[tuple[dt.datetime, RecordRow]] = []
     for record in city.records:
         month_end = (record.occurred_on.replace(day=1) + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
         batches[(record.source, month_end)].append(record)
@@ -93,31 +97,28 @@ def plan(city: City, now: dt.datetime, seed: int) -> list[Step]:
         at = min(_moment(month_end + dt.timedelta(days=3)), now - dt.timedelta(minutes=30))
         steps.append(Step(at, order, "import", (source, month_end, rows)))
         for row in rows:
-            negative = row.source in {
-                "court",
-                "tax",
-                "market",
-                "environment",
-            } or row.behaviour.startswith("TRAFFIC")
+            negative = row.source in NEGATIVE_SOURCES or row.behaviour.startswith("TRAFFIC")
             if negative and rng.random() < 0.01:
                 filed = at + dt.timedelta(days=2, hours=rng.randint(0, 6))
-                if filed >= now:
-                    continue
-                steps.append(Step(filed, 0, "object", row))
-                decided = filed + dt.timedelta(days=rng.randint(1, 9))
-                if decided < now - dt.timedelta(days=1) and rng.random() < 0.85:
-                    outcome = rng.choices(["upheld", "revoked", "corrected"], [6, 3, 1])[0]
-                    steps.append(Step(decided, 0, "decide", (row, outcome)))
+                if filed < now:
+                    objected.append((filed, row))
             if row.behaviour == "COURT.DEFAULT" and rng.random() < 0.3:
                 fulfilled = row.occurred_on + dt.timedelta(days=rng.randint(60, 400))
                 if fulfilled < today:
                     steps.append(Step(_moment(fulfilled, 11), 0, "end", row))
+    # Objectable this week: negative records imported at least a few days ago and still recent.
+    objectable = [r for r in city.records if r.source in NEGATIVE_SOURCES and 40 <= (today - r.occurred_on).days <= 120]
+    steps += [Step(at, 0, kind, payload) for at, kind, payload in objections.events(objected, objectable, now, seed)]
     steps += _feed_steps(today)
     # Two judgments fulfilled while the feed runs: the airline hears of them in the next version.
     court = [r for r in city.records if r.behaviour == "COURT.DEFAULT"]
     once = Counter(r.subject_id for r in court)
     recent = (today - dt.timedelta(days=600), today - dt.timedelta(days=120))  # in force, not expired
-    defaults = [r for r in court if once[r.subject_id] == 1 and recent[0] < r.occurred_on < recent[1]]
+    # Neither ended already nor objected to (a revoked judgment would leave the list otherwise).
+    touched = {id(s.payload) for s in steps if s.kind == "end"} | {id(s.payload) for s in steps if s.kind == "object"}
+    defaults = [
+        r for r in court if once[r.subject_id] == 1 and recent[0] < r.occurred_on < recent[1] and id(r) not in touched
+    ]
     for row in rng.sample(defaults, min(2, len(defaults))):
         steps.append(Step(_moment(today - dt.timedelta(days=UNACKNOWLEDGED + 1), 11), 0, "end", row))
     return sorted(steps, key=lambda s: (s.at, s.order))
@@ -227,7 +228,7 @@ def _subjects_csv(city: City) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _fresh_store(db: str) -> tuple[Store, bool]:
+def _fresh_store(db: str, say: Callable[[str], None]) -> tuple[Store, bool]:
     """The demo builds its city from nothing: it replaces an embedded demo store (True), and
     refuses to touch any other store that already holds records."""
     store = Store(db)
@@ -240,21 +241,36 @@ def _fresh_store(db: str) -> tuple[Store, bool]:
             raise Refused(f"{db} already holds records; the demo needs an empty store or its own xinyong-demo*.db")
         store.dispose()
         if has_records:
+            names = ", ".join(file.name for file in files if file.exists())
+            say(f"{db} holds an earlier demo city: replacing it (deleting {names}; the keys stay)")
             for file in files:
                 file.unlink(missing_ok=True)
             replaced = True
+        else:
+            say(f"{db} is initialised but holds no records: building the demo city in it")
         store = Store(db)
+    else:
+        say(f"building the demo city in a new store, {db}")
     store.migrate()
     return store, replaced
 
 
 def run(
-    db: str, clock: Clock, *, persons: int, organisations: int, seed: int, console: Console | None
+    db: str,
+    clock: Clock,
+    *,
+    persons: int,
+    organisations: int,
+    seed: int,
+    console: Console | None,
+    say: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
+    """Build the city in `db` and summarise it; `say` hears, before anything is changed, what is
+    done to the store (made, reused, or an earlier demo city replaced)."""
     started = time.perf_counter()
     now = clock.now()
     today = now.astimezone(ZONE).date()
-    store, replaced = _fresh_store(db)
+    store, replaced = _fresh_store(db, say)
     city = generate_city(persons=persons, organisations=organisations, today=today, seed=seed)
     steps = plan(city, now, seed)
     replay = ReplayClock(steps[0].at - dt.timedelta(hours=1))
@@ -293,6 +309,7 @@ def run(
         persons=persons,
         organisations=organisations,
         seed=seed,
+        replaced=replaced,
         events=dict(sorted(counts.items())),
         seconds=round(time.perf_counter() - started, 1),
     )

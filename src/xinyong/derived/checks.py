@@ -15,11 +15,11 @@ from sqlalchemy import Connection
 
 from xinyong.derived.serving import served_many
 from xinyong.derived.state import StateReader
-from xinyong.errors import BadInput, NotFound, XinyongError
-from xinyong.ledger.registry import scheme_versions
+from xinyong.errors import BadInput, NotFound, XinyongError, did_you_mean
+from xinyong.ledger.registry import scheme_ids, scheme_versions, unregistered
 from xinyong.rules.clock import local_day
 from xinyong.rules.engine import State, change_days
-from xinyong.rules.identifiers import invalid_reason, mask, normalise
+from xinyong.rules.identifiers import mask, normalise
 from xinyong.rules.lists import Verdict
 from xinyong.rules.schemes import SchemeVersion, how_to_contest, version_in_force
 
@@ -80,21 +80,23 @@ def check_many(
     if versions is None:
         versions = scheme_versions(conn, scheme_id)
     if not versions:
-        raise NotFound(f"scheme {scheme_id} is not loaded")
+        raise NotFound(f"scheme {scheme_id} is not loaded{did_you_mean(scheme_id, scheme_ids(conn))}")
     version = version_in_force(versions, as_of, known_at)
     if version is None:
         raise NotFound(f"no version of scheme {scheme_id} was in force on {as_of}")
     measure = version.scheme.measure_by_id.get(measure_id)
     if measure is None:
-        raise NotFound(f"scheme {scheme_id} version {version.version} has no measure {measure_id}")
+        known = version.scheme.measure_by_id
+        raise NotFound(
+            f"scheme {scheme_id} version {version.version} has no measure {measure_id}{did_you_mean(measure_id, known)}"
+        )
     wanted = [normalise(s) for s in subject_ids]
     found = served_many(conn, set(wanted), scheme_id, as_of, known_at)
     answers: list[CheckAnswer | XinyongError] = []
     for subject_id in wanted:
         served = found.get(subject_id)
         if served is None:
-            invalid = invalid_reason(subject_id)
-            answers.append(BadInput(invalid) if invalid else NotFound(f"subject {subject_id} is not registered"))
+            answers.append(unregistered(subject_id))
             continue
         if served.version == version.version and measure_id not in served.measures:
             basis = None  # a fresh served "no": nothing to compute

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import Connection, select
 
 from xinyong.derived.derivation import all_effects, by_subject, effects_for_subject
-from xinyong.errors import BadInput
+from xinyong.errors import BadInput, did_you_mean
 from xinyong.ledger.consent import ConsentEvent, consent_events, has_consent
-from xinyong.ledger.registry import Subject, get_subject, scheme_versions
+from xinyong.ledger.registry import Subject, get_subject, scheme_ids, scheme_versions
 from xinyong.rules.clock import from_storage
 from xinyong.rules.effects import Effect
 from xinyong.rules.engine import State, evaluate_state
@@ -77,7 +77,8 @@ class StateReader:
     def state(self, scheme_id: str, as_of: dt.date, _depth: int = 0) -> State | NoState:
         versions = self.versions(scheme_id)
         if not versions:
-            raise BadInput(f"--scheme: scheme {scheme_id} is not loaded")
+            known = scheme_ids(self.conn)
+            raise BadInput(f"--scheme: scheme {scheme_id} is not loaded{did_you_mean(scheme_id, known)}")
         version = version_in_force(versions, as_of, self.known_at)
         if version is None:
             return NoState(

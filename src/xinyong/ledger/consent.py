@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select
 
-from xinyong.errors import BadInput, NotFound, Refused
+from xinyong.errors import BadInput, Refused, did_you_mean
 from xinyong.ledger.appended import AfterAppend
-from xinyong.ledger.registry import existing_subjects, mark_changed, scheme_versions
+from xinyong.ledger.registry import existing_subjects, mark_changed, scheme_ids, scheme_versions, unregistered
 from xinyong.rules.clock import from_storage, local_day, to_storage
 from xinyong.storage import tables as t
 from xinyong.storage.driver_query import DriverQuery
@@ -73,11 +73,11 @@ def record_consents(
 ) -> int:
     """Grant or withdraw for many persons at once (a consent campaign); returns how many changed."""
     if not scheme_versions(conn, scheme_id):
-        raise BadInput(f"--scheme: scheme {scheme_id} is not loaded")
+        raise BadInput(f"--scheme: scheme {scheme_id} is not loaded{did_you_mean(scheme_id, scheme_ids(conn))}")
     subjects = existing_subjects(conn, subject_ids)
     for subject_id in subject_ids:
         if subject_id not in subjects:
-            raise NotFound(f"subject {subject_id} is not registered")
+            raise unregistered(subject_id)
         if subjects[subject_id].kind != "person":
             raise Refused(f"subject {subject_id} is an organisation: consent applies to persons only")
     latest: dict[str, str] = {}

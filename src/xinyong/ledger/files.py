@@ -82,16 +82,45 @@ def field_problem(value: str) -> str | None:
     return None
 
 
-def not_utf8(line: int, byte: int) -> Problem:
+def not_utf8(line: int, byte: int, text: bytes = b"") -> Problem:
     """The one problem of a file that is not UTF-8: the line and the byte (from the file's first,
-    0) where it stops being UTF-8."""
-    why = f"not UTF-8 text (byte {byte}): save the file as UTF-8; GB 18030 and other encodings are not read"
+    0) where it stops being UTF-8, and, when `text` (that line) reads as Chinese in GB 18030 —
+    what Excel and WPS save on a Chinese Windows — that it is GB 18030, so the sender knows what
+    to change."""
+    found = "not UTF-8 but GB 18030 (GBK) text" if looks_gb18030(text) else "not UTF-8 text"
+    why = f"{found} (byte {byte}): save the file as UTF-8; GB 18030 and other encodings are not read"
     return Problem(f"line {line}", why, line=line)
+
+
+def looks_gb18030(text: bytes) -> bool:
+    """Whether `text` decodes as GB 18030 into Chinese: every character beyond ASCII a CJK
+    ideograph or full-width punctuation, and at least one of them. (GB 18030 decodes most byte
+    strings into something, Latin-1 accents included, so decoding alone proves little.)"""
+    try:
+        decoded = text.decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    beyond = [c for c in decoded if ord(c) > 0x7F]
+    return bool(beyond) and all(_chinese(c) for c in beyond)
+
+
+def _chinese(char: str) -> bool:
+    point = ord(char)
+    return (
+        0x4E00 <= point <= 0x9FFF  # CJK unified ideographs
+        or 0x3400 <= point <= 0x4DBF  # extension A
+        or 0x3000 <= point <= 0x303F  # CJK punctuation: 、。《》「」
+        or 0xFF00 <= point <= 0xFFEF  # full-width forms: ，：（）
+        or point in (0x2014, 0x2018, 0x2019, 0x201C, 0x201D, 0x2026, 0x00B7)  # —‘’“”…·
+    )
 
 
 def csv_not_utf8(data: bytes, byte: int) -> Problem:
     """`not_utf8` for a CSV file, whose lines end at \\r\\n, \\r or \\n."""
-    return not_utf8(1 + len(_BYTE_LINE_BREAK.findall(data[:byte])), byte)
+    start = max(data.rfind(b"\n", 0, byte), data.rfind(b"\r", 0, byte)) + 1
+    ends = [found for found in (data.find(b"\n", byte), data.find(b"\r", byte)) if found >= 0]
+    line = data[start : min(ends, default=len(data))]
+    return not_utf8(1 + len(_BYTE_LINE_BREAK.findall(data[:byte])), byte, line)
 
 
 def read_rows(
@@ -111,7 +140,38 @@ def read_rows(
         except Unreadable as exc:
             return [], [exc.problem]
         return rows, problems
-    return [], [Problem(name, "use a .csv or .jsonl file")]
+    if suffix == ".parquet":
+        return parquet_rows(data, required, optional)
+    return [], [Problem(name, "use a .csv, .jsonl or .parquet file")]
+
+
+def parquet_rows(data: bytes, required: tuple[str, ...], optional: tuple[str, ...]) -> tuple[list[Row], list[Problem]]:
+    """Rows of a Parquet file (`xinyong synth` writes subjects.parquet), numbered from 1 as its
+    rows, every column read as text, each field under the same rules as a CSV field. A Parquet
+    file is binary: it is never asked to be UTF-8 as a whole (its text columns are by format)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        # ParquetFile, not read_table: the dataset layer behind the latter imports pandas (1 s).
+        table = pq.ParquetFile(pa.BufferReader(data)).read()
+    except (pa.ArrowException, OSError) as exc:
+        return [], [Problem("file", f"not a readable Parquet file: {exc}")]
+    problems = header_problems(table.column_names, required, optional, where="columns")
+    if problems:
+        return [], problems
+    names = [name.strip() for name in table.column_names]
+    columns = [pc.cast(column, pa.string()).to_pylist() for column in table.columns]
+    rows = []
+    for index, fields in enumerate(zip(*columns, strict=True)):
+        line = index + 1
+        values = dict(zip(names, ("" if v is None else v for v in fields), strict=True))
+        unreadable = [(k, w) for k, v in values.items() if (w := field_problem(v))]
+        problems.extend(Problem(f"line {line}, column {k}", w, line=line, column=k) for k, w in unreadable)
+        if not unreadable:
+            rows.append(Row(line, {k: v.strip() for k, v in values.items()}))
+    return rows, problems
 
 
 class Unreadable(Exception):
@@ -313,7 +373,7 @@ def jsonl_rows(
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as wrong:
-                raise Unreadable(not_utf8(number, start + wrong.start)) from None
+                raise Unreadable(not_utf8(number, start + wrong.start, raw)) from None
             problems.append(Problem(f"line {number}", f"not JSON: {exc.msg} at column {exc.colno}", line=number))
             continue
         if type(value) is not dict:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from xinyong.errors import BadInput, NotFound, Refused
 from xinyong.rules.clock import from_storage, to_storage
-from xinyong.rules.identifiers import normalise
+from xinyong.rules.identifiers import invalid_reason, normalise
 from xinyong.rules.schemes import Scheme, SchemeVersion
 from xinyong.storage import tables as t
 from xinyong.storage.driver_query import DriverQuery
@@ -43,8 +43,16 @@ def get_subject(conn: Connection, subject_id: str) -> Subject:
     subject_id = normalise(subject_id)
     row = _SUBJECT.first(conn, id=subject_id)
     if row is None:
-        raise NotFound(f"subject {subject_id} is not registered")
+        raise unregistered(subject_id)
     return Subject(row.id, row.kind, row.name, row.legal_representative, row.division)
+
+
+def unregistered(subject_id: str) -> BadInput:
+    """The error for an id no subject has: why it is not an id at all when it is not (a wrong
+    check character, 17 digits: bad input, HTTP 422), else that it is not registered (404). An
+    importer and an enforcer must hear the same reason for the same typo."""
+    invalid = invalid_reason(subject_id)
+    return BadInput(invalid) if invalid else NotFound(f"subject {subject_id} is not registered")
 
 
 def existing_subjects(conn: Connection, ids: Iterable[str]) -> dict[str, Subject]:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, String, func, select
 
 from xinyong import settings
 from xinyong.derived.state import population
-from xinyong.errors import BadInput, NotFound
+from xinyong.errors import BadInput, NotFound, did_you_mean
 from xinyong.ledger import registry
 from xinyong.rules.engine import State
 from xinyong.security.access import Action, Principal, Scope, decide
@@ -58,7 +58,8 @@ class Aggregates(Area):
         with self.door.reading(principal, Action.AGGREGATES_READ) as (conn, act):
             act.audited = False
             if not registry.scheme_versions(conn, scheme_id):
-                raise NotFound(f"scheme {scheme_id} is not loaded")
+                names = registry.scheme_ids(conn)
+                raise NotFound(f"scheme {scheme_id} is not loaded{did_you_mean(scheme_id, names)}")
             grades: Counter[tuple[str, str]] = Counter()
             lists: Counter[str] = Counter()
             for reader in population(conn, day, known):

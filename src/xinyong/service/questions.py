@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from xinyong.derived import checks
 from xinyong.derived.state import NoState, StateReader, population
-from xinyong.errors import NotFound, Unavailable, XinyongError
+from xinyong.errors import NotFound, Unavailable, XinyongError, did_you_mean
 from xinyong.ledger import registry
 from xinyong.ledger.registry import Subject
 from xinyong.presentation import outputs
@@ -253,10 +253,14 @@ class Questions(Area):
             act.detail.update(scheme=scheme_id, list=list_id, as_of=day.isoformat())
             version = version_in_force(registry.scheme_versions(conn, scheme_id), day, known)
             if version is None:
-                raise NotFound(f"scheme {scheme_id} is not loaded or not in force on {day}")
+                names = registry.scheme_ids(conn)
+                raise NotFound(
+                    f"scheme {scheme_id} is not loaded or not in force on {day}{did_you_mean(scheme_id, names)}"
+                )
             item = version.scheme.list_by_id.get(list_id)
             if item is None:
-                raise NotFound(f"scheme {scheme_id} has no list {list_id}")
+                names = list(version.scheme.list_by_id)
+                raise NotFound(f"scheme {scheme_id} has no list {list_id}{did_you_mean(list_id, names)}")
             if scope is Scope.PUBLIC and not version.scheme.list_is_public(list_id):
                 raise refusal(principal, f"list {scheme_id}/{list_id} draws on non-public records; it is not published")
             members = []

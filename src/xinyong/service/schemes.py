@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xinyong.errors import BadInput, NotFound
+from xinyong.errors import BadInput, NotFound, did_you_mean
 from xinyong.ledger import records as ledger
 from xinyong.ledger import registry
 from xinyong.rules.schemes import Scheme, SchemeVersion, parse_scheme
@@ -26,7 +26,7 @@ class Schemes(Area):
             if version is None:
                 versions = registry.scheme_versions(conn, scheme)
                 if not versions:
-                    raise NotFound(f"scheme {scheme} is not loaded")
+                    raise NotFound(f"scheme {scheme} is not loaded{did_you_mean(scheme, registry.scheme_ids(conn))}")
                 version = versions[-1].version
             return registry.source_text(conn, scheme, version)
 

@@ -37,7 +37,8 @@ from stdnum.cn import ric, uscc
 from xinyong.demo.synth.dates import adult_birth_dates
 
 # A resident identity number carries the address code in force where the number was first
-# assigned, and stdnum's ric.validate checks that the code existed in the birth year. The four
+# assigned. `rules.identifiers` accepts any code that was ever in force, but the synthetic city
+# gives each resident the code of their birth year, as stdnum's table dates it. The four
 # current codes date from 1987-2014, so older residents carry the code of the same county under
 # the former Yantai prefecture (3706xx, 1983-1987) or Yantai district (3721xx, up to 1983).
 # Each entry: (first year, last year, code), newest first; the years are those in stdnum's table.

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import sqlglot
 
 from xinyong.derived.batch.inputs import micros
-from xinyong.errors import BadInput
+from xinyong.errors import BadInput, did_you_mean
 from xinyong.ledger.consent import GRANTED
 from xinyong.rules.schemes import Rule, Scheme, SchemeVersion, version_in_force
 
@@ -237,7 +237,7 @@ def _in_force(
     wanted = list(schemes) if schemes else sorted(by_scheme)
     for scheme_id in wanted:
         if scheme_id not in by_scheme:
-            raise BadInput(f"--scheme: scheme {scheme_id} is not loaded")
+            raise BadInput(f"--scheme: scheme {scheme_id} is not loaded{did_you_mean(scheme_id, by_scheme)}")
     in_force: dict[str, Scheme] = {}
     for scheme_id, candidates in by_scheme.items():
         chosen = version_in_force(candidates, as_of, known_at)

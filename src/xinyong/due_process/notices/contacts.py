@@ -14,9 +14,9 @@ from sqlalchemy import (
     update,
 )
 
-from xinyong.errors import BadInput, NotFound
+from xinyong.errors import BadInput
 from xinyong.i18n import language
-from xinyong.ledger.registry import existing_subjects
+from xinyong.ledger.registry import existing_subjects, unregistered
 from xinyong.rules.clock import to_storage
 from xinyong.storage import tables as t
 
@@ -49,7 +49,7 @@ def contact_of(conn: Connection, subject_id: str) -> Contact:
 def set_contact(conn: Connection, subject_id: str, *, email: str | None, lang: str | None, now: dt.datetime) -> Contact:
     """Record how to reach a subject; notices already queued keep the address they were queued with."""
     if not existing_subjects(conn, [subject_id]):
-        raise NotFound(f"subject {subject_id} is not registered")
+        raise unregistered(subject_id)
     if email is not None:
         email = email.strip() or None
     if email is not None and ("@" not in parseaddr(email)[1] or parseaddr(email)[1] != email):

@@ -25,6 +25,7 @@ from xinyong.interfaces.cli import (
     access,
     audit,
     due_process,
+    failures,
     feeds,
     lab,
     notices,
@@ -153,26 +154,19 @@ def _command_name(info: typer.models.CommandInfo) -> str:
     return info.name or get_command_name(info.callback.__name__ if info.callback else "")
 
 
-def _rendered(exc: XinyongError) -> str:
-    """The message and one line per problem; a refused value (`rules.values`) is one problem that
-    its message already says in full (`--amount: …`), so it is printed once."""
-    if len(exc.problems) == 1 and str(exc.problems[0]) == exc.message:
-        return exc.message
-    return exc.render()
-
-
 def main() -> None:
     """Entry point: turn library errors into a message and an exit status, never a stack trace.
 
     The settings are read and checked first, so a bad value stops every command, `--help`
     included, before it does anything (exit 2, naming the variable)."""
     debug = False
+    as_json = failures.wants_json(sys.argv[1:])
     try:
         with settings.using(settings.load()) as chosen:
             debug = chosen.debug
             for_command(sys.argv[1:])(standalone_mode=False)
     except XinyongError as exc:
-        note(_rendered(exc))
+        failures.report(exc, as_json=as_json)
         raise SystemExit(exc.exit_code) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
@@ -181,8 +175,9 @@ def main() -> None:
         raise SystemExit(1) from None
     except typer.TyperException as exc:
         # Usage errors (a missing argument, an unknown option) print typer's own message; status 2.
-        show = getattr(exc, "show", None)
-        if callable(show):
+        if as_json:
+            failures.print_json("usage", exc.format_message())
+        elif callable(show := getattr(exc, "show", None)):
             show()
         else:
             note(exc.message)
@@ -190,7 +185,11 @@ def main() -> None:
     except Exception as exc:  # the promise is "no stack trace for the user"; XINYONG_DEBUG shows it
         if debug:
             raise
-        note(f"error: {type(exc).__name__}: {exc}")
+        message = f"{type(exc).__name__}: {exc}"
+        if as_json:
+            failures.print_json("failed", message)
+        else:
+            note(f"error: {message}")
         raise SystemExit(1) from None
     finally:
         sys.stdout.flush()

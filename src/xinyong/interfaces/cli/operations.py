@@ -9,7 +9,7 @@ import typer
 
 from xinyong import settings
 from xinyong.errors import BadInput
-from xinyong.interfaces.cli.context import AsOfOpt, JsonOpt, KnownAtOpt, console, ctx_of, emit
+from xinyong.interfaces.cli.context import AsOfOpt, JsonOpt, KnownAtOpt, console, ctx_of, emit, note
 
 
 def init(typer_ctx: typer.Context) -> None:
@@ -180,9 +180,11 @@ def demo(
         organisations=organisations,
         seed=seed,
         console=None if as_json else console(),
+        say=note,
     )
     demo_store = Store(db)
-    summary["url"] = f"http://127.0.0.1:{port}/"
+    if serve_site:
+        summary["url"] = f"http://127.0.0.1:{port}/"
     summary["logins"] = demo_logins.create(demo_store, ctx.clock)
     demo_store.dispose()
     emit(as_json, summary, lambda: print_summary(summary))
@@ -236,7 +238,10 @@ def print_summary(summary: dict[str, Any]) -> None:
                     parts.append(f"agency {found['agency']}")
                 parts.append(f"token {found['token']}")
                 out.print("  ".join(parts), markup=False, highlight=False, soft_wrap=True)
-        out.print(
-            f"Site: {summary.get('url')} · subject portal /me · staff console /staff · API /v1 (docs /docs); "
-            "the enforcer asks GET /v1/checks/… with its token."
-        )
+        if summary.get("url"):
+            out.print(
+                f"Site: {summary['url']} · subject portal /me · staff console /staff · API /v1 (docs /docs); "
+                "the enforcer asks GET /v1/checks/… with its token."
+            )
+        else:
+            out.print(f"Not served (--no-serve): `xinyong --db {summary['db']} serve` serves it for these log-ins.")
