@@ -339,7 +339,7 @@ def test_subjects_search_is_the_publics_unless_as_office(city: City) -> None:
     assert json.loads(entry["detail"]) == {"q": "ceshi", "found": 2}
     bad = city.run("subjects", "search", "  ", "--json")
     assert bad.code == 2
-    assert "give a name, a code or a legal representative" in bad.err
+    assert "give a name, a code or a legal representative" in bad.out
 
 
 def test_a_token_acts_under_its_own_rights(city: City) -> None:

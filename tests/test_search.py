@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from helpers import World, at, org_id, person_id
+from helpers import World, at, org_id, person_id, run_cli
 from xinyong.derived import search, search_terms
 from xinyong.due_process.after_append import AFTER_APPEND
 from xinyong.ledger import imports
@@ -138,6 +138,29 @@ def test_a_rebuild_gives_the_same_answers_and_is_audited(store: Store, service: 
     with store.audit_read() as conn:
         done = conn.execute(text("SELECT actor, outcome FROM audit_log WHERE action = 'search.rebuild'")).all()
     assert [tuple(row) for row in done] == [("test:admin", "done")]
+
+
+def test_init_after_an_upgrade_fills_the_look_up(store: Store, service: Service, tmp_path: object) -> None:
+    """A store that had subjects before the index existed (revision 0013 creates it empty) finds
+    them again once `init` has upgraded it: the portal never says "nothing found" meanwhile."""
+    from alembic import command
+    from alembic.config import Config
+
+    from xinyong.storage.store import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.migrating() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0012")
+        command.upgrade(config, "head")
+    assert service.subjects.search(PUBLIC, "长城") == []
+    code, out, _ = run_cli(store.url, "init", env={"XINYONG_KEYS": str(tmp_path)})
+    assert code == 0
+    assert f"{len(SUBJECTS)} subjects indexed again" in out
+    assert ids(service.subjects.search(PUBLIC, "长城")) == [O1]
+    code, out, _ = run_cli(store.url, "init", env={"XINYONG_KEYS": str(tmp_path)})
+    assert "indexed again" not in out  # complete: nothing to do
 
 
 def test_only_the_administrator_rebuilds(service: Service) -> None:

@@ -89,6 +89,14 @@ def index_subjects(conn: Connection, subjects: Sequence[Mapping[str, Any]]) -> N
     index.add(conn, _entries(read_subjects(given), index.next_serial(conn)))
 
 
+def behind(conn: Connection) -> bool:
+    """Whether some subject has no entry in the look-up: a store migrated from before the index
+    (revision 0013 creates it empty, since reading pinyin needs the application), or one whose
+    index was cleared. Subjects are only ever added, so fewer entries than subjects means behind."""
+    entries = conn.execute(select(func.count()).select_from(t.search_entries)).scalar_one()
+    return bool(conn.execute(select(func.count()).select_from(t.subjects)).scalar_one() > entries)
+
+
 @dataclass(frozen=True)
 class Rebuilt:
     subjects: int

@@ -51,6 +51,17 @@ class Subjects(Area):
             act.detail.update(subjects=done.subjects)
             return done.subjects, done.seconds
 
+    def catch_up_search(self, principal: Principal) -> int | None:
+        """Fill the look-up when some subject is missing from it (`search.behind`: after an
+        upgrade to the index), so that the portal never answers "nothing found" for a registered
+        enterprise; how many subjects were indexed, or None when it was complete."""
+        from xinyong.derived import search
+
+        with self.store.read() as conn:
+            if not search.behind(conn):
+                return None
+        return self.rebuild_search(principal)[0]
+
     def import_file(self, principal: Principal, name: str, data: bytes) -> ImportResult:
         """Persons and organisations from a CSV or JSON Lines file: the whole file or nothing."""
         with self.door.writing(principal, Action.SUBJECTS_IMPORT, patient=True) as (conn, act):

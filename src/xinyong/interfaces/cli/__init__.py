@@ -164,7 +164,10 @@ def main() -> None:
     try:
         with settings.using(settings.load()) as chosen:
             debug = chosen.debug
-            for_command(sys.argv[1:])(standalone_mode=False)
+            # Outside standalone mode click returns a command's `typer.Exit` status instead of raising it.
+            status = for_command(sys.argv[1:])(standalone_mode=False)
+        if isinstance(status, int) and status:
+            raise SystemExit(status)
     except XinyongError as exc:
         failures.report(exc, as_json=as_json)
         raise SystemExit(exc.exit_code) from None

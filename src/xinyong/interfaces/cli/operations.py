@@ -13,11 +13,15 @@ from xinyong.interfaces.cli.context import AsOfOpt, JsonOpt, KnownAtOpt, console
 
 
 def init(typer_ctx: typer.Context) -> None:
-    """Create (or upgrade) the store's tables, and the platform's signing key if there is none."""
+    """Create (or upgrade) the store's tables, the platform's signing key if there is none, and the
+    public look-up's index where subjects are missing from it (after an upgrade)."""
     ctx = ctx_of(typer_ctx)
     ctx.store.migrate()
     key = ctx.service().keys.ensure()
+    indexed = ctx.service().subjects.catch_up_search(ctx.principal)
     console().print(f"store ready: {ctx.store.url}; signing key {key} in {ctx.service().keys.folder}", markup=False)
+    if indexed is not None:
+        console().print(f"the public look-up was behind the subjects: {indexed} subjects indexed again", markup=False)
 
 
 def rebuild(typer_ctx: typer.Context, as_json: JsonOpt = False) -> None:

@@ -100,7 +100,11 @@ def verify(
 
     emit(as_json, shown, human)
     if found["status"] == "invalid":
-        # Exit status 1 (the file is not what was issued; not bad input), what failed on stderr too.
+        # Exit status 1: the file is not what was issued (not bad input). Under --json the answer
+        # above already says what failed, and stays the one object printed; a person reads it on
+        # stderr too.
+        if as_json:
+            raise typer.Exit(1)
         raise XinyongError(f"{file}: not a valid report: {'; '.join(found['problems'])}")
 
 

@@ -6,8 +6,9 @@ Create Date: 2026-12-08 01:00:00
 
 SQLite: a contentless FTS5 table `search_text` whose rowid is the entry's position. PostgreSQL: a
 GIN index on each column's ``to_tsvector('simple', …)``. The index starts empty; a store that
-already has subjects fills it with `xinyong search rebuild` (reading pinyin needs the
-application, which a migration does not import).
+already has subjects has it filled by `xinyong init`, which rebuilds an index that is behind the
+subjects, or by `xinyong search rebuild` (reading pinyin needs the application, which a
+migration does not import).
 """
 
 from collections.abc import Sequence
