@@ -105,9 +105,9 @@ def test_the_commands_print_the_service_s_json_and_exit_2_on_bad_input(
     code, out, err = run_cli(db, "fairness", "--scheme", "demo-city", "--by", "age_band", "--json", now=now)
     assert code == 0, err
     assert json.loads(out)["groups"]["35–44"]["n"] == 24
-    code, _out, err = run_cli(db, "simulate", str(draft), "--by", "religion", "--json", now=now)
+    code, out, _err = run_cli(db, "simulate", str(draft), "--by", "religion", "--json", now=now)
     assert code == 2
-    assert "--by: 'religion' is not a field" in err
+    assert "--by: 'religion' is not a field" in json.loads(out)["error"]["message"]
     code, _out, err = run_cli(db, "simulate", str(tmp_path / "missing.yaml"), now=now)
     assert code == 2
     assert "missing.yaml" in err
