@@ -3,9 +3,17 @@ drives the library through its real doors (scheme load, source authorisation, CS
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -243,3 +251,43 @@ def run_cli(
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
     return code, out.getvalue(), err.getvalue()
+
+
+@contextlib.contextmanager
+def serving(db: str, *options: str, ready_within: float = 60) -> Iterator[str]:
+    """`xinyong serve` on the store `db` at a free port, as its own process group with no other
+    XINYONG_* variable set, once it answers /readyz: its base URL. Stopped as Ctrl-C would."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XINYONG_")}
+    env["XINYONG_DB"] = db
+    process = subprocess.Popen(
+        [sys.executable, "-m", "xinyong.interfaces.cli", "serve", "--port", str(port), *options],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_within
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

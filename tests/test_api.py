@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from helpers import DEMO_CITY, World, at, org_id, person_id
+from helpers import DEMO_CITY, World, at, org_id, person_id, serving
 from xinyong.interfaces.site import create_app
 from xinyong.ledger import records as ledger
 from xinyong.rules.clock import Clock, FixedClock
@@ -735,12 +735,6 @@ def test_absurd_ids_are_not_found(city: City) -> None:
 @pytest.mark.parametrize("server", ["granian", "uvicorn"])
 def test_xinyong_serve_runs_a_real_server(tmp_path: Path, server: str) -> None:
     """`xinyong serve` on loopback: ready, answers a check, and stops on SIGINT."""
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
 
     import httpx
 
@@ -749,44 +743,15 @@ def test_xinyong_serve_runs_a_real_server(tmp_path: Path, server: str) -> None:
     build(store)
     bearer, _ = Service(store, FixedClock(NOW)).credentials.create_token(ADMIN, Role.ENFORCER, agency="civil-aviation")
     store.dispose()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XINYONG_")}
-    env["XINYONG_DB"] = store.url
-    process = subprocess.Popen(
-        [sys.executable, "-m", "xinyong.interfaces.cli", "serve", "--port", str(port), "--server", server],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
+    with serving(store.url, "--server", server, ready_within=30) as base:
         answer = httpx.get(
-            f"http://127.0.0.1:{port}/v1/checks/{P1}/demo-city/no-flights",
+            f"{base}/v1/checks/{P1}/demo-city/no-flights",
             params={"as_of": "2026-03-01"},
             headers={"Authorization": f"Bearer {bearer}"},
             timeout=5,
         )
         assert answer.status_code == 200
         assert answer.json()["applies"] is True
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def test_cached_answers_follow_every_kind_of_ledger_change(tmp_path: Path) -> None:

@@ -11,11 +11,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from helpers import World, at, person_id
+from helpers import World, at, person_id, serving
 from xinyong.rules.clock import FixedClock
 from xinyong.security.access import Principal, Role
 from xinyong.service import Service
@@ -60,38 +57,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         ADMIN, Role.ENFORCER, agency="civil-aviation"
     )
     store.dispose()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XINYONG_")}
-    env["XINYONG_DB"] = store.url
-    process = subprocess.Popen(
-        [sys.executable, "-m", "xinyong.interfaces.cli", "serve", "--port", str(port)],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
+    with serving(store.url) as base:
         yield base, bearer
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture(scope="module")

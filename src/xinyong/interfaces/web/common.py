@@ -27,7 +27,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from xinyong.errors import BadInput, XinyongError
 from xinyong.i18n import N_, Text, translations
 from xinyong.interfaces.web.session import Session, Sessions
-from xinyong.presentation import rendering
+from xinyong.presentation import looked, rendering
 from xinyong.security.access import Forbidden, Principal, Role, Unauthenticated
 from xinyong.service import Service
 
@@ -84,17 +84,6 @@ DECISION_LABELS = {
     "revoked": N_("Revoke: the record never had any effect"),
     "approved": N_("Approve: end the record's effect"),
     "refused": N_("Refuse: the record keeps its effect"),
-}
-
-
-ROLE_LABELS = {
-    "admin": N_("administrator"),
-    "officer": N_("officer"),
-    "subject": N_("data subject"),
-    "source": N_("source agency"),
-    "enforcer": N_("enforcer"),
-    "analyst": N_("analyst"),
-    "public": N_("the public"),
 }
 
 
@@ -187,7 +176,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
             here=here,
             t=t,
             done=t(DONE[done]) if done in DONE else None,
-            role_label=t(ROLE_LABELS[current.principal.role.value]),
+            role_label=t(looked.ROLES[current.principal.role.value]),
             is_staff=current.principal.role in STAFF_ROLES,
             is_subject=current.principal.role is Role.SUBJECT,
             outcomes={k: t(v) for k, v in OUTCOME_LABELS.items()},
