@@ -16,15 +16,13 @@ import io
 import json
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browsing import ARTIFACTS, chromium, needs_chromium, served_in_thread
 
 from helpers import org_id
 from xinyong.demo import city as demo
@@ -39,26 +37,12 @@ from xinyong.service import Service
 from xinyong.storage import tables as t
 from xinyong.storage.store import Store
 
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 MARKUP_NAME = '<script>alert("xss")</script>鲸鲨<img src=x onerror=alert(1)>科技有限公司'
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ADMIN = Principal(Role.ADMIN, "e2e", channel="test")
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian's chromium is not installed (bash run.sh test installs it)"
-)
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -77,12 +61,6 @@ def _csv(rows: list[list[str]]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _pick(store: Store, subject: str) -> tuple[int, int]:
     """The subject's counting negative record with the largest effect, and its points."""
     service = Service(store, Clock())
@@ -98,7 +76,6 @@ def _pick(store: Store, subject: str) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    import uvicorn
 
     from xinyong.interfaces.site import create_app
 
@@ -128,37 +105,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     )
     made = logins.create(store, clock)
     record, points = _pick(store, made["subject"]["login"])
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield Served(f"http://127.0.0.1:{port}", store, made, {"id": org.id, "name": org.name}, record, points)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_in_thread(create_app(store)) as base:
+        yield Served(base, store, made, {"id": org.id, "name": org.name}, record, points)
     store.dispose()
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=ARGS,
-            viewport={"width": 1280, "height": 900},
-            locale="en-GB",
-        )
-        context.set_default_timeout(20_000)
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
         yield context
-        context.close()
 
 
 def shot(page: Any, name: str, *, readme: bool = False) -> None:

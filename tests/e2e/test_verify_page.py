@@ -8,14 +8,11 @@ test_browser.py. Screenshots go to test-artifacts/verify-*.png.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from browsing import ARTIFACTS, chromium, needs_chromium, served_in_thread
 
 from helpers import World, at
 from xinyong.rules.clock import Clock
@@ -24,27 +21,14 @@ from xinyong.security.access import Principal, Role
 from xinyong.service import Service
 from xinyong.storage.store import Store
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 OFFICE = Principal(Role.ADMIN, "e2e", channel="test")
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian's chromium is not installed (bash run.sh test installs it)"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """The site, a report that still holds and one superseded by a revocation since."""
-    import uvicorn
-
     from xinyong.interfaces.site import create_app
 
     folder = tmp_path_factory.mktemp("verify-e2e")
@@ -58,34 +42,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     superseded = service.reports.issue(OFFICE, person, known_at=at("2026-03-03"))
     world.revoke(court, at("2026-03-04"))
     valid = service.reports.issue(OFFICE, person)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(store, keys=ring), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", {"valid": valid["report_id"], "superseded": superseded["report_id"]}
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_in_thread(create_app(store, keys=ring)) as base:
+        yield base, {"valid": valid["report_id"], "superseded": superseded["report_id"]}
     store.dispose()
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    profile = tmp_path_factory.mktemp("chromium-verify")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=ARGS
-        )
-        context.set_default_timeout(20_000)
+    with chromium(tmp_path_factory.mktemp("chromium-verify")) as context:
         yield context
-        context.close()
 
 
 @pytest.mark.parametrize("width", [390, 1280])
